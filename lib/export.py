@@ -1,0 +1,114 @@
+"""ONNX export of an encoder, and ONNX Runtime's transformer graph fusion.
+
+The TorchScript exporter goes through :class:`EncoderWrapper` because transformers 5 models called
+positionally clash on ``use_cache`` (stack notes); eager attention keeps the pattern that ONNX
+Runtime's optimizer fuses into Attention / SkipLayerNormalization / BiasGelu nodes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from . import paths
+from .params import Params
+
+log = logging.getLogger("lib.export")
+
+
+def artifact_dir(P: Params, fmt: str) -> Path:
+    """Folder of a format's artifacts for one params file (git-ignored cache)."""
+    d = paths.models_dir() / "artifacts" / P.name / fmt
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _wrapper(model, input_names: list[str]):
+    import torch
+
+    class EncoderWrapper(torch.nn.Module):
+        """Keyword-only call of the HF model; returns the last hidden state only."""
+
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            kw = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                kw["token_type_ids"] = token_type_ids
+            return self.m(**kw).last_hidden_state
+
+    return EncoderWrapper(model)
+
+
+def model_input_names(tokenizer) -> list[str]:
+    """Inputs in the wrapper's positional order (not the tokenizer's, which may differ)."""
+    have = set(tokenizer.model_input_names) | {"input_ids", "attention_mask"}
+    return [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in have]
+
+
+def export_onnx(model_dir: Path, out_path: Path, opset: int = 14) -> Path:
+    """FP32 ONNX graph with dynamic batch and sequence axes (TorchScript exporter)."""
+    import torch
+
+    from .encode import load_tokenizer, load_torch_model
+
+    if out_path.exists():
+        return out_path
+    tok = load_tokenizer(model_dir)
+    model = load_torch_model(model_dir)
+    names = model_input_names(tok)
+    enc = tok(["an example sentence", "a second, longer example sentence for export"],
+              padding=True, return_tensors="pt")
+    args = tuple(enc[n] for n in names)
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_suffix(".tmp.onnx")
+    with torch.inference_mode():
+        torch.onnx.export(_wrapper(model, names), args, str(tmp), input_names=names,
+                          output_names=["last_hidden_state"], dynamic_axes=axes,
+                          opset_version=opset, do_constant_folding=True, dynamo=False)
+    tmp.replace(out_path)
+    log.info("exported %s (opset %d)", out_path, opset)
+    return out_path
+
+
+def fuse(onnx_in: Path, out_path: Path, model_dir: Path) -> Path:
+    """ONNX Runtime transformer fusion (model_type from the HF config)."""
+    import json
+
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    if out_path.exists():
+        return out_path
+    cfg = json.loads((model_dir / "config.json").read_text())
+    model_type = {"mpnet": "bert", "xlm-roberta": "bert", "roberta": "bert"}.get(cfg.get("model_type"), "bert")
+    opt = optimize_model(str(onnx_in), model_type=model_type,
+                         num_heads=cfg.get("num_attention_heads", 0), hidden_size=cfg.get("hidden_size", 0))
+    tmp = out_path.with_suffix(".tmp.onnx")
+    opt.save_model_to_file(str(tmp))
+    tmp.replace(out_path)
+    log.info("fused %s: %s", out_path, opt.get_fused_operator_statistics())
+    return out_path
+
+
+def unfused_onnx(P: Params) -> Path:
+    """Plain exported FP32 graph (SmoothQuant needs its LayerNorm -> MatMul pattern)."""
+    from .encode import resolve_model_dir
+    return export_onnx(resolve_model_dir(P), artifact_dir(P, "onnx-fp32") / "model-unfused.onnx", P.opset)
+
+
+def fused_onnx(P: Params) -> Path:
+    """The ``onnx-fp32`` format: exported, then fused by ONNX Runtime's transformer optimizer."""
+    from .encode import resolve_model_dir
+    return fuse(unfused_onnx(P), artifact_dir(P, "onnx-fp32") / "model.onnx", resolve_model_dir(P))
+
+
+def fusion_stats(path: Path) -> dict[str, int]:
+    import collections
+
+    import onnx
+    m = onnx.load(str(path), load_external_data=False)
+    return dict(collections.Counter(n.op_type for n in m.graph.node))
