@@ -1,0 +1,54 @@
+"""Shared test fixtures: isolated output folders and a papermill runner for notebook smoke runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNEL = os.environ.get("COMPENDIUM_KERNEL", "ontoquant")
+
+
+@pytest.fixture(scope="session")
+def session_dirs(tmp_path_factory) -> dict[str, Path]:
+    """One results/figures/cache tree for the whole session (the tiny model is built once)."""
+    base = tmp_path_factory.mktemp("compendium")
+    dirs = {k: base / k for k in ("results", "figures", "cache", "build", "fixtures")}
+    for d in dirs.values():
+        d.mkdir()
+    return dirs
+
+
+@pytest.fixture(autouse=True)
+def isolated_outputs(session_dirs, monkeypatch):
+    """Never write into the real results/figures/cache folders from a test."""
+    monkeypatch.setenv("COMPENDIUM_RESULTS", str(session_dirs["results"]))
+    monkeypatch.setenv("COMPENDIUM_FIGURES", str(session_dirs["figures"]))
+    monkeypatch.setenv("COMPENDIUM_CACHE", str(session_dirs["cache"]))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("OLIVE_DISABLE_TELEMETRY", "1")
+    yield
+
+
+@pytest.fixture(scope="session")
+def licensed_fixtures(session_dirs) -> dict[str, Path]:
+    """Synthetic files in the exact licensed formats (MRCONSO, LEX, DEFT XML, MedSTS)."""
+    from lib.data import fixtures
+    return fixtures.write_all(session_dirs["fixtures"])
+
+
+@pytest.fixture
+def run_notebook(session_dirs):
+    """Execute notebooks/<stem>.ipynb with papermill on params/tiny.yaml (plus overrides)."""
+    import papermill as pm
+
+    def run(stem: str, params_name: str = "tiny", **parameters) -> Path:
+        out = session_dirs["build"] / f"{stem}-{params_name}.ipynb"
+        params = {"name": params_name, **parameters}
+        pm.execute_notebook(str(ROOT / "notebooks" / f"{stem}.ipynb"), str(out),
+                            parameters=params, kernel_name=KERNEL, cwd=str(ROOT / "notebooks"),
+                            progress_bar=False)
+        return out
+    return run
