@@ -1,0 +1,30 @@
+import numpy as np
+import pandas as pd
+
+from lib import align
+from lib.encode import normalize
+
+
+def test_topk_matches_full_matrix_across_blocks():
+    rng = np.random.default_rng(0)
+    q, t = normalize(rng.normal(size=(37, 16))), normalize(rng.normal(size=(1001, 16)))
+    full = q @ t.T
+    want_i = np.argsort(-full, axis=1)[:, :7]
+    s, i = align.topk(q, t, k=7, block=100, query_block=10)
+    assert np.array_equal(i, want_i)
+    assert np.allclose(s, np.take_along_axis(full, want_i, 1), atol=1e-6)
+
+
+def test_topk_with_k_larger_than_targets():
+    q, t = normalize(np.eye(3)), normalize(np.eye(3)[:2])
+    s, i = align.topk(q, t, k=5)
+    assert s.shape == (3, 2) and i[0, 0] == 0 and i[1, 0] == 1
+
+
+def test_main_table_marks_correct_alignment():
+    src = pd.DataFrame({"source_id": ["a", "b"], "source_text": ["x", "y"], "gold_cui": ["C1", "C2"],
+                        "gold_hpo": ["HP:1", "HP:2"]})
+    tgt = pd.DataFrame({"STR": ["s1", "s2"], "CUI": ["C1", "C2"], "CODE": ["HP:1", "HP:2"]})
+    tab = align.main_table(src, tgt, np.array([[0.9], [0.8]]), np.array([[0], [0]]), np.array([1, 0]))
+    assert tab.correct.tolist() == [True, False]
+    assert tab.pred_hpo.tolist() == ["HP:1", "HP:1"]
