@@ -64,3 +64,43 @@ def extensive_table(sources: pd.DataFrame, targets: pd.DataFrame, scores: np.nda
                          "source_text": np.repeat(sources["source_text"].to_numpy(), k),
                          "rank": np.tile(np.arange(1, k + 1), n), "score": scores.ravel()})
     return pd.concat([head, rows], axis=1)
+
+
+def align_and_score(encoder, data, P) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Embed sources and targets with one encoder, align each source to its top-k targets, and score
+    against gold when the data has it. Returns (main table, extensive table, metrics)."""
+    import time
+
+    from .encode import embed
+    from .evaluate.retrieval import gold_ranks, retrieval_metrics
+    from .text import clean
+
+    src_text = data.sources["source_text"].tolist()
+    tgt_text = data.targets["STR"].tolist()
+    cleaning = None
+    if P.clean_text:
+        src_text, cleaning = clean(src_text, P.language)
+        tgt_text, _ = clean(tgt_text, P.language)
+    t0 = time.perf_counter()
+    tgt_vec = embed(encoder, tgt_text)
+    src_vec = embed(encoder, src_text)
+    t_embed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scores, idx = topk(src_vec, tgt_vec, k=P.top_k)
+    t_search = time.perf_counter() - t0
+    codes = data.targets[data.target_code_column].to_numpy()[idx]
+    metrics: dict = {"n_sources": len(src_text), "n_targets": len(tgt_text),
+                     "embed_seconds": t_embed, "search_seconds": t_search, "cleaning": cleaning}
+    if data.gold_column:
+        gold = data.sources[data.gold_column].tolist()
+        ranks = gold_ranks(codes, gold)
+        metrics.update(retrieval_metrics(ranks, n_boot=P.bootstrap, seed=P.seed))
+        if "trivial" in data.sources:
+            nt = ~data.sources["trivial"].to_numpy(bool)
+            metrics["nontrivial"] = retrieval_metrics(ranks[nt], n_boot=P.bootstrap, seed=P.seed)
+    else:
+        ranks = np.zeros(len(src_text), dtype=np.int64)
+    main = main_table(data.sources, data.targets, scores, idx, ranks)
+    if not data.gold_column:
+        main = main.drop(columns=["gold_rank", "correct"])
+    return main, extensive_table(data.sources, data.targets, scores, idx), metrics

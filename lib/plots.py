@@ -1,13 +1,19 @@
-"""Plot helpers: one style, one colour per model format, figures saved as PNG and PDF."""
+"""Plot helpers: one style, one colour per model format, figures saved as PNG and PDF.
+
+Every figure of the compendium is drawn at the paper's print width (:data:`PAPER_WIDTH_IN`) with the
+fonts set by :func:`style`, so that what is legible on screen is legible in print.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from . import paths  # noqa: E402
@@ -17,14 +23,44 @@ FORMAT_COLORS = {
     "onnx-int8-smoothquant": "#C44E52", "torch-int8": "#8172B3", "olive-best": "#937860",
     "paper": "#444444",
 }
+FORMAT_LABELS = {
+    "fp32-torch": "FP32 (PyTorch)", "onnx-fp32": "FP32 (ONNX)", "onnx-int8-dynamic": "INT8 dynamic",
+    "onnx-int8-smoothquant": "INT8 SmoothQuant", "torch-int8": "INT8 (torchao)", "olive-best": "Olive best",
+    "paper": "paper",
+}
+# Before / after smoothing and the two models of the dual-model analysis
+STAGE_COLORS = {"before": "#4C72B0", "after": "#C44E52"}
+MODEL_LINESTYLES = ("-", "--", ":", "-.")
 PAPER_WIDTH_IN = 6.8  # two-column width of the paper, inches
+FONT_SIZE = 8.0
 
 
 def style() -> None:
-    """Paper-size defaults: readable fonts at print width."""
+    """Paper-size defaults: readable fonts at print width, one font family everywhere."""
     sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
     plt.rcParams.update({"figure.dpi": 150, "savefig.dpi": 200, "savefig.bbox": "tight",
-                         "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8})
+                         "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],
+                         "font.size": FONT_SIZE, "axes.titlesize": 10, "axes.labelsize": 9,
+                         "xtick.labelsize": FONT_SIZE, "ytick.labelsize": FONT_SIZE,
+                         "legend.fontsize": 8, "legend.title_fontsize": 8, "pdf.fonttype": 42})
+
+
+def format_color(fmt: str) -> str:
+    """Colour of a model format (unknown formats get a stable colour from the default palette)."""
+    if fmt in FORMAT_COLORS:
+        return FORMAT_COLORS[fmt]
+    pal = sns.color_palette("deep", 10).as_hex()
+    return pal[sum(map(ord, fmt)) % len(pal)]
+
+
+def format_label(fmt: str) -> str:
+    return FORMAT_LABELS.get(fmt, fmt)
+
+
+def figsize(width_frac: float = 1.0, aspect: float = 0.45) -> tuple[float, float]:
+    """(width, height) in inches for a fraction of the paper width and a height/width ratio."""
+    w = PAPER_WIDTH_IN * width_frac
+    return (w, w * aspect)
 
 
 def save_figure(fig, stem: str, params_name: str | None = None) -> list[Path]:
@@ -37,4 +73,88 @@ def save_figure(fig, stem: str, params_name: str | None = None) -> list[Path]:
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# Figure building blocks
+
+
+def paired_heatmaps(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], col_titles: tuple[str, str],
+                    cbar_label: str = "|activation|", cmap: str = "magma", max_tokens: int = 96):
+    """Figure 4 layout: one row per tensor, before | after, channel x token, one colour scale per row.
+
+    Each row's scale is shared by its two panels (same vmax), so smoothing shows as a change of
+    colour, not of scale. Matrices are (tokens, channels); at most ``max_tokens`` tokens are drawn.
+    """
+    fig, axes = plt.subplots(len(rows), 2, figsize=(PAPER_WIDTH_IN, 1.9 * len(rows) + 0.3),
+                             squeeze=False, constrained_layout=True)
+    for (label, before, after), ax_row in zip(rows, axes):
+        b, a = np.abs(before[:max_tokens]).T, np.abs(after[:max_tokens]).T
+        vmax = float(max(b.max(), a.max()))
+        for ax, mat, title in zip(ax_row, (b, a), col_titles):
+            im = ax.imshow(mat, aspect="auto", cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
+            ax.set_title(f"{label}: {title}", fontsize=9)
+            ax.set_xlabel("token")
+            ax.set_ylabel("channel")
+            ax.grid(False)
+        fig.colorbar(im, ax=list(ax_row), label=cbar_label, shrink=0.9)
+    return fig
+
+
+def rating_heatmap(ax, table, title: str = "", cmap: str = "Blues"):
+    """Rows = model x format, columns = rating 0-5; cells = share of alignments, annotated in %."""
+    shares = table.div(table.sum(axis=1).replace(0, np.nan), axis=0)
+    sns.heatmap(shares, ax=ax, cmap=cmap, vmin=0, vmax=1, annot=shares.map(lambda v: f"{100 * v:.0f}"),
+                fmt="", cbar_kws={"label": "share of alignments"}, linewidths=0.5, linecolor="white",
+                annot_kws={"fontsize": FONT_SIZE})
+    ax.set_xlabel("rating (0 unrelated ... 5 same concept)")
+    ax.set_ylabel("")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def score_distribution(ax, scores: Mapping[str, np.ndarray], fits: Mapping[str, tuple[float, float]],
+                       colors: Mapping[str, str], bins: int = 40, linestyles: Mapping[str, str] | None = None):
+    """Histograms (density) of alignment scores with their fitted normal curves, one colour each."""
+    from scipy.stats import norm
+
+    all_s = np.concatenate([np.asarray(s, float) for s in scores.values()]) if scores else np.zeros(1)
+    lo, hi = float(np.nanmin(all_s)), float(np.nanmax(all_s))
+    pad = 0.05 * (hi - lo or 1.0)
+    grid = np.linspace(lo - pad, hi + pad, 300)
+    edges = np.linspace(lo - pad, hi + pad, bins + 1)
+    for key, s in scores.items():
+        mu, sd = fits[key]
+        ls = (linestyles or {}).get(key, "-")
+        ax.hist(s, bins=edges, density=True, alpha=0.25, color=colors[key], histtype="stepfilled")
+        ax.plot(grid, norm.pdf(grid, mu, max(sd, 1e-9)), color=colors[key], ls=ls, lw=1.4,
+                label=f"{key}: mu={mu:.3f}, sd={sd:.3f}")
+    ax.set_xlabel("alignment score (cosine of top-1)")
+    ax.set_ylabel("density")
+    ax.legend(loc="upper left", frameon=True)
+    return ax
+
+
 style()
+
+
+def metric_bars(frame, metrics: list[str], title: str = "", ylabel: str = "score"):
+    """Grouped bars (one group per metric, one bar per format) with 95% CI error bars (04-align).
+
+    ``frame``: index = format, columns = metric names and ``<metric>_lo`` / ``<metric>_hi``.
+    """
+    fig, ax = plt.subplots(figsize=(PAPER_WIDTH_IN, 2.8))
+    n = len(frame.index)
+    width = 0.8 / max(n, 1)
+    x = np.arange(len(metrics))
+    for i, fmt in enumerate(frame.index):
+        vals = frame.loc[fmt, metrics].to_numpy(float)
+        lo = frame.loc[fmt, [f"{m}_lo" for m in metrics]].to_numpy(float)
+        hi = frame.loc[fmt, [f"{m}_hi" for m in metrics]].to_numpy(float)
+        ax.bar(x + (i - (n - 1) / 2) * width, vals, width, label=fmt,
+               color=FORMAT_COLORS.get(fmt), yerr=[vals - lo, hi - vals], capsize=2)
+    ax.set_xticks(x, metrics)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(ncols=min(n, 4), loc="upper left", frameon=False)
+    return fig

@@ -114,3 +114,17 @@ def run_banner(P: Params, **used: Any) -> str:
     log.info(line)
     print(line)
     return line
+
+
+def metrics_frame(by_format: Mapping[str, Mapping[str, Any]], keys: list[str]):
+    """Format x metric table with the bootstrap interval of each metric as ``<key>_lo/_hi``."""
+    import pandas as pd
+
+    rows = {}
+    for fmt, m in by_format.items():
+        row = {k: m.get(k) for k in keys}
+        for k in keys:
+            lo, hi = (m.get("ci") or {}).get(k, (None, None))
+            row[f"{k}_lo"], row[f"{k}_hi"] = lo, hi
+        rows[fmt] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
