@@ -158,3 +158,15 @@ def metric_bars(frame, metrics: list[str], title: str = "", ylabel: str = "score
     ax.set_title(title)
     ax.legend(ncols=min(n, 4), loc="upper left", frameon=False)
     return fig
+
+
+def length_distributions(lengths: Mapping[str, "np.ndarray"], title: str = ""):
+    """Box plots of per-table string lengths (tokens), log scale: outliers stay visible (01)."""
+    fig, ax = plt.subplots(figsize=(PAPER_WIDTH_IN, 0.25 * len(lengths) + 1.2))
+    names = list(lengths)
+    ax.boxplot([np.maximum(np.asarray(lengths[n], float), 1) for n in names], vert=False,
+               tick_labels=names, flierprops={"markersize": 2})
+    ax.set_xscale("log")
+    ax.set_xlabel("tokens per string (log scale)")
+    ax.set_title(title)
+    return fig

