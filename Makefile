@@ -27,7 +27,7 @@ NOTEBOOKS := 01-preprocess 02-optimize 03-quantize 04-align 05-deft-task1-edrm 0
              07-activation-outliers 08-heatmaps
 LIB := $(shell find lib -name '*.py' -o -name '*.yaml') pyproject.toml
 
-.PHONY: help setup models paper test bench lab clean-results
+.PHONY: help setup models paper test bench lab readme clean-results
 help:
 	@sed -n '1,8p' Makefile
 
@@ -76,6 +76,9 @@ test: $(STAMP)
 
 bench: $(STAMP) models
 	HF_HUB_OFFLINE=1 $(PY) bench/run.py
+
+readme: $(STAMP)
+	$(PY) -m lib.readme
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser notebooks

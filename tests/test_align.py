@@ -28,3 +28,12 @@ def test_main_table_marks_correct_alignment():
     tab = align.main_table(src, tgt, np.array([[0.9], [0.8]]), np.array([[0], [0]]), np.array([1, 0]))
     assert tab.correct.tolist() == [True, False]
     assert tab.pred_hpo.tolist() == ["HP:1", "HP:1"]
+
+
+def test_readme_section_replacement():
+    from lib.readme import replace_section
+    text = "a\n<!-- x:start -->\nold\n<!-- x:end -->\nb\n"
+    assert replace_section(text, "x", "new") == "a\n<!-- x:start -->\nnew\n<!-- x:end -->\nb\n"
+    import pytest
+    with pytest.raises(ValueError, match="markers"):
+        replace_section("no markers", "x", "y")
