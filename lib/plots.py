@@ -78,24 +78,41 @@ def save_figure(fig, stem: str, params_name: str | None = None) -> list[Path]:
 
 
 def paired_heatmaps(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], col_titles: tuple[str, str],
-                    cbar_label: str = "|activation|", cmap: str = "magma", max_tokens: int = 96):
-    """Figure 4 layout: one row per tensor, before | after, channel x token, one colour scale per row.
+                    cbar_label: str = "|activation|", cmap: str = "magma", max_tokens: int = 96,
+                    thresholds: Sequence[float] = (2.5, 5.0, 7.5), gamma: float = 0.5):
+    """Figure 4 layout: one row per tensor: before | after heatmaps (channel x token) | channel maxima.
 
-    Each row's scale is shared by its two panels (same vmax), so smoothing shows as a change of
-    colour, not of scale. Matrices are (tokens, channels); at most ``max_tokens`` tokens are drawn.
+    Both heatmaps of a row share one colour scale (same vmin/vmax and a square-root norm so that
+    non-outlier channels stay visible), so smoothing shows as a change of colour, not of scale. The
+    third panel plots max_t |x_tj| per channel before and after, with the outlier thresholds.
+    Matrices are (tokens, channels); at most ``max_tokens`` tokens are drawn.
     """
-    fig, axes = plt.subplots(len(rows), 2, figsize=(PAPER_WIDTH_IN, 1.9 * len(rows) + 0.3),
-                             squeeze=False, constrained_layout=True)
-    for (label, before, after), ax_row in zip(rows, axes):
+    from matplotlib.colors import PowerNorm
+
+    fig, axes = plt.subplots(len(rows), 3, figsize=(PAPER_WIDTH_IN, 1.75 * len(rows) + 0.5), squeeze=False,
+                             constrained_layout=True, gridspec_kw={"width_ratios": [1, 1, 0.8]})
+    for i, ((label, before, after), ax_row) in enumerate(zip(rows, axes)):
         b, a = np.abs(before[:max_tokens]).T, np.abs(after[:max_tokens]).T
-        vmax = float(max(b.max(), a.max()))
-        for ax, mat, title in zip(ax_row, (b, a), col_titles):
-            im = ax.imshow(mat, aspect="auto", cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
-            ax.set_title(f"{label}: {title}", fontsize=9)
-            ax.set_xlabel("token")
-            ax.set_ylabel("channel")
+        norm = PowerNorm(gamma, vmin=0.0, vmax=float(max(b.max(), a.max(), 1e-12)))
+        for j, (ax, mat) in enumerate(zip(ax_row[:2], (b, a))):
+            im = ax.imshow(mat, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest")
             ax.grid(False)
-        fig.colorbar(im, ax=list(ax_row), label=cbar_label, shrink=0.9)
+            ax.set_ylabel(f"{label}\nchannel" if j == 0 else "")
+            ax.set_xlabel("token" if i == len(rows) - 1 else "")
+            if i == 0:
+                ax.set_title(col_titles[j])
+        fig.colorbar(im, ax=list(ax_row[:2]), label=cbar_label, pad=0.01, fraction=0.04)
+        ax = ax_row[2]
+        for stage, x in (("before", before), ("after", after)):
+            ax.plot(np.abs(x).max(axis=0), lw=0.7, color=STAGE_COLORS[stage], label=stage)
+        for t in thresholds:
+            ax.axhline(t, color="#555555", lw=0.6, ls="--")
+        ax.set_xlim(0, before.shape[1] - 1)
+        ax.set_xlabel("channel" if i == len(rows) - 1 else "")
+        ax.set_ylabel("max |x| per channel")
+        if i == 0:
+            ax.set_title("channel maxima")
+            ax.legend(loc="upper right", frameon=True)
     return fig
 
 
@@ -103,7 +120,7 @@ def rating_heatmap(ax, table, title: str = "", cmap: str = "Blues"):
     """Rows = model x format, columns = rating 0-5; cells = share of alignments, annotated in %."""
     shares = table.div(table.sum(axis=1).replace(0, np.nan), axis=0)
     sns.heatmap(shares, ax=ax, cmap=cmap, vmin=0, vmax=1, annot=shares.map(lambda v: f"{100 * v:.0f}"),
-                fmt="", cbar_kws={"label": "share of alignments"}, linewidths=0.5, linecolor="white",
+                fmt="", cbar_kws={"label": "share of alignments (cells: %)"}, linewidths=0.5, linecolor="white",
                 annot_kws={"fontsize": FONT_SIZE})
     ax.set_xlabel("rating (0 unrelated ... 5 same concept)")
     ax.set_ylabel("")

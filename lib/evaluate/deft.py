@@ -113,7 +113,8 @@ def binarize(scores: Sequence[float], threshold: float) -> np.ndarray:
     return (np.asarray(scores, dtype=float) >= threshold).astype(int)
 
 
-def classification_metrics(pred: Sequence[float], gold: Sequence[float], threshold: float) -> dict[str, float]:
+def classification_metrics(pred: Sequence[float], gold: Sequence[float],
+                           threshold: float) -> dict[str, float]:
     """Accuracy, precision, recall, F1 of the positive class after binarising both score lists."""
     yp, yg = binarize(pred, threshold), binarize(gold, threshold)
     return {"threshold": float(threshold),
@@ -249,3 +250,150 @@ def task2_metrics(ranks: Sequence[int], gold: Sequence[int], *, bootstrap: int =
     out["map_ci"] = mean_ci(ap, bootstrap, seed)
     out["p_at_1_ci"] = mean_ci(hit1, bootstrap, seed)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# One evaluation set, end to end (what notebooks 05/06 call), and the paper-layout tables
+
+
+def evaluate_task1_set(cos_train: Sequence[float], gold_train: Sequence[float], cos_test: Sequence[float],
+                       gold_test: Sequence[float], *, threshold: float, calibrated: Mapping_ = "isotonic",
+                       convention: Convention = "reference", undersample_test: bool = False,
+                       bootstrap: int = 0, seed: int = 0, fitted_on: str = "train split") -> dict[str, Any]:
+    """Fit the paper's MinMax map and a calibrated map on train, score test with both.
+
+    Returns ``{"n_train", "n_test", "undersampled_test", "mappings": {method: task1_metrics(...)},
+    "predictions": {method: test scores}}`` (predictions are for figures, not for the results JSON).
+    """
+    cos_test, gold_test = np.asarray(cos_test, float), np.asarray(gold_test, float)
+    n_before = len(gold_test)
+    if undersample_test:
+        keep = undersample_balanced(gold_test, threshold, seed)
+        cos_test, gold_test = cos_test[keep], gold_test[keep]
+    methods = ["minmax"] + ([calibrated] if calibrated != "minmax" else [])
+    out: dict[str, Any] = {"n_train": int(len(gold_train)), "n_test": int(len(gold_test)),
+                           "n_test_before_undersampling": int(n_before), "undersampled_test": undersample_test,
+                           "calibrated_mapping": calibrated, "mappings": {}, "predictions": {},
+                           "raw_cosine": correlations(cos_test, gold_test)}
+    for m in methods:
+        mapper = fit_score_mapping(cos_train, gold_train, m)
+        pred = mapper.transform(cos_test)
+        out["mappings"][m] = task1_metrics(pred, gold_test, threshold=threshold, convention=convention,
+                                           bootstrap=bootstrap, seed=seed)
+        out["mappings"][m]["fitted_on"] = fitted_on
+        out["predictions"][m] = pred
+        out["predictions"][m + "_train"] = mapper.transform(cos_train)
+    out["gold_test"] = gold_test
+    return out
+
+
+def _fmt_ci(ci) -> str:
+    return "" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _int_counts(df: "pd.DataFrame") -> "pd.DataFrame":
+    """Counts stay integers although the paper's rows leave them empty."""
+    if "n" in df:
+        df["n"] = df["n"].astype("Int64")
+    return df
+
+
+def table1_frame(ours: dict[str, dict[str, Any]], reported: dict[str, Any], system: str) -> "pd.DataFrame":
+    """Table 1 layout (system, data, EDRM, Spearman, p) with our rows first, then the paper's and the
+    campaign participants' rows exactly as transcribed in ``paper_reported.yaml``.
+
+    ``ours`` maps dataset key -> the ``metrics["datasets"][key]`` entry written by notebook 05.
+    """
+    import pandas as pd
+
+    rows = []
+    for key, d in ours.items():
+        for m, r in d["mappings"].items():
+            rows.append({"system": f"{system} ({m})", "data": d["label"], "n": r["n"],
+                         "EDRM": r["edrm"], "EDRM 95% CI": _fmt_ci(r["edrm_ci"]),
+                         "EDRM convention": r["edrm_convention"],
+                         "EDRM (other convention)": r["edrm_by_convention"][
+                             "system" if r["edrm_convention"] == "reference" else "reference"],
+                         "Spearman": r["spearman"], "Spearman 95% CI": _fmt_ci(r["spearman_ci"]),
+                         "p": r["spearman_p"], "test undersampled": d["undersampled_test"]})
+    for r in reported.get("table1", []):
+        rows.append({"system": r["system"], "data": f"DEFT 2020 T1 test ({r.get('source', 'paper')})",
+                     "EDRM": r.get("edrm"), "Spearman": r.get("spearman"), "p": r.get("spearman_p")})
+    lo, hi = reported.get("campaign", {}).get("task1_edrm_range", [None, None])
+    if lo is not None:
+        rows.append({"system": f"DEFT 2020 campaign range: EDRM {lo}-{hi}",
+                     "data": "DEFT 2020 T1 test (campaign)"})
+    return _int_counts(pd.DataFrame(rows))
+
+
+def table3_frame(ours: dict[str, dict[str, Any]], reported: dict[str, Any], system: str) -> "pd.DataFrame":
+    """Table 3's Task 1 classification columns (accuracy/precision/recall/F1 at the threshold)."""
+    import pandas as pd
+
+    rows = []
+    for key, d in ours.items():
+        for m, r in d["mappings"].items():
+            c = r["classification"]
+            rows.append({"system": f"{system} ({m})", "data": d["label"], "threshold": c["threshold"],
+                         "accuracy": c["accuracy"], "precision": c["precision"], "recall": c["recall"],
+                         "f1": c["f1"], "test undersampled": d["undersampled_test"]})
+    for r in reported.get("table3", {}).get("rows", []):
+        if r.get("task") == 1:
+            rows.append({"system": f"{r['model']} (paper)", "data": "DEFT 2020 T1 (paper, undersampled test)",
+                         "accuracy": r.get("accuracy"), "precision": r.get("precision"),
+                         "recall": r.get("recall"), "f1": r.get("f1")})
+    return pd.DataFrame(rows)
+
+
+def table2_frame(ours: dict[str, dict[str, Any]], reported: dict[str, Any], system: str) -> "pd.DataFrame":
+    """Table 2 layout (map-1 / map-2 / map-3 / mean) plus MAP and P@1, then the paper's rows."""
+    import pandas as pd
+
+    rows = []
+    for key, d in ours.items():
+        rows.append({"system": system, "data": d["label"], "n": d["n_items"], "map-1": d["map_1"],
+                     "map-2": d["map_2"], "map-3": d["map_3"], "mean": d["map_mean"], "MAP": d["map"],
+                     "MAP 95% CI": _fmt_ci(d["map_ci"]), "P@1": d["p_at_1"],
+                     "P@1 95% CI": _fmt_ci(d["p_at_1_ci"])})
+    for r in reported.get("table2", []):
+        rows.append({"system": r["system"], "data": f"DEFT 2020 T2 test ({r.get('source', 'paper')})",
+                     "map-1": r.get("map_1"), "map-2": r.get("map_2"), "map-3": r.get("map_3"),
+                     "mean": r.get("map_mean")})
+    lo, hi = reported.get("campaign", {}).get("task2_precision_range", [None, None])
+    if lo is not None:
+        rows.append({"system": f"DEFT 2020 campaign range: precision {lo}-{hi}",
+                     "data": "DEFT 2020 T2 test (campaign)"})
+    return _int_counts(pd.DataFrame(rows))
+
+
+def candidate_scores(source_vecs: np.ndarray, candidate_vecs: np.ndarray) -> np.ndarray:
+    """Cosine of each source with each of its candidates: (n, d) x (n, k, d) -> (n, k) (L2-normalised)."""
+    return np.einsum("nd,nkd->nk", np.asarray(source_vecs, np.float32),
+                     np.asarray(candidate_vecs, np.float32)).astype(float)
+
+
+def markdown_table(df: "pd.DataFrame", floatfmt: str = ".4f") -> str:
+    """GitHub Markdown for a small table (hand-rolled: pandas.to_markdown needs `tabulate`, not pinned)."""
+    import pandas as pd
+
+    def cell(v: Any) -> str:
+        if v is None or (np.ndim(v) == 0 and pd.isna(v)):
+            return ""
+        if isinstance(v, (float, np.floating)):
+            return f"{v:.3g}" if 0 < abs(v) < 1e-3 else format(v, floatfmt)
+        return str(v).replace("|", "\\|")
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body]) + "\n"
+
+
+def write_table(df: "pd.DataFrame", params_name: str, stem: str, caption: str = "") -> dict[str, str]:
+    """``results/<name>/<stem>.csv`` and ``.md`` (caption first, e.g. the data tier and conventions)."""
+    from .. import report
+
+    csv_path = report.table_path(params_name, stem, "csv")
+    md_path = report.table_path(params_name, stem, "md")
+    df.to_csv(csv_path, index=False)
+    md_path.write_text((f"{caption}\n\n" if caption else "") + markdown_table(df), encoding="utf-8")
+    return {"csv": str(csv_path), "md": str(md_path)}

@@ -1,0 +1,54 @@
+"""Benchmark worker in the sentence-transformers side venv (requirements/st-onnx.txt).
+
+Runs the peer engine as a user would: ``SentenceTransformer(folder, backend="onnx",
+model_kwargs={"file_name": ...})`` and ``.encode(texts, batch_size=32)`` (ST sorts by length and pads
+per batch itself). Per-batch latency: the module's forward is wrapped with a timer.
+Usage: python bench/st_worker.py <model folder with onnx/ exports> <onnx file name> <threads>
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from protocol import serve  # noqa: E402
+
+
+class StEngine:
+    def __init__(self, folder: str, file_name: str, threads: int, batch_size: int = 32):
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(folder, backend="onnx", device="cpu",
+                                         model_kwargs={"file_name": f"onnx/{file_name}",
+                                                       "provider": "CPUExecutionProvider"},
+                                         local_files_only=True)
+        self.batch_size = batch_size
+        self.batch_times: list[float] = []
+        inner = self.model.forward
+
+        def timed(*a, **kw):
+            t0 = time.perf_counter()
+            out = inner(*a, **kw)
+            self.batch_times.append(time.perf_counter() - t0)
+            return out
+        self.model.forward = timed
+
+    def encode(self, texts, progress: bool = False):
+        return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+
+
+def build():
+    folder, file_name, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    import sentence_transformers
+    eng = StEngine(folder, file_name, threads)
+    f = Path(folder) / "onnx" / file_name
+    return eng, {"model_bytes": f.stat().st_size, "sentence_transformers": sentence_transformers.__version__}
+
+
+if __name__ == "__main__":
+    serve(build)

@@ -1,0 +1,148 @@
+"""A lean ONNX Runtime encoder for any ONNX format: what a user keeps for fast INT8 inference.
+
+Differences from :class:`lib.encode.BatchEncoder` (same vectors for FP32/static INT8; dynamic INT8 varies
+with batch composition, see stack notes):
+- never imports torch or transformers: the Rust ``tokenizers`` library reads ``tokenizer.json``, so
+  an inference process stays small (peak RSS is dominated by imports);
+- tokenises every string in one parallel ``encode_batch`` call, then pads per batch (dynamic padding);
+- length-sorted batches sized by a *token budget* (rows x padded length) instead of a fixed row count:
+  short strings go in large batches, so each MatMul sees enough rows to approach the GEMM ceiling.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .params import Params
+
+DEFAULT_TOKEN_BUDGET = 4096
+DEFAULT_MAX_ROWS = 256
+
+
+def load_fast_tokenizer(model_dir: Path, max_length: int):
+    """Rust tokenizer from ``tokenizer.json``: no padding (done per batch), truncation at max_length."""
+    from tokenizers import Tokenizer
+
+    path = Path(model_dir) / "tokenizer.json"
+    if not path.exists():
+        # slow path only for models without a tokenizer.json: transformers converts its tokenizer
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained(str(model_dir)).backend_tokenizer
+    else:
+        tok = Tokenizer.from_file(str(path))
+    tok.no_padding()
+    tok.enable_truncation(max_length)
+    return tok
+
+
+def token_budget_batches(lengths: np.ndarray, token_budget: int, max_rows: int) -> list[np.ndarray]:
+    """Indices sorted by length, cut into batches whose padded size rows*max_len <= token_budget.
+
+    A batch always holds at least one string (a string longer than the budget goes alone).
+    """
+    order = np.argsort(lengths, kind="stable")
+    batches, start, n = [], 0, len(order)
+    while start < n:
+        end = start + 1
+        while end < n and end - start < max_rows and (end - start + 1) * lengths[order[end]] <= token_budget:
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
+
+
+def pad_batch(ids: Sequence[Sequence[int]], length: int | None = None, pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """int64 input ids and attention mask, right-padded to ``length`` (default: the longest)."""
+    length = length or max(len(x) for x in ids)
+    out = np.full((len(ids), length), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), length), dtype=np.int64)
+    for r, x in enumerate(ids):
+        out[r, :len(x)] = x
+        mask[r, :len(x)] = 1
+    return out, mask
+
+
+def pool_numpy(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
+    """Same pooling as :func:`lib.encode.pool`, without importing lib.encode's heavier deps."""
+    if pooling == "cls":
+        vec = hidden[:, 0]
+    elif pooling == "mean":
+        m = mask[..., None].astype(np.float32)
+        vec = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+    elif pooling == "mean_unmasked_padded":
+        vec = hidden.mean(1)
+    else:
+        raise ValueError(f"unknown pooling {pooling!r}")
+    vec = np.asarray(vec, dtype=np.float32)
+    return vec / np.clip(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12, None)
+
+
+def session(path: Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads or os.cpu_count() or 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+@dataclass
+class FastOrtEncoder:
+    """ORT session + Rust tokenizer + token-budget batching; ``encode`` returns L2-normalised float32."""
+
+    onnx_path: Path
+    model_dir: Path
+    pooling: str = "mean"
+    max_length: int = 128
+    threads: int | None = None
+    token_budget: int = DEFAULT_TOKEN_BUDGET
+    max_rows: int = DEFAULT_MAX_ROWS
+    batch_times: list[float] = field(default_factory=list)  # seconds per ORT call, for latency stats
+
+    def __post_init__(self):
+        self.tokenizer = load_fast_tokenizer(self.model_dir, self.max_length)
+        self.session = session(self.onnx_path, self.threads)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.pad_id = self._pad_id()
+
+    def _pad_id(self) -> int:
+        cfg = Path(self.model_dir) / "config.json"
+        if cfg.exists():
+            return int(json.loads(cfg.read_text()).get("pad_token_id") or 0)
+        return 0
+
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        encs = self.tokenizer.encode_batch(list(texts))
+        ids = [e.ids for e in encs]
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        fixed = self.max_length if self.pooling == "mean_unmasked_padded" else None
+        budget = self.token_budget if fixed is None else max(self.token_budget, fixed)
+        out: np.ndarray | None = None
+        for idx in token_budget_batches(lengths if fixed is None else np.full_like(lengths, fixed),
+                                        budget, self.max_rows):
+            input_ids, mask = pad_batch([ids[i] for i in idx], fixed, self.pad_id)
+            feeds = {"input_ids": input_ids, "attention_mask": mask}
+            if "token_type_ids" in self.input_names:
+                feeds["token_type_ids"] = np.zeros_like(input_ids)
+            t0 = time.perf_counter()
+            hidden = self.session.run(None, {k: v for k, v in feeds.items() if k in self.input_names})[0]
+            self.batch_times.append(time.perf_counter() - t0)
+            vec = pool_numpy(hidden, mask, self.pooling)
+            if out is None:
+                out = np.zeros((len(ids), vec.shape[1]), dtype=np.float32)
+            out[idx] = vec
+        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def load_fast_encoder(P: Params, onnx_path: Path, model_dir: Path,
+                      token_budget: int = DEFAULT_TOKEN_BUDGET, max_rows: int = DEFAULT_MAX_ROWS) -> FastOrtEncoder:
+    """The fast engine for params ``P`` on a given ONNX file (resolve paths first: that may import torch)."""
+    return FastOrtEncoder(Path(onnx_path), Path(model_dir), P.pooling, P.max_length, P.threads,
+                          token_budget, max_rows)

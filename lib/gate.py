@@ -1,0 +1,415 @@
+"""The quality gate: every model format is measured the same way as FP32 PyTorch, and passes or fails.
+
+Metrics per format: agreement with FP32 embeddings (mean / min cosine, nearest-neighbour agreement),
+HPO lay-term alignment Acc@1 (all and non-trivial), STS Spearman (all BIOSSES pairs, STS-benchmark dev),
+latency per batch (avg / max / min over interleaved rounds), model file size, energy from RAPL when
+this machine exposes it (never assumed) and the CO2 that follows from ``P.co2_kg_per_kwh``.
+A format that breaks a threshold is reported as failing with its reasons and is never chosen.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .params import Params
+
+log = logging.getLogger("lib.gate")
+
+REFERENCE = "fp32-torch"
+INT8_FORMATS = ("onnx-int8-dynamic", "onnx-int8-smoothquant", "torch-int8")
+RAPL_GLOB = "/sys/class/powercap/intel-rapl:[0-9]*/energy_uj"
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation data
+
+
+@dataclass
+class GateData:
+    """Texts every format encodes; built once per run so all formats see the same inputs."""
+
+    queries: pd.DataFrame          # lay terms: source_text, gold_hpos, trivial
+    targets: pd.DataFrame          # MRCONSO layout: STR, CODE (HPO id)
+    sts: dict[str, pd.DataFrame]   # name -> sentence1, sentence2, score
+    latency_texts: list[str]
+    info: dict = field(default_factory=dict)
+
+    @property
+    def agreement_texts(self) -> list[str]:
+        """Strings whose FP32 vectors the other formats must reproduce: queries and STS sentences."""
+        sts = [s for df in self.sts.values() for s in pd.concat([df.sentence1, df.sentence2])]
+        return list(dict.fromkeys(list(self.queries.source_text) + sts))
+
+
+def alignment_sample(lexicon: pd.DataFrame, targets: pd.DataFrame, max_sources: int | None,
+                     max_targets: int | None, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Seeded sample of lay terms and targets that keeps every gold target of the sampled terms.
+
+    Targets are sampled *after* the gold ones are kept, so Acc@1 stays defined; the counts of what
+    was left out are returned, never dropped silently.
+    """
+    rng = np.random.default_rng(seed)
+    q = lexicon
+    if max_sources is not None and len(q) > max_sources:
+        q = q.iloc[np.sort(rng.choice(len(q), max_sources, replace=False))]
+    q = q.reset_index(drop=True)
+    gold = {g for gs in q.gold_hpos for g in gs}
+    is_gold = targets.CODE.isin(gold).to_numpy()
+    keep = is_gold.copy()
+    if max_targets is not None and len(targets) > max_targets:
+        others = np.flatnonzero(~is_gold)
+        n_more = max(0, max_targets - int(is_gold.sum()))
+        keep[rng.choice(others, min(n_more, len(others)), replace=False)] = True
+    else:
+        keep[:] = True
+    t = targets[keep].reset_index(drop=True)
+    info = {"queries": len(q), "queries_left_out": len(lexicon) - len(q), "targets": len(t),
+            "targets_left_out": len(targets) - len(t), "gold_targets": int(is_gold.sum())}
+    return q, t, info
+
+
+def build_gate_data(P: Params, n_latency: int = 2000) -> GateData:
+    """HPO lay terms (sampled by ``P.max_sources`` / ``P.max_targets``), all 100 BIOSSES pairs and
+    STS-b dev (capped by ``P.max_eval_pairs``; calibration uses neither) and a latency set of lay terms
+    of natural length."""
+    from .data import public
+    from .data.hpo import load_hpo
+
+    hpo = load_hpo()
+    q, t, info = alignment_sample(hpo.lexicon, hpo.targets, P.max_sources, P.max_targets, P.seed)
+    stsb = "stsb-fr" if P.language == "fr" else "stsb-en"
+    sts = {}
+    for name, split in (("biosses", "all"), (stsb, "dev")):
+        df = public.load_sts(name, split)
+        if P.max_eval_pairs and len(df) > P.max_eval_pairs:
+            info[f"{name}_pairs_left_out"] = len(df) - P.max_eval_pairs
+            df = df.sample(P.max_eval_pairs, random_state=P.seed).reset_index(drop=True)
+        sts[f"{name}/{split}"] = df
+        info[f"{name}_pairs"] = len(df)
+    rng = np.random.default_rng(P.seed + 1)
+    lay = hpo.lexicon.source_text.to_numpy()
+    latency = [str(x) for x in lay[rng.choice(len(lay), min(n_latency, len(lay)), replace=False)]]
+    info.update(hpo_version=hpo.version, latency_texts=len(latency))
+    return GateData(q, t, sts, latency, info)
+
+
+# ---------------------------------------------------------------------------------------------
+# Quality
+
+
+def sts_spearman(vectors: Mapping[str, np.ndarray], df: pd.DataFrame) -> float:
+    """Spearman between pair cosines and gold scores (scipy.stats)."""
+    from scipy.stats import spearmanr
+
+    a = np.stack([vectors[s] for s in df.sentence1])
+    b = np.stack([vectors[s] for s in df.sentence2])
+    return float(spearmanr((a * b).sum(1), df.score.to_numpy()).statistic)
+
+
+def alignment_acc1(q_vec: np.ndarray, t_vec: np.ndarray, data: GateData) -> dict:
+    """Acc@1 of lay terms against the target strings (a string listed under several terms counts
+    as correct for any of them), overall and on the non-trivial terms."""
+    from .align import topk
+    from .evaluate.retrieval import accuracy_at_k, gold_ranks
+
+    _, idx = topk(q_vec, t_vec, k=1)
+    ranks = gold_ranks(data.targets.CODE.to_numpy()[idx], list(data.queries.gold_hpos))
+    nontrivial = ~data.queries.trivial.to_numpy(dtype=bool)
+    return {"acc1": accuracy_at_k(ranks, 1),
+            "acc1_nontrivial": accuracy_at_k(ranks[nontrivial], 1) if nontrivial.any() else float("nan"),
+            "top1": data.targets.CODE.to_numpy()[idx[:, 0]]}
+
+
+def quality(encoder, data: GateData, use_cache: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+    """Quality metrics of one encoder and its vectors (keyed by text) for agreement checks."""
+    from .encode import embed
+
+    texts = list(dict.fromkeys(data.agreement_texts + list(data.targets.STR)))
+    vec = embed(encoder, texts, use_cache=use_cache)
+    by_text = dict(zip(texts, vec))
+    q_vec = np.stack([by_text[s] for s in data.queries.source_text])
+    t_vec = np.stack([by_text[s] for s in data.targets.STR])
+    acc = alignment_acc1(q_vec, t_vec, data)
+    metrics = {"acc1": acc["acc1"], "acc1_nontrivial": acc["acc1_nontrivial"]}
+    for name, df in data.sts.items():
+        metrics[f"spearman[{name}]"] = sts_spearman(by_text, df)
+    return metrics, {"by_text": by_text, "top1": acc["top1"]}
+
+
+def agreement(ref: Mapping, other: Mapping, data: GateData) -> dict:
+    """Cosine and nearest-neighbour agreement with the FP32 vectors, plus top-1 target agreement."""
+    from .evaluate.retrieval import embedding_agreement
+
+    texts = data.agreement_texts
+    a = embedding_agreement(np.stack([ref["by_text"][s] for s in texts]),
+                            np.stack([other["by_text"][s] for s in texts]))
+    a["top1_agreement"] = float(np.mean(ref["top1"] == other["top1"]))
+    return a
+
+
+# ---------------------------------------------------------------------------------------------
+# Latency and energy
+
+
+class Rapl:
+    """Package energy from /sys/class/powercap (Intel RAPL); ``available`` is False when unreadable.
+
+    RAPL counts the whole package, so on a shared machine other processes' energy is included.
+    """
+
+    def __init__(self, pattern: str = RAPL_GLOB):
+        self.files = sorted(glob.glob(pattern))
+        self.reason = ""
+        try:
+            self._read()
+            self.available = bool(self.files)
+            if not self.files:
+                self.reason = f"no RAPL counters at {pattern} (not exposed on this machine/VM)"
+        except OSError as err:
+            self.available, self.reason = False, f"RAPL counters not readable: {err}"
+
+    def _read(self) -> list[int]:
+        return [int(Path(f).read_text()) for f in self.files]
+
+    def _max(self) -> list[int]:
+        out = []
+        for f in self.files:
+            p = Path(f).with_name("max_energy_range_uj")
+            out.append(int(p.read_text()) if p.exists() else 2**63)
+        return out
+
+    def joules(self, start: list[int], end: list[int]) -> float:
+        """Energy between two readings, counting a counter wrap-around once."""
+        total = 0
+        for s, e, m in zip(start, end, self._max()):
+            total += e - s if e >= s else e + m - s
+        return total / 1e6
+
+    def read(self) -> list[int] | None:
+        return self._read() if self.available else None
+
+
+def latency_batches(tokenizer_free_texts: Sequence[str], batch_size: int) -> list[list[str]]:
+    """Length-sorted batches, as the encoders form them, so every format times the same work."""
+    from .encode import length_sorted_batches
+    texts = list(tokenizer_free_texts)
+    return [[texts[i] for i in idx] for idx in length_sorted_batches(texts, batch_size)]
+
+
+def benchmark(encoders: Mapping[str, object], texts: Sequence[str], batch_size: int, rounds: int = 3,
+              warmup: int = 2) -> tuple[pd.DataFrame, dict]:
+    """Interleaved rounds (the format order rotates each round) of per-batch wall times.
+
+    Returns one row per (format, round, batch) with ``ms``, and the energy (J) per format when RAPL
+    is readable. Interleaving shares any background load of this machine across formats.
+    """
+    batches = latency_batches(texts, batch_size)
+    names = list(encoders)
+    rapl = Rapl()
+    energy = {n: 0.0 for n in names}
+    for n in names:  # warm-up: session initialisation, allocator growth
+        for b in batches[:warmup]:
+            encoders[n].encode(b, progress=False)
+    rows = []
+    for r in tqdm(range(rounds), desc="latency rounds"):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for n in order:
+            e0 = rapl.read()
+            for i, b in enumerate(batches):
+                t0 = time.perf_counter()
+                encoders[n].encode(b, progress=False)
+                rows.append({"format": n, "round": r, "batch": i, "n": len(b),
+                             "ms": 1000 * (time.perf_counter() - t0)})
+            if e0 is not None:
+                energy[n] += rapl.joules(e0, rapl.read())
+    info = {"energy_available": rapl.available, "energy_reason": rapl.reason, "rounds": rounds,
+            "batches": len(batches), "sentences": len(texts), "batch_size": batch_size}
+    return pd.DataFrame(rows), ({"energy_j": energy, **info} if rapl.available else info)
+
+
+def latency_summary(times: pd.DataFrame, energy: dict, co2_kg_per_kwh: float) -> pd.DataFrame:
+    """avg / max / min ms per batch, sentences per second, energy and CO2 per 1,000 sentences."""
+    g = times.groupby("format", sort=False)
+    out = pd.DataFrame({"latency_avg_ms": g.ms.mean(), "latency_max_ms": g.ms.max(),
+                        "latency_min_ms": g.ms.min(),
+                        "sentences_per_s": g.n.sum() / (g.ms.sum() / 1000.0)})
+    if energy.get("energy_available"):
+        sent = g.n.sum()
+        j = pd.Series(energy["energy_j"]).reindex(out.index)
+        out["energy_j_per_1k"] = j / sent * 1000
+        out["co2_g_per_1k"] = out.energy_j_per_1k / 3.6e6 * co2_kg_per_kwh * 1000
+    else:
+        out["energy_j_per_1k"] = np.nan
+        out["co2_g_per_1k"] = np.nan
+    return out.reset_index()
+
+
+# ---------------------------------------------------------------------------------------------
+# Size
+
+
+def model_size_mb(encoder) -> float:
+    """On-disk size of what a format loads: the ONNX file (+ external data), the PyTorch weight
+    files, or for torch-int8 the quantized state dict as ``torch.save`` writes it."""
+    from .quantize import file_size_mb
+
+    info = getattr(encoder, "info", {})
+    if "onnx" in info:
+        return file_size_mb(Path(info["onnx"]))
+    folder = Path(info["model_dir"])
+    if getattr(encoder, "fmt", "") == "torch-int8":
+        import torch
+
+        from .encode import load_torch_model
+        from .quantize import torch_int8
+        buf = io.BytesIO()
+        torch.save(torch_int8(load_torch_model(folder)).state_dict(), buf)
+        return buf.getbuffer().nbytes / 2**20
+    weights = [p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin")]
+    return sum(p.stat().st_size for p in weights) / 2**20
+
+
+# ---------------------------------------------------------------------------------------------
+# Pass / fail
+
+
+def check(metrics: Mapping[str, float], ref: Mapping[str, float], P: Params) -> tuple[bool, list[str]]:
+    """Thresholds from params; returns (passed, reasons for failing)."""
+    reasons = []
+    cos = metrics.get("mean_cosine", float("nan"))
+    if not cos >= P.gate_min_cosine:
+        reasons.append(f"mean cosine to FP32 {cos:.4f} < {P.gate_min_cosine}")
+    drop = ref["acc1"] - metrics.get("acc1", float("nan"))
+    if not drop <= P.gate_max_acc1_drop:
+        reasons.append(f"HPO Acc@1 drop {drop * 100:.2f} points > {P.gate_max_acc1_drop * 100:.2f}")
+    for key in (k for k in ref if k.startswith("spearman[")):
+        d = ref[key] - metrics.get(key, float("nan"))
+        if not d <= P.gate_max_spearman_drop:
+            reasons.append(f"{key} drop {d:.4f} > {P.gate_max_spearman_drop}")
+    return not reasons, reasons
+
+
+def choose(table: pd.DataFrame, candidates: Sequence[str] = INT8_FORMATS) -> str | None:
+    """The fastest INT8 format that passes the gate, or None (a failing model is never chosen)."""
+    ok = table[table.format.isin(candidates) & table.passed]
+    if ok.empty:
+        return None
+    return str(ok.sort_values("latency_avg_ms").iloc[0].format)
+
+
+def run_gate(P: Params, formats: Sequence[str], data: GateData, encoders: Mapping[str, object] | None = None,
+             rounds: int = 3, use_cache: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Evaluate every format against fp32-torch: (gate table, per-batch times, benchmark info).
+
+    The reference format is always evaluated first and included in the table.
+    """
+    from .encode import load_encoder
+
+    names = [REFERENCE] + [f for f in formats if f != REFERENCE]
+    encoders = dict(encoders or {})
+    for f in names:
+        if f not in encoders:
+            encoders[f] = load_encoder(P, f)
+    results, vecs = {}, {}
+    for f in names:
+        results[f], vecs[f] = quality(encoders[f], data, use_cache=use_cache)
+    times, bench = benchmark(encoders, data.latency_texts, P.batch_size, rounds=rounds)
+    lat = latency_summary(times, bench, P.co2_kg_per_kwh).set_index("format")
+    rows = []
+    for f in names:
+        row = {"format": f, **results[f], **agreement(vecs[REFERENCE], vecs[f], data),
+               "size_mb": model_size_mb(encoders[f]), **lat.loc[f].to_dict(),
+               "artifact": encoders[f].info.get("onnx", encoders[f].info.get("model_dir", ""))}
+        row["passed"], reasons = check(row, results[REFERENCE], P)
+        row["reasons"] = "; ".join(reasons)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    onnx_fp32 = table.set_index("format").latency_avg_ms.get("onnx-fp32")
+    if onnx_fp32 is not None:
+        table["speedup_vs_onnx_fp32"] = onnx_fp32 / table.latency_avg_ms
+    table["speedup_vs_fp32_torch"] = table.latency_avg_ms.iloc[0] / table.latency_avg_ms
+    return table, times, bench
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+
+def format_records(table: pd.DataFrame) -> dict[str, dict]:
+    """The gate table as ``{label: {...}}`` for the result JSON (reasons as a list)."""
+    out = {}
+    for rec in table.to_dict("records"):
+        label = rec["format"]
+        base, _, variant = label.partition(":")
+        rec.update(format=base, variant=variant or "default",
+                   reasons=[r for r in str(rec.get("reasons") or "").split("; ") if r])
+        out[label] = rec
+    return out
+
+
+def done_criteria(table: pd.DataFrame, chosen: str | None, max_acc1_drop_points: float = 0.5,
+                  min_cosine: float = 0.99, min_speedup: float = 1.8) -> dict:
+    """The issue's acceptance figures for the chosen INT8 format, measured in this run."""
+    if chosen is None:
+        return {"chosen": None, "met": False, "why": "no INT8 format passed the gate"}
+    t = table.set_index("format")
+    drop = 100 * (t.loc[REFERENCE, "acc1"] - t.loc[chosen, "acc1"])
+    speed = float(t.loc[chosen].get("speedup_vs_onnx_fp32", float("nan")))
+    cos = float(t.loc[chosen, "mean_cosine"])
+    return {"chosen": chosen, "acc1_drop_points": float(drop), "mean_cosine": cos,
+            "speedup_vs_onnx_fp32": speed,
+            "thresholds": {"acc1_drop_points": max_acc1_drop_points, "mean_cosine": min_cosine,
+                           "speedup_vs_onnx_fp32": min_speedup},
+            "met": bool(drop <= max_acc1_drop_points and cos >= min_cosine and speed >= min_speedup)}
+
+
+def table3(table: pd.DataFrame, reported: Mapping, P: Params) -> pd.DataFrame:
+    """The paper's Table 3 layout for our formats, with the paper's rows (before -> after) beside.
+
+    Ours: HPO lay-term Acc@1 and STS Spearman, latency in ms per batch of ``P.batch_size`` on this
+    CPU, energy in J per 1,000 sentences (RAPL) or empty when unavailable. The paper's latency and
+    energy are in its own (unstated) units on an A100 GPU: compare ratios, not values.
+    """
+    ours = table.copy()
+    ref = ours.set_index("format").loc[REFERENCE]
+    spearman_cols = [c for c in ours.columns if c.startswith("spearman[")]
+    rows = []
+    for r in ours.to_dict("records"):
+        rows.append({"source": "this run (CPU)", "model": P.display_name or P.name, "task": "HPO lay terms / STS",
+                     "format": r["format"], "passed_gate": r["passed"],
+                     "quality_metric": "Acc@1", "quality": r["acc1"],
+                     **{c: r[c] for c in spearman_cols},
+                     "latency_avg": r["latency_avg_ms"], "latency_max": r["latency_max_ms"],
+                     "latency_min": r["latency_min_ms"], "latency_unit": f"ms/batch of {P.batch_size}",
+                     "speedup_vs_fp32": ref["latency_avg_ms"] / r["latency_avg_ms"],
+                     "size_mb": r["size_mb"], "size_reduction_pct": 100 * (1 - r["size_mb"] / ref["size_mb"]),
+                     "energy": r.get("energy_j_per_1k"), "energy_unit": "J/1k sentences (RAPL)",
+                     "co2": r.get("co2_g_per_1k"), "co2_unit": f"g/1k sentences at {P.co2_kg_per_kwh} kg/kWh"})
+    t2 = {row["system"]: row for row in reported.get("table2", [])}
+    for p in reported["table3"]["rows"]:
+        if p["task"] == 1:
+            q_metric, q = "accuracy (P/R/F1 in paper)", p.get("accuracy")
+        else:
+            q_metric, q = "MAP mean (Table 2)", t2.get(f"{p['model']} INT8", {}).get("map_mean")
+        for when, fmt in (("before", "paper FP32"), ("after", "paper INT8 (optimized)")):
+            rows.append({"source": "paper (A100 GPU)", "model": p["model"], "task": f"DEFT task {p['task']}",
+                         "format": fmt, "passed_gate": None, "quality_metric": q_metric, "quality": q,
+                         "latency_avg": p[f"latency_{when}"], "latency_max": None, "latency_min": None,
+                         "latency_unit": "paper units",
+                         "speedup_vs_fp32": p["latency_before"] / p[f"latency_{when}"],
+                         "size_mb": p[f"size_{when}_mb"],
+                         "size_reduction_pct": 100 * (1 - p[f"size_{when}_mb"] / p["size_before_mb"]),
+                         "energy": p[f"energy_{when}"], "energy_unit": "paper units (GPU)",
+                         "co2": p[f"co2_{when}"],
+                         "co2_unit": f"paper units at {reported['table3'].get('co2_kg_per_kwh')} kg/kWh"})
+    return pd.DataFrame(rows)

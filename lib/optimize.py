@@ -1,0 +1,744 @@
+"""Search-optimized ONNX Runtime configuration with Olive 0.13 (the study's step 2).
+
+The Olive workflow is built from params (never hand-edited JSON):
+
+    PyTorchModel (model_loader -> lib.export's keyword wrapper; HfModel hits the ``use_cache`` bug)
+    -> OnnxConversion (TorchScript exporter, opset = P.opset)
+    -> OrtTransformersOptimization (BERT fusions)
+    -> [CUDA only] OrtMixedPrecision (FP16)        | [CPU only] OnnxDynamicQuantization (INT8)
+    -> OrtSessionParamsTuning
+
+and searched jointly (pass parameters and session parameters) with Optuna's TPE sampler,
+``max_samples = P.olive_max_samples``, ``seed = P.seed``. Every candidate is scored by *our* metric
+(:func:`olive_evaluate`, an Olive ``custom`` metric): agreement with the FP32 embeddings (mean cosine)
+and STS Spearman on a held-out calibration split, plus latency measured on the same sentences.
+
+Goals (constraints). The paper's "at most 0.01% degradation, at least 20% latency improvement" are
+the goals of Olive's stock BERT examples, ``{"type": "max-degradation", "value": 0.01}`` on accuracy
+and ``{"type": "percent-min-improvement", "value": 20}`` on latency: an *absolute* drop of 0.01 of a
+0-1 metric, not a relative 0.01%. For our metric that means (see :func:`quality_goals`):
+  * STS Spearman >= Spearman(FP32) - ``P.gate_max_spearman_drop`` (0.01, absolute);
+  * mean cosine to the FP32 embeddings >= ``P.gate_min_cosine`` (0.99);
+  * mean batch latency <= 0.8 x that of the search's input model (PyTorch FP32; Olive resolves
+    relative goals against its input model).
+The literal reading (relative drop <= 0.01%: Spearman >= 0.9999 x FP32 and mean cosine >= 0.9999)
+is reported for each candidate as ``meets_literal_goal``; no INT8 model is expected to satisfy it.
+
+This module is also Olive's *user script*: Olive imports it by file path to call
+:func:`olive_model_loader` and :func:`olive_evaluate`, so it only uses absolute ``lib`` imports.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from lib import paths
+from lib.params import Params
+
+log = logging.getLogger("lib.optimize")
+
+NOTEBOOK = "02-optimize"
+SPEEDUP_GOAL_PERCENT = 20.0          # latency improvement >= 20% (Olive: percent-min-improvement)
+LITERAL_RELATIVE_DROP = 1e-4         # the literal "0.01%" reading, reported beside the goals
+METRIC = "quality"                   # the custom metric's name; sub-types below
+RANKED_SUBTYPES = ("mean_cosine", "spearman", "latency_ms")   # Olive objectives, in priority order
+FINAL_PASS = "session_params_tuning"
+ORT_EXECUTION_MODES = {0: "sequential", 1: "parallel"}
+ORT_OPT_LEVELS = {0: "disable_all", 1: "basic", 2: "extended", 99: "all"}
+
+
+def olive_env() -> None:
+    """Environment every Olive code path needs here: no telemetry (~10 s per run), no hub access."""
+    os.environ.setdefault("OLIVE_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution providers and the search space
+
+
+def device_for(providers: Sequence[str]) -> str:
+    """Olive accelerator type for an EP list: GPU for CUDA / TensorRT, CPU otherwise."""
+    gpu = {"CUDAExecutionProvider", "TensorrtExecutionProvider", "ROCMExecutionProvider"}
+    return "gpu" if any(p in gpu for p in providers) else "cpu"
+
+
+def thread_choices(P: Params) -> list[int]:
+    """Intra-op thread counts to try: 1 and the configured count (all cores by default)."""
+    n = P.threads or os.cpu_count() or 1
+    return sorted({1, n})
+
+
+def search_space(P: Params) -> dict[str, dict[str, list]]:
+    """Searched values per pass (every other searchable Olive parameter is pinned, see
+    :func:`_pin_unsearched`). FP16: OrtMixedPrecision when the first EP is CUDA, TensorRT's own
+    FP16 mode when it is TensorRT; INT8 dynamic quantization (MatMulInteger /
+    DynamicQuantizeLinear) has CPU kernels only, so it is part of the CPU workflow only."""
+    providers = P.execution_providers
+    gpu = device_for(providers) == "gpu"
+    space: dict[str, dict[str, list]] = {
+        "transformers_optimization": {"opt_level": [0, 1, 2]},
+        FINAL_PASS: {
+            "execution_mode_list": [0, 1],
+            "opt_level_list": [1, 99],
+        },
+    }
+    if providers[0] == "CUDAExecutionProvider":
+        space["mixed_precision"] = {"atol": [1e-6, 1e-4]}
+    elif providers[0] == "TensorrtExecutionProvider":  # TensorRT builds its own FP16 engine
+        space[FINAL_PASS]["trt_fp16_enable"] = [False, True]
+    if not gpu:
+        space["quantization"] = {
+            "per_channel": [True, False],
+            "reduce_range": [False, True],
+            "op_types_to_quantize": [["MatMul", "Attention"], ["MatMul"]],
+        }
+        space[FINAL_PASS]["intra_thread_num_list"] = thread_choices(P)
+    return space
+
+
+def _categorical(values: list) -> dict:
+    """Olive 0.13's JSON form of a searched value (a bare list is only searched for some params)."""
+    return {"olive_parameter_type": "SearchParameter", "type": "Categorical", "support": list(values)}
+
+
+def _pin_unsearched(pass_type: str, config: dict, providers: Sequence[str]) -> dict:
+    """Fix every parameter that has Olive search defaults but that we do not search, to its
+    default: with a search strategy, Olive would otherwise search them all silently."""
+    from olive.hardware.accelerator import AcceleratorSpec
+    from olive.package_config import OlivePackageConfig
+
+    pkg = OlivePackageConfig.load_default_config()
+    pass_cls = pkg.import_pass_module(pass_type)
+    spec = AcceleratorSpec(accelerator_type=device_for(providers), execution_provider=providers[0])
+    out = dict(config)
+    for name, param in pass_cls.default_config(spec).items():
+        if param.search_defaults is not None and name not in out:
+            out[name] = param.default_value
+    return out
+
+
+def model_shape(model_dir: Path) -> dict[str, Any]:
+    """num_heads / hidden_size / fusion model type for ONNX Runtime's transformer optimizer."""
+    cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    return {"model_type": "bert", "num_heads": int(cfg.get("num_attention_heads", 0)),
+            "hidden_size": int(cfg.get("hidden_size", 0))}
+
+
+def build_passes(P: Params, model_dir: Path, input_names: list[str]) -> dict[str, dict]:
+    """Olive ``passes`` section from params: fixed settings plus the searched values."""
+    providers = list(P.execution_providers)
+    gpu = device_for(providers) == "gpu"
+    space = search_space(P)
+    passes: dict[str, dict] = {
+        # TorchScript exporter: the dynamo exporter's graph does not get ORT's Attention fusion
+        "conversion": {"type": "OnnxConversion", "target_opset": P.opset, "use_dynamo_exporter": False},
+        "transformers_optimization": {"type": "OrtTransformersOptimization", **model_shape(model_dir),
+                                      "use_gpu": gpu, "only_onnxruntime": False, "float16": False},
+    }
+    if providers[0] == "CUDAExecutionProvider":
+        passes["mixed_precision"] = {"type": "OrtMixedPrecision"}
+    if not gpu:
+        passes["quantization"] = {
+            "type": "OnnxDynamicQuantization", "precision": "int8",
+            # quant_pre_process is required on the fused graph, else "Unable to find data type for
+            # weight_name" (stack notes)
+            "quant_preprocess": True,
+        }
+    tuning: dict[str, Any] = {"type": "OrtSessionParamsTuning", "providers_list": providers[0],
+                              "data_config": "latency_data", "io_bind": False}
+    if gpu:
+        tuning["enable_cuda_graph"] = False
+    passes[FINAL_PASS] = tuning
+    for name, cfg in passes.items():
+        for param, values in space.get(name, {}).items():
+            cfg[param] = _categorical(values)
+        passes[name] = _pin_unsearched(cfg["type"], cfg, providers)
+    return passes
+
+
+# ---------------------------------------------------------------------------------------------
+# Metric and goals
+
+
+def quality_goals(P: Params) -> dict[str, dict]:
+    """Olive goals of the custom metric's ranked sub-types (see the module docstring)."""
+    return {
+        "mean_cosine": {"type": "threshold", "value": P.gate_min_cosine},
+        "spearman": {"type": "max-degradation", "value": P.gate_max_spearman_drop},
+        "latency_ms": {"type": "percent-min-improvement", "value": SPEEDUP_GOAL_PERCENT},
+    }
+
+
+def build_metric(P: Params, eval_data: Path, repeats: int = 3) -> dict:
+    """The custom metric: :func:`olive_evaluate` from this file, ranked cosine > Spearman > latency."""
+    goals = quality_goals(P)
+    higher = {"mean_cosine": True, "spearman": True, "latency_ms": False}
+    subs = [{"name": n, "priority": i + 1, "higher_is_better": higher[n], "goal": goals[n]}
+            for i, n in enumerate(RANKED_SUBTYPES)]
+    subs += [{"name": n, "priority": -1, "higher_is_better": h} for n, h in
+             (("min_cosine", True), ("nn_agreement", True), ("latency_max_ms", False),
+              ("latency_min_ms", False), ("sentences_per_s", True))]
+    return {"name": METRIC, "type": "custom", "sub_types": subs,
+            "user_config": {"user_script": str(Path(__file__).resolve()),
+                            "evaluate_func": "olive_evaluate",
+                            "evaluate_func_kwargs": {"eval_data": str(eval_data), "repeats": repeats}}}
+
+
+def latency_data_config(P: Params, input_names: list[str], seq_len: int = 32) -> dict:
+    """Dummy token batches for OrtSessionParamsTuning's own latency probe (it needs a data config);
+    the candidates themselves are timed on real sentences by :func:`olive_evaluate`."""
+    return {"name": "latency_data", "type": "DummyDataContainer",
+            "load_dataset_config": {"input_names": input_names,
+                                    "input_shapes": [[P.batch_size, seq_len]] * len(input_names),
+                                    "input_types": ["int64"] * len(input_names),
+                                    "max_samples": 4}}
+
+
+def io_config(input_names: list[str], sample_len: int = 16) -> dict:
+    return {"input_names": input_names, "input_shapes": [[2, sample_len]] * len(input_names),
+            "input_types": ["int64"] * len(input_names), "output_names": ["last_hidden_state"],
+            "dynamic_axes": {**{n: {"0": "batch", "1": "sequence"} for n in input_names},
+                             "last_hidden_state": {"0": "batch", "1": "sequence"}}}
+
+
+def olive_config(P: Params, model_dir: Path, eval_data: Path, work: Path,
+                 input_names: list[str] | None = None) -> dict:
+    """The whole Olive run config (a plain dict, JSON-serialisable) for params ``P``."""
+    names = input_names or ["input_ids", "attention_mask", "token_type_ids"]
+    providers = list(P.execution_providers)
+    return {
+        "input_model": {"type": "PyTorchModel", "model_path": str(model_dir),
+                        "model_script": str(Path(__file__).resolve()),
+                        "model_loader": "olive_model_loader", "io_config": io_config(names)},
+        # Olive 0.13 allows one EP per accelerator: the first of P.execution_providers is the
+        # target (ONNX Runtime itself falls back to CPU for nodes the target EP cannot run)
+        "systems": {"local_system": {"type": "LocalSystem", "accelerators": [
+            {"device": device_for(providers), "execution_providers": providers[:1]}]}},
+        "data_configs": [latency_data_config(P, names)],
+        "evaluators": {"ours": {"metrics": [build_metric(P, eval_data)]}},
+        "passes": build_passes(P, model_dir, names),
+        "engine": {
+            "search_strategy": {"execution_order": "joint", "sampler": "tpe",
+                                "sampler_config": {"max_samples": P.olive_max_samples, "seed": P.seed}},
+            "evaluator": "ours", "evaluate_input_model": True,
+            "host": "local_system", "target": "local_system",
+            "cache_dir": str(work / "cache"), "output_dir": str(work / "output"),
+            "log_severity_level": 3, "plot_pareto_frontier": False,
+        },
+    }
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------------------------
+# Olive user-script functions (imported by Olive from this file)
+
+
+def olive_model_loader(model_path: str):
+    """Olive's ``model_loader``: the keyword-calling export wrapper of lib.export."""
+    from lib.encode import load_tokenizer, load_torch_model
+    from lib.export import _wrapper, model_input_names
+
+    model_dir = Path(model_path)
+    return _wrapper(load_torch_model(model_dir), model_input_names(load_tokenizer(model_dir)))
+
+
+def _forward_for(model, device, execution_providers):
+    """Token-state function for an Olive model handler (ONNX session or the PyTorch input model)."""
+    if hasattr(model, "prepare_session"):
+        try:
+            session = model.prepare_session(device=device, execution_providers=execution_providers)
+        except TypeError:  # PyTorch handlers have no session
+            session = None
+        if session is not None and hasattr(session, "get_inputs"):
+            from lib.encode import onnx_forward
+            return onnx_forward(session)
+    import torch
+
+    wrapper = model.load_model().eval()
+    names = set(inspect.signature(wrapper.forward).parameters)
+
+    def forward(enc: dict) -> np.ndarray:
+        feeds = {k: torch.from_numpy(np.asarray(v)) for k, v in enc.items() if k in names}
+        with torch.inference_mode():
+            return wrapper(**feeds).float().numpy()
+    return forward
+
+
+def timed_encode(forward, batches: list[dict], attention_masks: list[np.ndarray], pooling: str,
+                 order: np.ndarray, repeats: int) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors (in input order) and per-batch wall times, shape (repeats, n_batches), after one
+    warm-up batch. Hand-rolled timing: Olive's latency metric uses dummy inputs, we want real text."""
+    from lib.encode import pool
+
+    forward(batches[0])
+    times = np.zeros((repeats, len(batches)))
+    vecs: list[np.ndarray] = []
+    for r in range(repeats):
+        vecs = []
+        for b, (enc, mask) in enumerate(zip(batches, attention_masks)):
+            t0 = time.perf_counter()
+            hidden = forward(enc)
+            times[r, b] = time.perf_counter() - t0
+            vecs.append(pool(hidden, mask, pooling))
+    out = np.zeros((len(order), vecs[0].shape[1]), dtype=np.float32)
+    out[order] = np.concatenate(vecs)
+    return out, times
+
+
+def score_embeddings(vec: np.ndarray, ref: np.ndarray, n_pairs: int, gold: np.ndarray) -> dict:
+    """Agreement with FP32 (lib.evaluate) and STS Spearman of pair cosines (scipy)."""
+    from scipy.stats import spearmanr
+
+    from lib.evaluate.retrieval import embedding_agreement
+
+    agree = embedding_agreement(ref, vec)
+    cos = (vec[:n_pairs] * vec[n_pairs:]).sum(1)
+    return {"mean_cosine": agree["mean_cosine"], "min_cosine": agree["min_cosine"],
+            "nn_agreement": agree.get("nn_agreement", float("nan")),
+            "spearman": float(spearmanr(cos, gold).statistic)}
+
+
+def latency_summary(times: np.ndarray, n_sentences: int) -> dict:
+    """Mean batch latency of the fastest of the repeated passes (best-of-r: on this shared CPU the
+    noise is additive, so the minimum is the least biased estimate), and max/min batch latency."""
+    per_pass = times.mean(1)
+    return {"latency_ms": float(per_pass.min() * 1e3), "latency_max_ms": float(times.max() * 1e3),
+            "latency_min_ms": float(times.min() * 1e3),
+            "sentences_per_s": float(n_sentences / times.sum(1).min())}
+
+
+def load_eval_data(eval_data: str | Path) -> dict:
+    with np.load(eval_data, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def prepared_batches(d: dict) -> tuple[list[dict], list[np.ndarray], np.ndarray]:
+    """Rebuild the tokenised batches stored by :func:`prepare_eval_data` (no tokenizer needed)."""
+    batches, masks, order = [], [], d["order"]
+    for b in range(int(d["n_batches"])):
+        enc = {k.split("/", 1)[1]: d[k] for k in d if k.startswith(f"b{b}/")}
+        batches.append(enc)
+        masks.append(enc["attention_mask"])
+    return batches, masks, order
+
+
+def evaluate_forward(forward, eval_data: str | Path, repeats: int = 3) -> dict:
+    """Our metric for any token-state function: quality vs FP32 and latency on real sentences."""
+    d = load_eval_data(eval_data)
+    batches, masks, order = prepared_batches(d)
+    vec, times = timed_encode(forward, batches, masks, str(d["pooling"]), order, repeats)
+    n_pairs = len(d["gold"])
+    return {**score_embeddings(vec, d["reference"], n_pairs, d["gold"]),
+            **latency_summary(times, len(order))}
+
+
+def olive_evaluate(model, device, execution_providers, eval_data: str, repeats: int = 3) -> dict:
+    """Olive ``evaluate_func`` of the custom metric (runs in Olive's process)."""
+    return evaluate_forward(_forward_for(model, device, execution_providers), eval_data, repeats)
+
+
+# ---------------------------------------------------------------------------------------------
+# Held-out calibration split and FP32 reference
+
+
+def calibration_pairs(P: Params) -> pd.DataFrame:
+    """Seeded sample of ``P.calibration_size`` pairs of the STS-benchmark *train* split in the
+    params' language: held out from every evaluation set (BIOSSES, STS-b dev/test)."""
+    from lib.data.public import load_sts
+
+    df = load_sts(f"stsb-{P.language}", "train")
+    n = min(P.calibration_size, len(df))
+    out = df.sample(n=n, random_state=P.seed).reset_index(drop=True)
+    out.attrs.update(df.attrs, sample=f"{n} pairs, seed {P.seed}")
+    return out
+
+
+def prepare_eval_data(P: Params, out: Path) -> Path:
+    """Tokenised held-out sentences (fixed batches, so every candidate sees the same inputs), the
+    gold scores and the FP32 PyTorch reference vectors, in one ``.npz``."""
+    from lib.encode import (length_sorted_batches, load_encoder, load_tokenizer, resolve_model_dir,
+                            tokenize)
+
+    if out.exists():
+        return out
+    pairs = calibration_pairs(P)
+    texts = list(pairs["sentence1"]) + list(pairs["sentence2"])
+    ref = load_encoder(P, "fp32-torch").encode(texts, progress=False)
+    tok = load_tokenizer(resolve_model_dir(P))
+    arrays: dict[str, np.ndarray] = {"reference": ref, "gold": pairs["score"].to_numpy(float),
+                                     "pooling": np.array(P.pooling)}
+    batches = length_sorted_batches(texts, P.batch_size)
+    for b, idx in enumerate(batches):
+        for k, v in tokenize(tok, [texts[i] for i in idx], P).items():
+            arrays[f"b{b}/{k}"] = np.asarray(v, dtype=np.int64)
+    arrays["order"] = np.concatenate(batches)
+    arrays["n_batches"] = np.array(len(batches))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the search and reading its footprint
+
+
+def work_dir(P: Params) -> Path:
+    """Olive's work folder for these params (cache, output, eval data): under the git-ignored cache."""
+    return paths.cache_dir() / "olive" / P.name
+
+
+def _node_config(node) -> dict:
+    return (node.model_config_data or {}).get("config", {}) if node is not None else {}
+
+
+def _pass_params(footprint, model_id: str) -> dict[str, Any]:
+    """Searched parameters along the chain of passes that produced ``model_id``, as
+    ``<pass>.<param>`` (pass = Olive pass type)."""
+    out: dict[str, Any] = {}
+    node = footprint.nodes.get(model_id)
+    while node is not None and node.parent_model_id is not None:
+        cfg = node.pass_run_config or {}
+        for k, v in cfg.items():
+            out[f"{node.from_pass.lower()}.{k}"] = v
+        node = footprint.nodes.get(node.parent_model_id)
+    return out
+
+
+def candidates_table(footprint, space: dict[str, dict[str, list]], passes: dict[str, dict]) -> pd.DataFrame:
+    """One row per evaluated candidate (output of the final pass): its searched pass and session
+    parameters, every metric value, Olive's goal and Pareto flags, the model file."""
+    type_of = {name: cfg["type"].lower() for name, cfg in passes.items()}  # footprint: lower case
+    final_type = type_of[FINAL_PASS]
+    rows = []
+    for model_id, node in footprint.nodes.items():
+        if (node.from_pass or "").lower() != final_type:
+            continue
+        row: dict[str, Any] = {"model_id": model_id}
+        chain = _pass_params(footprint, model_id)
+        for pname, params in space.items():
+            for param in params:
+                row[f"{pname}.{param}"] = _jsonable_value(chain.get(f"{type_of[pname]}.{param}"))
+        values = node.metrics.value if node.metrics and node.metrics.value else None
+        if values is not None:
+            for key, sub in values.root.items() if hasattr(values, "root") else values.items():
+                row[key.split("-", 1)[-1]] = sub.value
+        row["olive_goals_met"] = bool(node.metrics.if_goals_met) if node.metrics else False
+        row["olive_pareto"] = bool(node.is_pareto_frontier)
+        cfg = _node_config(node)
+        row["model_path"] = cfg.get("model_path")
+        row["inference_settings"] = json.dumps(cfg.get("inference_settings") or {}, default=str)
+        row["pruned"] = bool((node.model_config_data or {}).get("is_pruned")) or values is None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _jsonable_value(v: Any) -> Any:
+    return json.dumps(v) if isinstance(v, (list, dict)) else v
+
+
+def input_model_metrics(footprint) -> dict[str, float]:
+    node = footprint.nodes.get(footprint.input_model_id)
+    if node is None or not node.metrics or not node.metrics.value:
+        return {}
+    return {k.split("-", 1)[-1]: v.value for k, v in node.metrics.value.root.items()}
+
+
+def pareto_flags(df: pd.DataFrame, maximise: Sequence[str] = ("mean_cosine", "spearman"),
+                 minimise: Sequence[str] = ("latency_ms",)) -> np.ndarray:
+    """Non-dominated rows over the objectives (small and exact; recomputed here so that the
+    frontier also covers the candidates Olive pruned from its own frontier, e.g. duplicates)."""
+    x = np.column_stack([df[c].to_numpy(float) for c in maximise] +
+                        [-df[c].to_numpy(float) for c in minimise])
+    ok = ~np.isnan(x).any(1)
+    flags = np.zeros(len(df), dtype=bool)
+    for i in np.flatnonzero(ok):
+        dominated = (x[ok] >= x[i]).all(1) & (x[ok] > x[i]).any(1)
+        flags[i] = not dominated.any()
+    return flags
+
+
+def goal_flags(df: pd.DataFrame, baseline: dict[str, float], P: Params) -> pd.DataFrame:
+    """Each goal as a boolean column (see the module docstring for their exact meaning)."""
+    out = pd.DataFrame(index=df.index)
+    out["goal_cosine"] = df["mean_cosine"] >= P.gate_min_cosine
+    out["goal_spearman"] = df["spearman"] >= baseline["spearman"] - P.gate_max_spearman_drop
+    out["goal_latency"] = df["latency_ms"] <= baseline["latency_ms"] * (1 - SPEEDUP_GOAL_PERCENT / 100)
+    out["meets_goals"] = out[["goal_cosine", "goal_spearman", "goal_latency"]].all(1)
+    out["meets_literal_goal"] = ((df["spearman"] >= baseline["spearman"] * (1 - LITERAL_RELATIVE_DROP))
+                                 & (df["mean_cosine"] >= 1 - LITERAL_RELATIVE_DROP))
+    return out
+
+
+def choose(df: pd.DataFrame) -> int | None:
+    """Index of the fastest candidate that meets every goal, or None (never a failing model)."""
+    ok = df[df["meets_goals"] & ~df["pruned"]]
+    return None if ok.empty else int(ok["latency_ms"].idxmin())
+
+
+def run_olive(config: dict):
+    """Run the workflow (with the Olive 0.13 shims); returns Olive's WorkflowOutput."""
+    olive_env()
+    from lib import olive_compat
+
+    olive_compat.apply()
+    from olive.workflows import run as olive_run
+
+    return olive_run(copy.deepcopy(config))  # Olive normalises the dict in place
+
+
+def _copy_model(src: str | Path, dest_dir: Path) -> Path:
+    """Copy an ONNX file and its external-data files (if any) out of Olive's cache."""
+    src = Path(src)
+    if src.is_dir():
+        src = next(iter(sorted(src.glob("*.onnx"))))
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    for f in src.parent.iterdir():
+        if f.is_file() and (f == src or f.suffix in {".data", ".bin"} or f.name.startswith(src.name + ".")):
+            shutil.copy2(f, dest_dir / (f.name if f != src else "model.onnx"))
+    return dest_dir / "model.onnx"
+
+
+def compare_with_onnx_fp32(P: Params, chosen: Path, session_options: dict, eval_data: Path,
+                           rounds: int = 3, repeats: int = 3) -> dict:
+    """Latency of the chosen model vs the un-optimized ONNX FP32 export (lib.export.unfused_onnx),
+    interleaved round by round so both see the same load on the shared CPU."""
+    from lib.encode import onnx_forward, ort_session
+    from lib.export import unfused_onnx
+
+    base = onnx_forward(ort_session(unfused_onnx(P), P))
+    best = onnx_forward(ort_session(chosen, P, extra_options=session_options))
+    runs: dict[str, list[dict]] = {"onnx_fp32": [], "olive_best": []}
+    for _ in range(rounds):
+        runs["onnx_fp32"].append(evaluate_forward(base, eval_data, repeats))
+        runs["olive_best"].append(evaluate_forward(best, eval_data, repeats))
+    summary = {k: {m: float(np.median([r[m] for r in v])) for m in v[0]} for k, v in runs.items()}
+    summary["speedup"] = summary["onnx_fp32"]["latency_ms"] / summary["olive_best"]["latency_ms"]
+    summary["latency_improvement_percent"] = 100 * (1 - 1 / summary["speedup"])
+    return summary
+
+
+def onnx_opsets(path: Path) -> dict[str, int]:
+    """Opset per domain of an ONNX file ('' = the default ai.onnx domain)."""
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    return {o.domain or "ai.onnx": int(o.version) for o in m.opset_import}
+
+
+def session_options_from(inference_settings: dict) -> dict:
+    """ORT SessionOptions attributes (for lib.encode.ort_session) from Olive's inference settings."""
+    import onnxruntime as ort
+
+    so = dict((inference_settings or {}).get("session_options") or {})
+    out: dict[str, Any] = {}
+    if so.get("execution_mode") is not None:
+        out["execution_mode"] = ort.ExecutionMode(int(so["execution_mode"]))
+    if so.get("graph_optimization_level") is not None:
+        out["graph_optimization_level"] = ort.GraphOptimizationLevel(int(so["graph_optimization_level"]))
+    for k in ("intra_op_num_threads", "inter_op_num_threads"):
+        if so.get(k) is not None:
+            out[k] = int(so[k])
+    return out
+
+
+def search(P: Params, force: bool = False) -> dict:
+    """Run (or reuse) the search for ``P``; returns the summary stored in ``search.json``.
+
+    Summary: ``config_hash``, ``olive_config``, ``search_space``, ``candidates`` (records of
+    :func:`candidates_table` + goal and frontier flags), ``baseline`` (the input model's metrics),
+    ``chosen`` (a candidate record or None), ``chosen_model`` (path or None), ``session_options``,
+    ``vs_onnx_fp32`` (latency and quality of the chosen model against the un-optimized ONNX FP32
+    export, same run), ``seconds`` (search wall time), ``opsets`` (of the chosen model),
+    ``eval_data`` (the held-out split used)."""
+    from lib.encode import load_tokenizer, resolve_model_dir
+    from lib.export import artifact_dir, model_input_names
+
+    model_dir = resolve_model_dir(P)
+    names = model_input_names(load_tokenizer(model_dir))
+    base = work_dir(P)
+    eval_data = prepare_eval_data(P, base / "eval" / f"calibration-{P.calibration_size}-seed{P.seed}.npz")
+    config = olive_config(P, model_dir, eval_data, base, names)
+    h = config_hash(config)
+    summary_path = base / f"search-{h}.json"
+    if summary_path.exists() and not force:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        if summary.get("chosen_model") is None or Path(summary["chosen_model"]).exists():
+            return summary
+    work = base / h
+    config = olive_config(P, model_dir, eval_data, work, names)
+    t0 = time.perf_counter()
+    output = run_olive(config)
+    seconds = time.perf_counter() - t0
+    footprint = output.footprint
+    space = search_space(P)
+    df = candidates_table(footprint, space, config["passes"])
+    baseline = input_model_metrics(footprint)
+    if df.empty or not baseline:
+        raise RuntimeError(f"Olive search produced no evaluated candidate (see {work}/output)")
+    df = pd.concat([df, goal_flags(df, baseline, P)], axis=1)
+    df["pareto"] = pareto_flags(df)
+    pick = choose(df)
+    chosen = df.loc[pick].to_dict() if pick is not None else None
+    chosen_model, session_options, versus = None, {}, None
+    if chosen is not None:
+        chosen_model = _copy_model(chosen["model_path"], artifact_dir(P, "olive-best"))
+        session_options = session_options_from(json.loads(chosen["inference_settings"]))
+        versus = compare_with_onnx_fp32(P, chosen_model, session_options, eval_data)
+    summary = {"config_hash": h, "olive_config": config, "search_space": space,
+               "candidates": df.to_dict(orient="records"), "baseline": baseline,
+               "chosen": chosen, "chosen_model": str(chosen_model) if chosen_model else None,
+               "session_options": {k: (v.value if hasattr(v, "value") else v)
+                                   for k, v in session_options.items()},
+               "vs_onnx_fp32": versus, "seconds": seconds,
+               "opsets": onnx_opsets(chosen_model) if chosen_model else {},
+               "eval_data": {"file": str(eval_data), "source": f"stsb-{P.language}/train",
+                             "pairs": P.calibration_size, "seed": P.seed}}
+    summary_path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    return summary
+
+
+def olive_best(P: Params) -> Path:
+    """``olive-best`` format (lib.encode.ONNX_BUILDERS): the chosen model of the (cached) search.
+
+    Raises if no candidate meets the goals: a failing model is never silently chosen."""
+    summary = search(P)
+    if summary["chosen_model"] is None:
+        raise RuntimeError(f"params {P.name!r}: no Olive candidate met the goals "
+                           f"(cosine >= {P.gate_min_cosine}, Spearman drop <= "
+                           f"{P.gate_max_spearman_drop}, latency -{SPEEDUP_GOAL_PERCENT:.0f}%); "
+                           f"see results/{P.name}/{NOTEBOOK}.json")
+    return Path(summary["chosen_model"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting (used by notebooks/02-optimize.ipynb)
+
+TABLE_COLUMNS = ("mean_cosine", "min_cosine", "nn_agreement", "spearman", "latency_ms",
+                 "latency_max_ms", "latency_min_ms", "sentences_per_s", "goal_cosine", "goal_spearman",
+                 "goal_latency", "meets_goals", "meets_literal_goal", "olive_goals_met", "olive_pareto",
+                 "pareto", "pruned")
+
+
+def candidates_frame(summary: dict) -> pd.DataFrame:
+    """Candidates table: searched parameters first, then metrics and flags, fastest first."""
+    df = pd.DataFrame(summary["candidates"])
+    params_cols = [f"{p}.{k}" for p, ks in summary["search_space"].items() for k in ks]
+    cols = ["model_id"] + [c for c in params_cols if c in df] + [c for c in TABLE_COLUMNS if c in df]
+    return df[cols].sort_values("latency_ms").reset_index(drop=True)
+
+
+def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
+    """GitHub Markdown table (hand-rolled: pandas.to_markdown needs tabulate, not a dependency)."""
+    def cell(v: Any) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else floatfmt.format(v)
+        return str(v).replace("|", "\\|")
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def pareto_figure(summary: dict, title: str = ""):
+    """Quality vs latency of every candidate: frontier, goal thresholds, chosen model, baselines."""
+    import matplotlib.pyplot as plt
+
+    from lib.plots import FORMAT_COLORS, PAPER_WIDTH_IN
+
+    df = pd.DataFrame(summary["candidates"])
+    base = summary["baseline"]
+    fig, axes = plt.subplots(1, 2, figsize=(PAPER_WIDTH_IN, 2.9), sharex=True)
+    for ax, metric, label in ((axes[0], "mean_cosine", "mean cosine to FP32"),
+                              (axes[1], "spearman", "STS Spearman (held-out)")):
+        ok = df["meets_goals"].astype(bool)
+        ax.scatter(df.loc[~ok, "latency_ms"], df.loc[~ok, metric], s=18, c="#bbbbbb",
+                   label="candidate (fails a goal)")
+        ax.scatter(df.loc[ok, "latency_ms"], df.loc[ok, metric], s=18, c=FORMAT_COLORS["olive-best"],
+                   label="candidate (meets goals)")
+        front = df[df["pareto"].astype(bool)].sort_values("latency_ms")
+        ax.plot(front["latency_ms"], front[metric], "-", c="k", lw=0.8, label="Pareto frontier")
+        if summary.get("chosen"):
+            ch = summary["chosen"]
+            ax.scatter([ch["latency_ms"]], [ch[metric]], s=90, marker="*", c="#C44E52", zorder=5,
+                       label="chosen")
+        ax.scatter([base["latency_ms"]], [base[metric]], marker="s", s=22, c=FORMAT_COLORS["fp32-torch"],
+                   label="input (PyTorch FP32)")
+        vs = summary.get("vs_onnx_fp32") or {}
+        if vs:
+            ax.scatter([vs["onnx_fp32"]["latency_ms"]], [vs["onnx_fp32"][metric]], marker="D", s=22,
+                       c=FORMAT_COLORS["onnx-fp32"], label="ONNX FP32 (un-optimized)")
+        ax.axvline(base["latency_ms"] * (1 - SPEEDUP_GOAL_PERCENT / 100), ls=":", c="0.4", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("latency per batch (ms, log)")
+        ax.set_ylabel(label)
+    axes[0].axhline(summary["olive_config"]["evaluators"]["ours"]["metrics"][0]["sub_types"][0]["goal"]["value"],
+                    ls=":", c="0.4", lw=0.8)
+    axes[1].axhline(base["spearman"] - summary["olive_config"]["evaluators"]["ours"]["metrics"][0]
+                    ["sub_types"][1]["goal"]["value"], ls=":", c="0.4", lw=0.8)
+    axes[1].legend(fontsize=6, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def result_record(summary: dict) -> tuple[dict, dict]:
+    """(metrics, extra) for ``report.write_result`` of notebook 02-optimize."""
+    df = pd.DataFrame(summary["candidates"])
+    chosen, vs = summary.get("chosen"), summary.get("vs_onnx_fp32") or {}
+    metrics = {
+        "n_candidates": int(len(df)), "n_evaluated": int((~df["pruned"].astype(bool)).sum()),
+        "n_meeting_goals": int(df["meets_goals"].astype(bool).sum()),
+        "n_meeting_literal_goal": int(df["meets_literal_goal"].astype(bool).sum()),
+        "n_pareto": int(df["pareto"].astype(bool).sum()), "search_seconds": summary["seconds"],
+        "chosen": chosen is not None,
+        "input_fp32_spearman": summary["baseline"]["spearman"],
+        "input_fp32_latency_ms": summary["baseline"]["latency_ms"],
+    }
+    if chosen is not None:
+        metrics.update({"chosen_mean_cosine": chosen["mean_cosine"], "chosen_spearman": chosen["spearman"],
+                        "chosen_latency_ms": chosen["latency_ms"]})
+    if vs:
+        metrics.update({"onnx_fp32_latency_ms": vs["onnx_fp32"]["latency_ms"],
+                        "olive_best_latency_ms": vs["olive_best"]["latency_ms"],
+                        "speedup_vs_onnx_fp32": vs["speedup"],
+                        "latency_improvement_vs_onnx_fp32_percent": vs["latency_improvement_percent"],
+                        "olive_best_mean_cosine": vs["olive_best"]["mean_cosine"],
+                        "olive_best_spearman": vs["olive_best"]["spearman"],
+                        "onnx_fp32_spearman": vs["onnx_fp32"]["spearman"]})
+    cfg = summary["olive_config"]
+    extra = {"search": {"space": summary["search_space"], "strategy": cfg["engine"]["search_strategy"],
+                        "goals": cfg["evaluators"]["ours"]["metrics"][0]["sub_types"][:3],
+                        "goal_definition": GOAL_DEFINITION, "config_hash": summary["config_hash"],
+                        "execution_providers": cfg["systems"]["local_system"]["accelerators"][0],
+                        "opset": cfg["passes"]["conversion"]["target_opset"]},
+             "baseline_input_model": summary["baseline"], "candidates": summary["candidates"],
+             "chosen": chosen, "chosen_model": summary["chosen_model"],
+             "session_options": summary["session_options"], "vs_onnx_fp32": vs or None,
+             "opsets": summary.get("opsets", {})}
+    return metrics, extra
+
+
+GOAL_DEFINITION = (
+    "Goals as in the paper, read as Olive's stock BERT goals (max-degradation 0.01 = an absolute drop "
+    "of 0.01, percent-min-improvement 20): mean cosine to FP32 >= gate_min_cosine; held-out STS "
+    "Spearman >= FP32 Spearman - gate_max_spearman_drop; mean batch latency <= 0.8 x the PyTorch FP32 "
+    "input model's. meets_literal_goal = relative drop <= 0.01% (Spearman >= 0.9999 x FP32 and mean "
+    "cosine >= 0.9999).")

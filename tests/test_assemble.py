@@ -1,0 +1,146 @@
+"""Paper assembly: tables and summary numbers come from the result files, missing files give rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lib import assemble, params, report
+from lib.data import paper
+
+T1 = {"tier": "public stand-in", "model_format": "onnx-int8-smoothquant", "datasets": {
+    "stsb-fr": {"label": "public stand-in: STS-benchmark FR (test)", "tier": "public stand-in",
+                "undersampled_test": False,
+                "mappings": {"minmax": {"n": 60, "edrm": 0.7123, "edrm_convention": "reference",
+                                        "spearman": 0.6543, "spearman_p": 1.5e-8,
+                                        "classification": {"threshold": 2.5, "accuracy": 0.61, "precision": 0.62,
+                                                           "recall": 0.63, "f1": 0.64}},
+                             "isotonic": {"n": 60, "edrm": 0.7345, "edrm_convention": "reference",
+                                          "spearman": 0.6501, "spearman_p": 2.0e-8,
+                                          "classification": {"accuracy": 0.5}}}}}}
+T2 = {"tier": "public stand-in", "model_format": "onnx-int8-smoothquant", "datasets": {
+    "hpo-fr": {"label": "public stand-in: HPO FR", "tier": "public stand-in", "n_items": 60,
+               "map_1": 0.91, "map_2": 0.92, "map_3": None, "map_mean": 0.915, "p_at_1": 0.85}}}
+Q = {"reference": "fp32-torch", "chosen": "onnx-int8-dynamic", "formats": {
+    "fp32-torch": {"latency_avg_ms": 40.0, "size_mb": 90.0, "acc1": 0.5, "energy_j_per_1k": None,
+                   "co2_g_per_1k": None},
+    "onnx-int8-dynamic": {"latency_avg_ms": 10.0, "size_mb": 30.0, "acc1": 0.49, "energy_j_per_1k": None,
+                          "co2_g_per_1k": None}}}
+
+
+@pytest.fixture
+def tiny_results():
+    """Small result files for params 'tiny': 03 and 05 present, 06 missing, 04 missing."""
+    P = params.load("tiny")
+    report.write_result(P, assemble.NB_TASK1, metrics=T1, data={"tier": "public stand-in"})
+    report.write_result(P, assemble.NB_QUANT, metrics=Q, data={"tier": "embedded+public"})
+    report.result_path("tiny", assemble.NB_TASK2).unlink(missing_ok=True)
+    return P
+
+
+def _num(x):
+    return None if x is None else float(x)
+
+
+def test_summary_numbers_match_results_json(tiny_results):
+    recs = assemble.load_records(["tiny"])
+    rows = assemble.summary_rows(recs, paper.reported())
+    stored = json.loads(report.result_path("tiny", assemble.NB_TASK1).read_text())["metrics"]
+    mm = stored["datasets"]["stsb-fr"]["mappings"]["minmax"]
+    t1 = rows[rows.section == "Table 1"]
+    assert len(t1) == 2 * 3  # two paper models x (EDRM, Spearman, p), one data set
+    for _, r in t1.iterrows():
+        key = {"EDRM": "edrm", "Spearman": "spearman", "Spearman p": "spearman_p"}[r.quantity.split(": ")[1]]
+        assert _num(r.ours) == mm[key]
+        assert r["data tier (ours)"] == "public stand-in"
+    # the paper's numbers come from paper_reported.yaml, beside ours
+    kriss = t1[t1.quantity == "KRISSBERT INT8: EDRM"].iloc[0]
+    assert kriss.paper == next(x["edrm"] for x in paper.reported()["table1"] if x["system"] == "KRISSBERT INT8")
+    # Table 3: speed-up and size ratio computed from 03's numbers
+    t3 = rows[rows.section == "Table 3"]
+    sp = t3[t3.quantity == "T1 KRISSBERT: latency speed-up (before/after)"].iloc[0]
+    assert sp.ours == pytest.approx(40.0 / 10.0)
+    size = t3[t3.quantity == "T1 KRISSBERT: size after (MB)"].iloc[0]
+    assert size.ours == 30.0
+    acc = t3[t3.quantity == "T1 KRISSBERT: accuracy"].iloc[0]
+    assert acc.ours == 0.61 and acc.paper == 0.8886
+    energy = t3[t3.quantity.str.endswith("energy after / before")]
+    assert energy.ours.isna().all() and energy.paper.notna().all()
+
+
+def test_missing_result_gives_not_run_row(tiny_results):
+    recs = assemble.load_records(["tiny"])
+    rows = assemble.summary_rows(recs, paper.reported())
+    t2 = rows[rows.section == "Table 2"]
+    assert len(t2) and t2.ours.isna().all()
+    assert (t2["our system"] == "not run (make results/tiny/06-deft-task2-map.json)").all()
+    table2 = assemble.table2(recs, paper.reported())
+    assert table2.data.iloc[0] == "not run (make results/tiny/06-deft-task2-map.json)"
+
+
+def test_tables_and_summary_files(tiny_results):
+    recs = assemble.load_records(["tiny"])
+    rep = paper.reported()
+    t1 = assemble.table1(recs, rep)
+    ours = t1[t1.source == "ours"]
+    assert ours.EDRM.tolist() == [0.7123, 0.7345] and (ours.tier == "public stand-in").all()
+    assert (t1[t1.source == "paper"].tier == assemble.PAPER_TIER).all()
+    files = assemble.write_table(t1, "table1-deft-task1", "Table 1. test caption & 50% _x_")
+    csv, md, tex = (p.read_text() for p in files)
+    assert "0.7123" in csv and "0.7123" in md and "0.8604" in md and "1.5e-08" in md
+    assert "\\begin{tabular}" in tex and "\\caption{Table 1. test caption \\& 50\\% \\_x\\_}" in tex
+    t3 = assemble.table3(recs, rep)
+    mine = t3[t3.source.str.startswith("ours")]
+    assert mine["speed-up"].tolist() == [4.0, 4.0] and mine.accuracy.iloc[0] == 0.61
+    assert "not run (make results/tiny/06-deft-task2-map.json)" in mine.source.iloc[0]
+    out, rows = assemble.write_summary(recs, rep, {"Table 1": files}, [])
+    text = out.read_text()
+    assert out.name == "summary.md" and "0.7123" in text and "0.8604" in text
+    assert "not run (make results/tiny/06-deft-task2-map.json)" in text
+
+
+@pytest.mark.parametrize("raw,label", [("licensed DEFT 2020", "licensed"), ("public stand-in", "public stand-in"),
+                                       ("embedded", "embedded"), (None, "unknown"),
+                                       ("embedded+public", "embedded + public stand-in")])
+def test_tier_label(raw, label):
+    assert assemble.tier_label(raw) == label
+
+
+def test_pair_models():
+    assert assemble.pair_models(["minilm-l6", "mpnet-base"]) == {"KRISSBERT": "mpnet-base",
+                                                                 "SapBERT-Large": "minilm-l6"}
+    assert assemble.pair_models(["tiny"]) == {"KRISSBERT": "tiny", "SapBERT-Large": "tiny"}
+
+
+def test_fmt_number():
+    assert [assemble.fmt_number(x) for x in (0.86041, 2.07e-97, 12, None, float("nan"), "x")] == [
+        "0.8604", "2.07e-97", "12", "", "", "x"]
+
+
+@pytest.mark.notebook
+def test_notebook_09_smoke(tiny_results, run_notebook, session_dirs):
+    run_notebook("09-paper")
+    rec = report.read_result("tiny", "09-paper")
+    assert rec["metrics"]["models"] == ["tiny"] and rec["metrics"]["rows_compared"] > 0
+    assert (session_dirs["results"] / "summary.md").exists()
+    for stem in ("table1-deft-task1", "table2-deft-task2", "table3-optimization"):
+        for ext in ("csv", "md", "tex"):
+            assert (session_dirs["results"] / "paper" / f"{stem}.{ext}").exists()
+
+
+def test_summary_outlier_rows_match_07_json(tiny_results):
+    shares = {"before": {"share>2.5": 0.125, "share>5": 0.03, "share>7.5": 0.01},
+              "after": {"share>2.5": 0.0, "share>5": 0.0, "share>7.5": 0.0}}
+    report.write_result(tiny_results, assemble.NB_OUTLIERS, data={"tier": "public stand-in"},
+                        metrics={"alpha": 0.5, "channel_shares": shares, "max_abs": {"before": 28.5, "after": 4.0},
+                                 "qdq_mean_cosine_to_fp32": {"static": 0.93, "smoothquant": 0.95}})
+    rows = assemble.summary_rows(assemble.load_records(["tiny"]), paper.reported())
+    f4 = rows[rows.section == "Figure 4"].set_index("quantity")
+    assert f4.loc["tiny: share of channels with |x| >2.5 (before)", "ours"] == 0.125
+    assert f4.loc["tiny: max |x| (after)", "ours"] == 4.0
+    assert f4.loc["tiny: QDQ static INT8 (smoothquant) mean cosine to FP32", "ours"] == 0.95
+    assert f4.paper.isna().all()                       # the paper reports no number for Figure 4
+    f5 = rows[rows.section == "Figure 5"]
+    assert (f5["our system"] == "not run (make results/tiny/08-heatmaps.json)").all()
+    report.result_path("tiny", assemble.NB_OUTLIERS).unlink()

@@ -1,0 +1,214 @@
+"""Quantization builders, the quality gate, and the 03-quantize notebook (on the tiny model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib import gate, params, quantize
+
+
+@pytest.fixture(scope="module")
+def P():
+    return params.load("tiny")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers (hand-computed cases)
+
+
+class _Tok:
+    """Whitespace 'tokenizer' with the HF call signature the calibration code uses."""
+
+    def __call__(self, texts, padding=None, truncation=True, max_length=8, return_tensors=None):
+        ids = [[len(w) for w in t.split()][:max_length] for t in texts]
+        if padding == "max_length":
+            ids = [x + [0] * (max_length - len(x)) for x in ids]
+            mask = [[1 if v else 0 for v in x] for x in ids]
+            return {"input_ids": np.array(ids), "attention_mask": np.array(mask)}
+        return {"input_ids": ids}
+
+
+def test_fixed_shape_batches_wrap_around_and_keep_shape():
+    texts = ["a", "bb cc", "ddd", "e e e", "ffff"]
+    feeds = quantize.fixed_shape_batches(_Tok(), texts, ["input_ids", "attention_mask", "token_type_ids"],
+                                         batch_size=2, seq_len=4)
+    assert len(feeds) == 3                              # ceil(5 / 2)
+    assert {f["input_ids"].shape for f in feeds} == {(2, 4)}
+    assert feeds[2]["input_ids"][1].tolist() == [1, 0, 0, 0]   # last batch completed with text 0
+    assert feeds[0]["token_type_ids"].sum() == 0
+
+
+def test_calibration_seq_len_is_longest_capped():
+    assert quantize.calibration_seq_len(_Tok(), ["a b c", "a"], max_length=8) == 3
+    assert quantize.calibration_seq_len(_Tok(), ["a b c d e f g h i j"], max_length=8) == 8
+
+
+def test_describe_matmul_reads_layer_and_role():
+    assert quantize.describe_matmul("/m/encoder/layer.3/output/dense/MatMul") == {"layer": 3, "kind": "ffn-out"}
+    assert quantize.describe_matmul("/m/encoder/layer.0/attention/output/dense/MatMul")["kind"] == "attn-out"
+    assert quantize.describe_matmul("/m/encoder/layer.11/intermediate/dense/MatMul") == {"layer": 11, "kind": "ffn-in"}
+    assert quantize.describe_matmul("/m/encoder/layer.1/attention/self/value/MatMul")["kind"] == "v"
+
+
+def test_gate_check_names_every_broken_threshold(P):
+    ref = {"acc1": 0.50, "spearman[biosses/test]": 0.80}
+    ok = {"mean_cosine": 0.995, "acc1": 0.497, "spearman[biosses/test]": 0.795}
+    assert gate.check(ok, ref, P) == (True, [])
+    bad = {"mean_cosine": 0.95, "acc1": 0.48, "spearman[biosses/test]": 0.70}
+    passed, reasons = gate.check(bad, ref, P)
+    assert not passed and len(reasons) == 3
+    assert "cosine" in reasons[0] and "2.00 points" in reasons[1] and "0.1000" in reasons[2]
+    # a missing metric fails rather than passes
+    assert gate.check({"acc1": 0.5, "spearman[biosses/test]": 0.8}, ref, P)[0] is False
+
+
+def test_choose_never_picks_a_failing_model():
+    t = pd.DataFrame({"format": ["fp32-torch", "onnx-int8-dynamic", "onnx-int8-smoothquant", "torch-int8"],
+                      "passed": [True, False, True, True], "latency_avg_ms": [10.0, 2.0, 5.0, 4.0]})
+    assert gate.choose(t) == "torch-int8"
+    t.loc[:, "passed"] = [True, False, False, False]
+    assert gate.choose(t) is None
+
+
+def test_latency_summary_hand_computed():
+    times = pd.DataFrame({"format": ["a", "a", "b"], "n": [10, 10, 20], "ms": [100.0, 300.0, 50.0]})
+    s = gate.latency_summary(times, {"energy_available": False}, 0.475).set_index("format")
+    assert s.loc["a", "latency_avg_ms"] == 200 and s.loc["a", "latency_max_ms"] == 300
+    assert s.loc["a", "sentences_per_s"] == pytest.approx(20 / 0.4)
+    assert np.isnan(s.loc["b", "energy_j_per_1k"])
+    e = gate.latency_summary(times, {"energy_available": True, "energy_j": {"a": 36.0, "b": 0.0}}, 0.5)
+    # 36 J for 20 sentences = 1800 J / 1k = 0.0005 kWh -> 0.25 g CO2 at 0.5 kg/kWh
+    assert e.set_index("format").loc["a", "co2_g_per_1k"] == pytest.approx(0.25)
+
+
+def test_rapl_reads_counters_and_wraps(tmp_path):
+    d = tmp_path / "intel-rapl:0"
+    d.mkdir()
+    (d / "energy_uj").write_text("900\n")
+    (d / "max_energy_range_uj").write_text("1000\n")
+    r = gate.Rapl(str(tmp_path / "intel-rapl:[0-9]*" / "energy_uj"))
+    assert r.available and r.read() == [900]
+    assert r.joules([900], [100]) == pytest.approx(200 / 1e6)   # wrapped once
+    missing = gate.Rapl(str(tmp_path / "nothing" / "energy_uj"))
+    assert not missing.available and "no RAPL" in missing.reason and missing.read() is None
+
+
+def test_alignment_sample_keeps_gold_targets_and_counts_the_rest():
+    lex = pd.DataFrame({"source_text": list("abcdef"), "gold_hpos": [("H1",), ("H2",), ("H3",), ("H4",),
+                                                                    ("H5",), ("H6",)],
+                        "trivial": [False] * 6})
+    targets = pd.DataFrame({"STR": [f"s{i}" for i in range(20)], "CODE": [f"H{i % 10}" for i in range(20)]})
+    q, t, info = gate.alignment_sample(lex, targets, max_sources=2, max_targets=6, seed=0)
+    gold = {g for gs in q.gold_hpos for g in gs}
+    assert len(q) == 2 and info["queries_left_out"] == 4
+    assert gold <= set(t.CODE) and info["gold_targets"] == 4          # 2 gold codes x 2 strings each
+    assert len(t) == 6 and info["targets_left_out"] == 14
+
+
+# ---------------------------------------------------------------------------------------------
+# Builders on the tiny model
+
+
+@pytest.fixture(scope="module")
+def cal(P):
+    return quantize.prepare_calibration(P)
+
+
+def _ops(path):
+    from lib.export import fusion_stats
+    return fusion_stats(path)
+
+
+def test_smoothquant_tiny_builds_loadable_static_int8(P, cal):
+    found, sens = quantize.fallback_for(P, cal, P.smoothquant_alpha, "QOperator")
+    assert len(sens) == len(quantize.linear_matmuls(cal.unfused)) == 12   # 2 layers x 6 linears
+    assert found.reached and found.steps[-1]["mean_cosine"] >= found.target_cosine
+    for qf, op in (("QOperator", "QLinearMatMul"), ("QDQ", "QuantizeLinear")):
+        path = quantize.smoothquant_int8_to(P, quant_format=qf, keep_fp32=found.keep_fp32)
+        assert _ops(path).get(op, 0) > 0
+        ref = quantize.embed_onnx(cal.unfused, P, cal.held_out)
+        vec = quantize.embed_onnx(path, P, cal.held_out)
+        assert vec.shape == ref.shape and quantize.mean_cosine(ref, vec) > 0.99
+
+
+def test_decomposed_smoothquant_equals_the_ort_hook(P, cal, tmp_path):
+    """Our two-step route (INC smoothing, then quantize_static) gives the hook's model."""
+    work = tmp_path / "w"
+    work.mkdir()
+    smoothed = quantize.smoothed_fp32(cal, 0.5, work)
+    mine = quantize.static_int8(smoothed, work / "mine.onnx", cal, "QOperator")
+    hook = quantize.static_int8(cal.unfused, work / "hook.onnx", cal, "QOperator", smoothquant_alpha=0.5)
+    a = quantize.embed_onnx(mine, P, cal.held_out)
+    b = quantize.embed_onnx(hook, P, cal.held_out)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_exclusion_keeps_matmuls_fp32(P, cal):
+    nodes = quantize.linear_matmuls(cal.unfused)
+    path = quantize.smoothquant_int8_to(P, quant_format="QOperator", keep_fp32=nodes[:3])
+    assert _ops(path)["QLinearMatMul"] == len(nodes) - 3
+
+
+def test_dynamic_int8_per_channel_and_per_tensor(P, cal):
+    ref = quantize.embed_onnx(cal.unfused, P, cal.held_out)
+    for per_channel in (True, False):
+        path = quantize.dynamic_int8_to(P, per_channel=per_channel)
+        assert _ops(path).get("MatMulInteger", 0) > 0
+        assert quantize.mean_cosine(ref, quantize.embed_onnx(path, P, cal.held_out)) > 0.99
+
+
+def test_registered_formats_load_through_encode(P):
+    from lib.encode import load_encoder
+    ref = load_encoder(P, "fp32-torch").encode(["skin rash", "abnormal heart"], progress=False)
+    for fmt in ("onnx-int8-dynamic", "onnx-int8-smoothquant", "torch-int8"):
+        vec = load_encoder(P, fmt).encode(["skin rash", "abnormal heart"], progress=False)
+        assert vec.shape == ref.shape
+        assert np.allclose(np.linalg.norm(vec, axis=1), 1.0, atol=1e-5)
+        assert quantize.mean_cosine(ref, vec) > 0.98
+
+
+# ---------------------------------------------------------------------------------------------
+# The gate on a deliberately broken model
+
+
+def test_gate_fails_a_broken_model(P):
+    from lib.encode import BatchEncoder, load_encoder
+
+    ref = load_encoder(P, "fp32-torch")
+    rng = np.random.default_rng(0)
+
+    def noisy(enc):
+        h = ref.forward(enc)
+        return h + rng.normal(0, 3 * h.std(), h.shape).astype(np.float32)
+
+    broken = BatchEncoder(P.name, "onnx-int8-dynamic", "broken-noise", ref.tokenizer, P, noisy,
+                          {"onnx": str(quantize.dynamic_int8(P))})
+    data = gate.build_gate_data(P, n_latency=32)
+    table, times, bench = gate.run_gate(P, ["onnx-int8-dynamic"], data, rounds=1, use_cache=False,
+                                        encoders={"fp32-torch": ref, "onnx-int8-dynamic": broken})
+    t = table.set_index("format")
+    assert bool(t.loc["fp32-torch", "passed"]) and t.loc["fp32-torch", "mean_cosine"] == pytest.approx(1.0)
+    assert not bool(t.loc["onnx-int8-dynamic", "passed"])
+    assert "mean cosine" in t.loc["onnx-int8-dynamic", "reasons"]
+    assert gate.choose(table) is None
+    assert set(times.format) == {"fp32-torch", "onnx-int8-dynamic"}
+    assert bench["energy_available"] in (True, False)
+    assert gate.done_criteria(table, None)["met"] is False
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebook smoke run
+
+
+def test_notebook_03_quantize_on_tiny(run_notebook, session_dirs):
+    import json
+    run_notebook("03-quantize", latency_rounds=1, latency_texts=64)
+    res = json.loads((session_dirs["results"] / "tiny" / "03-quantize.json").read_text())
+    m = res["metrics"]
+    assert m["reference"] == "fp32-torch" and "formats" in m and "done_criteria" in m
+    for label, rec in m["formats"].items():
+        assert {"passed", "reasons", "artifact", "size_mb", "latency_avg_ms", "mean_cosine"} <= set(rec)
+    assert m["chosen"] is None or m["formats"][m["chosen"]]["passed"]
+    assert (session_dirs["results"] / "tiny" / "03-table3.csv").exists()
