@@ -42,14 +42,14 @@ def build_tiny_model(out_dir: Path, seed: int = 0, layers: int = 2, hidden: int 
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    if (out_dir / "config.json").exists():
+    if (out_dir / "config.json").exists() and (out_dir / "tokenizer.json").exists():
         return out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     letters = "abcdefghijklmnopqrstuvwxyz0123456789éèàç"
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(letters) + \
         [f"##{c}" for c in letters] + sorted(set(TINY_VOCAB_WORDS)) + list(".,;:-'()/")
-    (out_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tok = BertTokenizerFast(vocab_file=str(out_dir / "vocab.txt"), do_lower_case=True)
+    # transformers 5 ignores ``vocab_file`` here (every word became [UNK]): pass the mapping itself
+    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     tok.save_pretrained(out_dir)
     torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,

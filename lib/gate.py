@@ -199,10 +199,10 @@ class Rapl:
         return self._read() if self.available else None
 
 
-def latency_batches(tokenizer_free_texts: Sequence[str], batch_size: int) -> list[list[str]]:
+def latency_batches(texts: Sequence[str], batch_size: int) -> list[list[str]]:
     """Length-sorted batches, as the encoders form them, so every format times the same work."""
     from .encode import length_sorted_batches
-    texts = list(tokenizer_free_texts)
+    texts = list(texts)
     return [[texts[i] for i in idx] for idx in length_sorted_batches(texts, batch_size)]
 
 

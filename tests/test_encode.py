@@ -62,3 +62,11 @@ def test_parts_model_missing_says_make_models(tmp_path, monkeypatch):
 def test_unknown_format():
     with pytest.raises(ValueError, match="unknown format"):
         encode.load_encoder(params.load("tiny"), "int3")
+
+
+def test_tiny_tokenizer_knows_its_vocabulary():
+    from transformers import AutoTokenizer
+    P = params.load("tiny")
+    tok = AutoTokenizer.from_pretrained(str(encode.resolve_model_dir(P)))
+    ids = tok("heart pain fever")["input_ids"]
+    assert tok.unk_token_id not in ids and len(tok) > 100
