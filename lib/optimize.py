@@ -55,8 +55,6 @@ LITERAL_RELATIVE_DROP = 1e-4         # the literal "0.01%" reading, reported bes
 METRIC = "quality"                   # the custom metric's name; sub-types below
 RANKED_SUBTYPES = ("mean_cosine", "spearman", "latency_ms")   # Olive objectives, in priority order
 FINAL_PASS = "session_params_tuning"
-ORT_EXECUTION_MODES = {0: "sequential", 1: "parallel"}
-ORT_OPT_LEVELS = {0: "disable_all", 1: "basic", 2: "extended", 99: "all"}
 
 
 def olive_env() -> None:
@@ -259,18 +257,15 @@ def olive_model_loader(model_path: str):
 
 
 def _forward_for(model, device, execution_providers):
-    """Token-state function for an Olive model handler (ONNX session or the PyTorch input model)."""
-    if hasattr(model, "prepare_session"):
-        try:
-            session = model.prepare_session(device=device, execution_providers=execution_providers)
-        except TypeError:  # PyTorch handlers have no session
-            session = None
-        if session is not None and hasattr(session, "get_inputs"):
-            from lib.encode import onnx_forward
-            return onnx_forward(session)
+    """Token-state function for an Olive model handler: an ONNX Runtime session (with the tuned
+    inference settings) for candidates, the eval-mode wrapper for the PyTorch input model."""
+    session = model.prepare_session(device=device, execution_providers=execution_providers)
+    if hasattr(session, "get_inputs"):
+        from lib.encode import onnx_forward
+        return onnx_forward(session)
     import torch
 
-    wrapper = model.load_model().eval()
+    wrapper = session
     names = set(inspect.signature(wrapper.forward).parameters)
 
     def forward(enc: dict) -> np.ndarray:
@@ -615,6 +610,15 @@ def search(P: Params, force: bool = False) -> dict:
     return summary
 
 
+def olive_session_options(P: Params) -> dict:
+    """Tuned ONNX Runtime SessionOptions of the chosen model, for
+    ``lib.encode.ort_session(path, P, extra_options=...)`` (empty when nothing was chosen)."""
+    summary = search(P)
+    if summary.get("chosen") is None:
+        return {}
+    return session_options_from(json.loads(summary["chosen"]["inference_settings"]))
+
+
 def olive_best(P: Params) -> Path:
     """``olive-best`` format (lib.encode.ONNX_BUILDERS): the chosen model of the (cached) search.
 
@@ -659,6 +663,7 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
 def pareto_figure(summary: dict, title: str = ""):
     """Quality vs latency of every candidate: frontier, goal thresholds, chosen model, baselines."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     from lib.plots import FORMAT_COLORS, PAPER_WIDTH_IN
 
@@ -686,7 +691,9 @@ def pareto_figure(summary: dict, title: str = ""):
                        c=FORMAT_COLORS["onnx-fp32"], label="ONNX FP32 (un-optimized)")
         ax.axvline(base["latency_ms"] * (1 - SPEEDUP_GOAL_PERCENT / 100), ls=":", c="0.4", lw=0.8)
         ax.set_xscale("log")
-        ax.set_xlabel("latency per batch (ms, log)")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor log labels overlap at this width
+        ax.set_xlabel("latency per batch (ms, log scale)")
         ax.set_ylabel(label)
     axes[0].axhline(summary["olive_config"]["evaluators"]["ours"]["metrics"][0]["sub_types"][0]["goal"]["value"],
                     ls=":", c="0.4", lw=0.8)

@@ -15,6 +15,7 @@ Two library pieces do the work:
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,21 @@ log = logging.getLogger("lib.outliers")
 
 THRESHOLDS: tuple[float, ...] = (2.5, 5.0, 7.5)
 SMOOTH_SCALE_SUFFIX = "_smooth_scale"
+# MPNet names its attention projections attention/attn/{q,k,v,o}; lib.quantize.describe_matmul reads
+# BERT names (query/key/value/output) only, so those come back as "other" there.
+_MPNET_ATTN = re.compile(r"attn[./](q|k|v|o)[./]")
+_MPNET_KIND = {"q": "q", "k": "k", "v": "v", "o": "attn-out"}
+
+
+def describe(name: str) -> dict:
+    """Layer and role of a MatMul node (``lib.quantize.describe_matmul`` plus MPNet's names)."""
+    from .quantize import describe_matmul
+
+    d = describe_matmul(name)
+    m = _MPNET_ATTN.search(name)
+    if d["kind"] == "other" and m:
+        d["kind"] = _MPNET_KIND[m.group(1)]
+    return d
 
 
 # ---------------------------------------------------------------------------------------------
@@ -40,8 +56,6 @@ def matmul_inputs(model_path: Path) -> pd.DataFrame:
     import onnx
     from onnx import numpy_helper
 
-    from .quantize import describe_matmul
-
     m = onnx.load(str(model_path))
     inits = {i.name: i for i in m.graph.initializer}
     rows = []
@@ -49,7 +63,7 @@ def matmul_inputs(model_path: Path) -> pd.DataFrame:
         if n.op_type == "MatMul" and n.input[1] in inits:
             w = numpy_helper.to_array(inits[n.input[1]])
             rows.append({"node": n.name, "activation": n.input[0], "weight": n.input[1],
-                         "channels": int(w.shape[0]), **describe_matmul(n.name)})
+                         "channels": int(w.shape[0]), **describe(n.name)})
     return pd.DataFrame(rows)
 
 
@@ -201,6 +215,31 @@ def choose_nodes(table: pd.DataFrame, layers: Sequence[int], kinds: Sequence[str
 # ONNX Runtime quantization debug: FP32 vs QDQ
 
 
+def qdq_static(src: Path, out: Path, feeds: list[dict]) -> Path:
+    """Static INT8 QDQ model of the linear MatMuls, for the debug comparison only.
+
+    Same settings as ``lib.quantize.static_int8`` (u8 activations, s8 per-channel weights, MinMax).
+    ORT's calibrator keeps every MatMul tensor of every calibration batch in memory (about 3 GB per
+    batch of 32 x 128 tokens on a BERT-base model: the full padded calibration set ran out of memory
+    here, and two such batches still took 8 GB), so callers pass a few dozen unpadded sentences
+    (:func:`debug_feeds`). ``CalibMaxIntermediateOutputs`` is no way out: in ONNX Runtime 1.31 it
+    discards the collected batches instead of reducing them.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    from .quantize import FeedReader, linear_matmuls
+
+    if out.exists():
+        return out
+    tmp = out.with_suffix(".tmp.onnx")
+    quantize_static(str(src), str(tmp), FeedReader(feeds), quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=["MatMul"], nodes_to_quantize=linear_matmuls(src), per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax, extra_options={"MatMulConstBOnly": True})
+    tmp.replace(out)
+    return out
+
+
 def qdq_debug(float_model: Path, qdq_model: Path, feeds: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-tensor activation error and per-weight error (SQNR, dB) between a float and a QDQ model.
 
@@ -213,7 +252,7 @@ def qdq_debug(float_model: Path, qdq_model: Path, feeds: list[dict]) -> tuple[pd
                                                          create_weight_matching,
                                                          modify_model_output_intermediate_tensors)
 
-    from .quantize import FeedReader, describe_matmul
+    from .quantize import FeedReader
 
     with tempfile.TemporaryDirectory(prefix="qdqdebug.") as tmp:
         aug_f, aug_q = Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx"
@@ -229,9 +268,9 @@ def qdq_debug(float_model: Path, qdq_model: Path, feeds: list[dict]) -> tuple[pd
     rows = []
     for name, err in act_err.items():
         if name in consumers:
-            role, desc = "input", [describe_matmul(u) for u in consumers[name]]
+            role, desc = "input", [describe(u) for u in consumers[name]]
         elif name in producers:
-            role, desc = "output", [describe_matmul(producers[name])]
+            role, desc = "output", [describe(producers[name])]
         else:
             role, desc = "other", [{"layer": -1, "kind": "other"}]
         rows.append({"tensor": name, "role": role, "layer": desc[0]["layer"],
@@ -239,7 +278,7 @@ def qdq_debug(float_model: Path, qdq_model: Path, feeds: list[dict]) -> tuple[pd
                      "qdq_sqnr_db": err.get("qdq_err"), "xmodel_sqnr_db": err.get("xmodel_err")})
     acts = pd.DataFrame(rows).sort_values(["role", "layer", "kind", "tensor"]).reset_index(drop=True)
     w_err = compute_weight_error(create_weight_matching(str(float_model), str(qdq_model)))
-    weights = pd.DataFrame([{"weight": k, **describe_matmul(weight_users.get(k, "")), "sqnr_db": v}
+    weights = pd.DataFrame([{"weight": k, **describe(weight_users.get(k, "")), "sqnr_db": v}
                             for k, v in w_err.items()])
     return acts, weights.sort_values(["layer", "kind"]).reset_index(drop=True)
 

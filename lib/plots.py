@@ -120,9 +120,9 @@ def rating_heatmap(ax, table, title: str = "", cmap: str = "Blues"):
     """Rows = model x format, columns = rating 0-5; cells = share of alignments, annotated in %."""
     shares = table.div(table.sum(axis=1).replace(0, np.nan), axis=0)
     sns.heatmap(shares, ax=ax, cmap=cmap, vmin=0, vmax=1, annot=shares.map(lambda v: f"{100 * v:.0f}"),
-                fmt="", cbar_kws={"label": "share of alignments (cells: %)"}, linewidths=0.5, linecolor="white",
+                fmt="", cbar_kws={"label": "share"}, linewidths=0.5, linecolor="white",
                 annot_kws={"fontsize": FONT_SIZE})
-    ax.set_xlabel("rating (0 unrelated ... 5 same concept)")
+    ax.set_xlabel("rating (0 unrelated ... 5 same concept); cells: % of alignments")
     ax.set_ylabel("")
     if title:
         ax.set_title(title)

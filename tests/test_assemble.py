@@ -130,6 +130,7 @@ def test_notebook_09_smoke(tiny_results, run_notebook, session_dirs):
 
 
 def test_summary_outlier_rows_match_07_json(tiny_results):
+    report.result_path("tiny", assemble.NB_HEATMAPS).unlink(missing_ok=True)  # left by other smoke tests
     shares = {"before": {"share>2.5": 0.125, "share>5": 0.03, "share>7.5": 0.01},
               "after": {"share>2.5": 0.0, "share>5": 0.0, "share>7.5": 0.0}}
     report.write_result(tiny_results, assemble.NB_OUTLIERS, data={"tier": "public stand-in"},

@@ -145,3 +145,13 @@ def test_notebook_08_smoke(run_notebook, session_dirs, tmp_path):
     assert m["expert_ratings"][0]["unmatched_expert_rows"] == 2
     for stem in ("fig5a-rating-heatmap", "fig5b-score-distributions", "fig5c-complementarity"):
         assert (session_dirs["figures"] / "tiny" / f"{stem}.png").exists()
+
+
+@pytest.mark.parametrize("name,layer,kind", [
+    ("/m/encoder/layer.3/attention/self/query/MatMul", 3, "q"),
+    ("/m/encoder/layer.0/attention/attn/q/MatMul", 0, "q"),      # MPNet
+    ("/m/encoder/layer.1/attention/attn/o/MatMul", 1, "attn-out"),
+    ("/m/encoder/layer.1/intermediate/dense/MatMul", 1, "ffn-in"),
+])
+def test_describe_roles(name, layer, kind):
+    assert outliers.describe(name) == {"layer": layer, "kind": kind}
