@@ -63,19 +63,20 @@ $(foreach m,$(MODELS) tiny,$(eval $(call NOTEBOOK_RULE,$(m),08-heatmaps,$(foreac
 
 PER_MODEL := $(foreach m,$(MODELS),$(foreach nb,$(NOTEBOOKS),results/$(m)/$(nb).json))
 
-results/paper/summary.md: notebooks/09-paper.ipynb $(PER_MODEL) $(LIB) | $(STAMP)
+results/summary.md: notebooks/09-paper.ipynb $(PER_MODEL) $(LIB) | $(STAMP)
 	@mkdir -p build/paper
 	$(PY) -m papermill notebooks/09-paper.ipynb build/paper/09-paper.ipynb \
 	    -y '{"models": [$(foreach m,$(MODELS),"$(m)",)]}' -k $(KERNEL) --cwd notebooks --log-level WARNING
 
-paper: $(STAMP) models $(PER_MODEL) results/paper/summary.md
+paper: $(STAMP) models $(PER_MODEL) results/summary.md
 	@echo "Tables: results/paper/  Summary: results/summary.md  Figures: figures/"
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
+BENCH_ARGS ?=
 bench: $(STAMP) models
-	HF_HUB_OFFLINE=1 $(PY) bench/run.py
+	HF_HUB_OFFLINE=1 $(PY) bench/run.py $(BENCH_ARGS)
 
 readme: $(STAMP)
 	$(PY) -m lib.readme

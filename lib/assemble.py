@@ -30,7 +30,7 @@ PAPER_FIGURES = (
     ("Figure 3", "fig3-task1-regression", NB_TASK1,
      "Task 1: predicted vs gold similarity with linear, SVR (RBF), random-forest and degree-3 polynomial fits"),
     ("Figure 4", "fig4-activation-outliers", NB_OUTLIERS,
-     "activation magnitude per channel before and after SmoothQuant (outliers typically |x| 2.5-5, peaks "
+     "activation magnitude per channel before and after SmoothQuant (outliers typically abs(x) 2.5-5, peaks "
      "above 7.5)"),
     ("Figure 5a", "fig5a-rating-heatmap", NB_HEATMAPS, "six-point expert rating heatmap of the alignments"),
     ("Figure 5b", "fig5b-score-distributions", NB_HEATMAPS, "Gaussian distribution of scores across model formats"),
@@ -379,9 +379,9 @@ def summary_rows(recs: Records, reported: Mapping, pairing: Mapping | None = Non
         system = f"{_label(rec, m)}, SmoothQuant alpha {met.get('alpha')}"
         for stage in ("before", "after"):
             for k, v in met.get("channel_shares", {}).get(stage, {}).items():
-                add("Figure 4", f"{m}: share of channels with |x| {k[len('share'):]} ({stage})", None, m,
+                add("Figure 4", f"{m}: share of channels with abs(x) {k[len('share'):]} ({stage})", None, m,
                     NB_OUTLIERS, v, system, tier)
-            add("Figure 4", f"{m}: max |x| ({stage})", None, m, NB_OUTLIERS, met.get("max_abs", {}).get(stage),
+            add("Figure 4", f"{m}: max abs(x) ({stage})", None, m, NB_OUTLIERS, met.get("max_abs", {}).get(stage),
                 system, tier)
         for v, c in met.get("qdq_mean_cosine_to_fp32", {}).items():
             add("Figure 4", f"{m}: QDQ static INT8 ({v}) mean cosine to FP32", None, m, NB_OUTLIERS, c, system, tier)

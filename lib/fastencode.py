@@ -70,18 +70,9 @@ def pad_batch(ids: Sequence[Sequence[int]], length: int | None = None, pad_id: i
 
 
 def pool_numpy(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
-    """Same pooling as :func:`lib.encode.pool`, without importing lib.encode's heavier deps."""
-    if pooling == "cls":
-        vec = hidden[:, 0]
-    elif pooling == "mean":
-        m = mask[..., None].astype(np.float32)
-        vec = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
-    elif pooling == "mean_unmasked_padded":
-        vec = hidden.mean(1)
-    else:
-        raise ValueError(f"unknown pooling {pooling!r}")
-    vec = np.asarray(vec, dtype=np.float32)
-    return vec / np.clip(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12, None)
+    """Same pooling as every other engine (lib.encode imports no torch at module level)."""
+    from .encode import pool
+    return pool(hidden, mask, pooling)
 
 
 def session(path: Path, threads: int | None = None):

@@ -259,6 +259,7 @@ def qdq_debug(float_model: Path, qdq_model: Path, feeds: list[dict]) -> tuple[pd
         modify_model_output_intermediate_tensors(str(float_model), str(aug_f), op_types_for_saving=["MatMul"])
         modify_model_output_intermediate_tensors(str(qdq_model), str(aug_q),
                                                  op_types_for_saving=["QuantizeLinear", "DequantizeLinear"])
+        _drop_weight_outputs(aug_q)
         f_acts = collect_activations(str(aug_f), FeedReader(feeds))
         q_acts = collect_activations(str(aug_q), FeedReader(feeds))
     match = create_activation_matching(q_acts, f_acts)
@@ -281,6 +282,26 @@ def qdq_debug(float_model: Path, qdq_model: Path, feeds: list[dict]) -> tuple[pd
     weights = pd.DataFrame([{"weight": k, **describe(weight_users.get(k, "")), "sqnr_db": v}
                             for k, v in w_err.items()])
     return acts, weights.sort_values(["layer", "kind"]).reset_index(drop=True)
+
+
+def _drop_weight_outputs(augmented: Path) -> None:
+    """Stop saving dequantized *weights*: ORT's augmentation saves every DequantizeLinear output, so
+    each debug run would return a float copy of all weights (9 GB peak on MPNet-base for 16 runs);
+    weights are compared once by ``create_weight_matching`` instead."""
+    import onnx
+    from onnxruntime.quantization.qdq_loss_debug import _TENSOR_SAVE_POSTFIX
+
+    m = onnx.load(str(augmented))
+    inits = {i.name for i in m.graph.initializer}
+    weight_dq = {n.output[0] for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits}
+    drop = {t + _TENSOR_SAVE_POSTFIX for t in weight_dq}
+    keep_out = [o for o in m.graph.output if o.name not in drop]
+    keep_nodes = [n for n in m.graph.node if not (set(n.output) & drop)]
+    del m.graph.output[:]
+    m.graph.output.extend(keep_out)
+    del m.graph.node[:]
+    m.graph.node.extend(keep_nodes)
+    onnx.save(m, str(augmented))
 
 
 def _matmul_links(qdq_model: Path) -> tuple[dict[str, list[str]], dict[str, str], dict[str, str]]:

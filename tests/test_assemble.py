@@ -138,8 +138,8 @@ def test_summary_outlier_rows_match_07_json(tiny_results):
                                  "qdq_mean_cosine_to_fp32": {"static": 0.93, "smoothquant": 0.95}})
     rows = assemble.summary_rows(assemble.load_records(["tiny"]), paper.reported())
     f4 = rows[rows.section == "Figure 4"].set_index("quantity")
-    assert f4.loc["tiny: share of channels with |x| >2.5 (before)", "ours"] == 0.125
-    assert f4.loc["tiny: max |x| (after)", "ours"] == 4.0
+    assert f4.loc["tiny: share of channels with abs(x) >2.5 (before)", "ours"] == 0.125
+    assert f4.loc["tiny: max abs(x) (after)", "ours"] == 4.0
     assert f4.loc["tiny: QDQ static INT8 (smoothquant) mean cosine to FP32", "ours"] == 0.95
     assert f4.paper.isna().all()                       # the paper reports no number for Figure 4
     f5 = rows[rows.section == "Figure 5"]

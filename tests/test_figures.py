@@ -155,3 +155,22 @@ def test_notebook_08_smoke(run_notebook, session_dirs, tmp_path):
 ])
 def test_describe_roles(name, layer, kind):
     assert outliers.describe(name) == {"layer": layer, "kind": kind}
+
+
+def test_smooth_scales_read_back_from_graph(tmp_path):
+    """ORTSmoothQuant (folding off) stores 1/s as '<node>_smooth_scale'; we return s."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    inits = [numpy_helper.from_array(np.array([0.5, 0.25], np.float32), "mm_smooth_scale"),
+             numpy_helper.from_array(np.ones((2, 3), np.float32), "w")]
+    nodes = [helper.make_node("Mul", ["x", "mm_smooth_scale"], ["mm_smooth_output"], name="mm_smooth_mul"),
+             helper.make_node("MatMul", ["mm_smooth_output", "w"], ["y"], name="mm")]
+    path = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits)), path)
+    s = outliers.smooth_scales(path)
+    assert list(s) == ["mm"] and s["mm"].tolist() == [2.0, 4.0]
+    t = outliers.matmul_inputs(path)
+    assert t[["node", "activation", "weight", "channels"]].values.tolist() == [["mm", "mm_smooth_output", "w", 2]]
