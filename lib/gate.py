@@ -78,15 +78,22 @@ def alignment_sample(lexicon: pd.DataFrame, targets: pd.DataFrame, max_sources: 
     return q, t, info
 
 
+def _cap(a: int | None, b: int | None) -> int | None:
+    return b if a is None else (a if b is None else min(a, b))
+
+
 def build_gate_data(P: Params, n_latency: int = 2000) -> GateData:
-    """HPO lay terms (sampled by ``P.max_sources`` / ``P.max_targets``), all 100 BIOSSES pairs and
+    """HPO lay terms (sampled by ``P.gate_max_sources`` / ``P.gate_max_targets``, capped by
+    ``P.max_sources`` / ``P.max_targets``: the gate encodes every format, so it samples where 04-align
+    does not), all 100 BIOSSES pairs and
     STS-b dev (capped by ``P.max_eval_pairs``; calibration uses neither) and a latency set of lay terms
     of natural length."""
     from .data import public
     from .data.hpo import load_hpo
 
     hpo = load_hpo()
-    q, t, info = alignment_sample(hpo.lexicon, hpo.targets, P.max_sources, P.max_targets, P.seed)
+    q, t, info = alignment_sample(hpo.lexicon, hpo.targets, _cap(P.max_sources, P.gate_max_sources),
+                                  _cap(P.max_targets, P.gate_max_targets), P.seed)
     stsb = "stsb-fr" if P.language == "fr" else "stsb-en"
     sts = {}
     for name, split in (("biosses", "all"), (stsb, "dev")):

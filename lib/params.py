@@ -68,6 +68,8 @@ class Params(_Strict):
     gate_min_cosine: float = 0.99
     gate_max_acc1_drop: float = 0.005
     gate_max_spearman_drop: float = 0.01
+    gate_max_sources: int | None = Field(1500, gt=0, description="lay terms the gate aligns per format")
+    gate_max_targets: int | None = Field(6000, gt=0, description="targets in the gate (gold always kept)")
     # reporting
     co2_kg_per_kwh: float = 0.475
 
