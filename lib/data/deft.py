@@ -109,6 +109,14 @@ def _check_ids(path: Path, ids: list[str], tag: str) -> None:
         seen.add(ident)
 
 
+def _required_id(path: Path, elem: ET.Element, where: str) -> str:
+    """The element's non-empty ``id`` attribute, or an error naming file, element and field."""
+    ident = elem.get("id")
+    if ident is None or not ident.strip():
+        raise DataFormatError(path, "missing attribute 'id'", element=where, field="id")
+    return ident
+
+
 def read_t1(path: str | Path, require_gold: bool = True, score_max: float = 5.0) -> pd.DataFrame:
     """Task 1 pairs as [id, source, cible, moy, vote, scores]; ``attrs``: source, n_items, score_max.
 
@@ -119,9 +127,7 @@ def read_t1(path: str | Path, require_gold: bool = True, score_max: float = 5.0)
     rows = []
     for i, elem in enumerate(_children(path, _parse_root(path), "paire"), start=1):
         where = _where("paire", i, elem)
-        ident = elem.get("id")
-        if ident is None or not ident.strip():
-            raise DataFormatError(path, "missing attribute 'id'", element=where, field="id")
+        ident = _required_id(path, elem, where)
         moy = _number(path, elem.get("moy"), where, "moy", require_gold)
         if not math.isnan(moy) and not 0.0 <= moy <= score_max:
             raise DataFormatError(path, f"moy={moy} outside [0, {score_max}]", element=where, field="moy")
@@ -151,9 +157,7 @@ def read_t2(path: str | Path, require_gold: bool = True) -> pd.DataFrame:
     rows = []
     for i, elem in enumerate(_children(path, _parse_root(path), "ensemble"), start=1):
         where = _where("ensemble", i, elem)
-        ident = elem.get("id")
-        if ident is None or not ident.strip():
-            raise DataFormatError(path, "missing attribute 'id'", element=where, field="id")
+        ident = _required_id(path, elem, where)
         gold_raw = elem.get("cible")
         if gold_raw is None:
             if require_gold:
