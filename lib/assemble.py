@@ -112,6 +112,13 @@ def _finite(x: Any) -> float | None:
 # Tables 1-3
 
 
+def _format_sets(met: Mapping) -> list[tuple[str, str, dict]]:
+    """(format, set key, set record) of a 05/06 result: every format it ran (``formats``), else
+    its single ``model_format`` / ``datasets``."""
+    by_format = met.get("formats") or {met.get("model_format", "?"): met.get("datasets", {})}
+    return [(fmt, key, d) for fmt, sets in by_format.items() for key, d in sets.items()]
+
+
 def table1(recs: Records, reported: Mapping) -> pd.DataFrame:
     """DEFT Task 1 (EDRM, Spearman, p): our rows per model, data set and map, then the paper's."""
     rows = []
@@ -121,8 +128,7 @@ def table1(recs: Records, reported: Mapping) -> pd.DataFrame:
             rows.append({"system": m, "data": not_run(m, NB_TASK1), "tier": "-", "source": "ours"})
             continue
         met = rec["metrics"]
-        fmt = met.get("model_format", "?")
-        for key, d in met.get("datasets", {}).items():
+        for fmt, key, d in _format_sets(met):
             for mapping, r in d.get("mappings", {}).items():
                 rows.append({"system": f"{_label(rec, m)} [{fmt}] ({mapping})", "data": d.get("label", key),
                              "tier": tier_label(d.get("tier", met.get("tier"))), "n": r.get("n"),
@@ -148,8 +154,7 @@ def table2(recs: Records, reported: Mapping) -> pd.DataFrame:
             rows.append({"system": m, "data": not_run(m, NB_TASK2), "tier": "-", "source": "ours"})
             continue
         met = rec["metrics"]
-        fmt = met.get("model_format", "?")
-        for key, d in met.get("datasets", {}).items():
+        for fmt, key, d in _format_sets(met):
             rows.append({"system": f"{_label(rec, m)} [{fmt}]", "data": d.get("label", key),
                          "tier": tier_label(d.get("tier", met.get("tier"))), "n": d.get("n_items"),
                          "map-1": d.get("map_1"), "map-2": d.get("map_2"), "map-3": d.get("map_3"),

@@ -143,6 +143,43 @@ def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[np.ndar
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def token_budget_batches(lengths: np.ndarray, token_budget: int, max_rows: int) -> list[np.ndarray]:
+    """Indices sorted by token length, cut into batches whose padded size rows*max_len <= token_budget.
+
+    Short strings go in large batches, so each MatMul sees enough rows to approach the GEMM
+    ceiling; a string longer than the budget goes alone. (No library forms batches by padded size.)
+    """
+    order = np.argsort(lengths, kind="stable")
+    batches, start, n = [], 0, len(order)
+    while start < n:
+        end = start + 1
+        while end < n and end - start < max_rows and (end - start + 1) * lengths[order[end]] <= token_budget:
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
+
+
+def pad_batch(ids: Sequence[Sequence[int]], length: int | None = None, pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """int64 input ids and attention mask, right-padded to ``length`` (default: the longest)."""
+    length = length or max(len(x) for x in ids)
+    out = np.full((len(ids), length), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), length), dtype=np.int64)
+    for r, x in enumerate(ids):
+        out[r, :len(x)] = x
+        mask[r, :len(x)] = 1
+    return out, mask
+
+
+def forward_batches(lengths: np.ndarray, P: Params) -> tuple[list[np.ndarray], int | None]:
+    """(batches, fixed length): the paper's pooling pads to max_length in rows of ``batch_size``;
+    every other pooling pads per batch, batches sized by ``P.token_budget``."""
+    if P.pooling == "mean_unmasked_padded":
+        return token_budget_batches(np.full_like(lengths, P.max_length), P.batch_size * P.max_length,
+                                    P.batch_size), P.max_length
+    return token_budget_batches(lengths, P.token_budget, P.token_budget), None
+
+
 def tokenize(tokenizer, texts: Sequence[str], P: Params, return_tensors: str = "np") -> dict:
     """Dynamic padding for 'cls'/'mean'; fixed padding to max_length for the paper's pooling."""
     padding = "max_length" if P.pooling == "mean_unmasked_padded" else "longest"
@@ -199,13 +236,20 @@ class BatchEncoder:
     info: dict = field(default_factory=dict)
 
     def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
+        """Tokenise everything in one call, then length-sorted batches (:func:`forward_batches`)."""
         texts = list(texts)
         out = np.zeros((len(texts), 0), dtype=np.float32)
-        batches = length_sorted_batches(texts, self.P.batch_size)
+        if not texts:
+            return out
+        ids = self.tokenizer(texts, truncation=True, max_length=self.P.max_length)["input_ids"]
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        batches, fixed = forward_batches(lengths, self.P)
+        pad_id = self.tokenizer.pad_token_id or 0
         for idx in tqdm(batches, desc=f"encode {self.name} [{self.fmt}]", disable=not progress,
                         mininterval=2.0):
-            enc = tokenize(self.tokenizer, [texts[i] for i in idx], self.P)
-            vec = pool(self.forward(enc), enc["attention_mask"], self.P.pooling)
+            input_ids, mask = pad_batch([ids[i] for i in idx], fixed, pad_id)
+            enc = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
+            vec = pool(self.forward(enc), mask, self.P.pooling)
             if out.shape[1] == 0:
                 out = np.zeros((len(texts), vec.shape[1]), dtype=np.float32)
             out[idx] = vec
@@ -307,7 +351,8 @@ def load_encoder(P: Params, fmt: str = "fp32-torch") -> BatchEncoder:
 
 def cache_key(enc: BatchEncoder, texts: Sequence[str]) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([enc.fingerprint, enc.P.pooling, enc.P.max_length, enc.P.batch_size]).encode())
+    h.update(json.dumps([enc.fingerprint, enc.P.pooling, enc.P.max_length, enc.P.batch_size,
+                         enc.P.token_budget]).encode())
     for t in texts:
         h.update(t.encode("utf-8"))
         h.update(b"\x00")

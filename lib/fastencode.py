@@ -1,12 +1,11 @@
 """A lean ONNX Runtime encoder for any ONNX format: what a user keeps for fast INT8 inference.
 
-Differences from :class:`lib.encode.BatchEncoder` (same vectors for FP32/static INT8; dynamic INT8 varies
-with batch composition, see stack notes):
-- never imports torch or transformers: the Rust ``tokenizers`` library reads ``tokenizer.json``, so
-  an inference process stays small (peak RSS is dominated by imports);
-- tokenises every string in one parallel ``encode_batch`` call, then pads per batch (dynamic padding);
-- length-sorted batches sized by a *token budget* (rows x padded length) instead of a fixed row count:
-  short strings go in large batches, so each MatMul sees enough rows to approach the GEMM ceiling.
+Same batching as :class:`lib.encode.BatchEncoder` (one tokeniser call, length-sorted batches sized by a
+*token budget*, dynamic padding: :func:`lib.encode.token_budget_batches`), so vectors match for FP32 and
+static INT8 (dynamic INT8 varies with batch composition, see stack notes). The difference is what an
+inference process loads: this engine never imports torch or transformers (the Rust ``tokenizers``
+library reads ``tokenizer.json``), so its peak RSS is not dominated by imports, and it records the time
+of every ORT call for latency statistics.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .encode import pad_batch, token_budget_batches
 from .params import Params
 
 DEFAULT_TOKEN_BUDGET = 4096
@@ -40,33 +40,6 @@ def load_fast_tokenizer(model_dir: Path, max_length: int):
     tok.no_padding()
     tok.enable_truncation(max_length)
     return tok
-
-
-def token_budget_batches(lengths: np.ndarray, token_budget: int, max_rows: int) -> list[np.ndarray]:
-    """Indices sorted by length, cut into batches whose padded size rows*max_len <= token_budget.
-
-    A batch always holds at least one string (a string longer than the budget goes alone).
-    """
-    order = np.argsort(lengths, kind="stable")
-    batches, start, n = [], 0, len(order)
-    while start < n:
-        end = start + 1
-        while end < n and end - start < max_rows and (end - start + 1) * lengths[order[end]] <= token_budget:
-            end += 1
-        batches.append(order[start:end])
-        start = end
-    return batches
-
-
-def pad_batch(ids: Sequence[Sequence[int]], length: int | None = None, pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """int64 input ids and attention mask, right-padded to ``length`` (default: the longest)."""
-    length = length or max(len(x) for x in ids)
-    out = np.full((len(ids), length), pad_id, dtype=np.int64)
-    mask = np.zeros((len(ids), length), dtype=np.int64)
-    for r, x in enumerate(ids):
-        out[r, :len(x)] = x
-        mask[r, :len(x)] = 1
-    return out, mask
 
 
 def pool_numpy(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:

@@ -265,7 +265,7 @@ def qdq_debug(float_model: Path, qdq_model: Path, feeds: list[dict]) -> tuple[pd
     match = create_activation_matching(q_acts, f_acts)
     match = {k: v for k, v in match.items() if "float" in v}  # tensors both graphs have
     act_err = compute_activation_error(match)
-    consumers, producers, weight_users = _matmul_links(qdq_model)
+    consumers, producers, weight_users = matmul_links(qdq_model)
     rows = []
     for name, err in act_err.items():
         if name in consumers:
@@ -304,7 +304,7 @@ def _drop_weight_outputs(augmented: Path) -> None:
     onnx.save(m, str(augmented))
 
 
-def _matmul_links(qdq_model: Path) -> tuple[dict[str, list[str]], dict[str, str], dict[str, str]]:
+def matmul_links(qdq_model: Path) -> tuple[dict[str, list[str]], dict[str, str], dict[str, str]]:
     """In a QDQ graph: float tensor -> MatMuls consuming its dequantized copy; MatMul output ->
     its MatMul; float weight name -> its MatMul (names follow ORT's ``_quantized`` convention)."""
     import onnx

@@ -34,7 +34,10 @@ class Params(_Strict):
     display_name: str = ""
     pooling: Pooling = "mean"
     max_length: int = Field(128, gt=0, le=4096)
-    batch_size: int = Field(32, gt=0)
+    batch_size: int = Field(32, gt=0, description="rows per forward call with the paper's fixed padding; "
+                                                   "the gate's latency batch")
+    token_budget: int = Field(4096, gt=0, description="padded tokens per forward call with dynamic padding "
+                                                      "(short strings share a call)")
     language: Literal["en", "fr"] = "en"
     seed: int = 0
     threads: int | None = Field(None, gt=0, description="intra-op threads; None = all cores")
@@ -63,11 +66,22 @@ class Params(_Strict):
     execution_providers: list[str] = ["CPUExecutionProvider"]
     olive_max_samples: int = Field(16, gt=0)
     smoothquant_alpha: float = Field(0.5, ge=0.0, le=1.0)
+    quant_format: Literal["QOperator", "QDQ"] = Field(
+        "QDQ", description="ONNX format of the static INT8 model: QDQ runs ~1.3x faster than QOperator "
+                           "here (ORT fuses Q/DQ pairs into integer kernels), same vectors")
     alpha_sweep: list[float] = [0.3, 0.5, 0.7, 0.8]
+    sensitivity_method: Literal["probe", "qdq-debug"] = Field(
+        "probe", description="per-layer sensitivity for the FP32-fallback search: 'probe' quantizes one "
+                             "MatMul at a time (exact, one build per MatMul); 'qdq-debug' ranks by each "
+                             "MatMul's own quantization noise from one QDQ model (fast, for large models)")
     calibration_size: int = Field(200, gt=0)
     gate_min_cosine: float = 0.99
     gate_max_acc1_drop: float = 0.005
     gate_max_spearman_drop: float = 0.01
+    gate_variants: bool = Field(True, description="03 also gates dynamic per-tensor, the other quant "
+                                                   "format, SmoothQuant without fallback, static without SmoothQuant")
+    gate_latency_texts: int = Field(2000, gt=0, description="lay terms timed per round and format")
+    gate_latency_rounds: int = Field(3, gt=0, description="interleaved rounds of the gate's latency benchmark")
     gate_max_sources: int | None = Field(1500, gt=0, description="lay terms the gate aligns per format")
     gate_max_targets: int | None = Field(6000, gt=0, description="targets in the gate (gold always kept)")
     # reporting

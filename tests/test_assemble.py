@@ -100,6 +100,20 @@ def test_tables_and_summary_files(tiny_results):
     assert "not run (make results/tiny/06-deft-task2-map.json)" in text
 
 
+def test_tables_list_every_format_of_a_multi_format_run(tiny_results):
+    """05/06 run every format in params: Tables 1 and 2 get one row group per format."""
+    int8 = json.loads(json.dumps(T1["datasets"]))
+    int8["stsb-fr"]["mappings"]["minmax"]["edrm"] = 0.7001
+    t1 = {**T1, "model_format": "fp32-torch", "model_formats": ["fp32-torch", "onnx-int8-dynamic"],
+          "formats": {"fp32-torch": T1["datasets"], "onnx-int8-dynamic": int8}}
+    P = params.load("tiny")
+    report.write_result(P, assemble.NB_TASK1, metrics=t1, data={"tier": "public stand-in"})
+    ours = assemble.table1(assemble.load_records(["tiny"]), paper.reported())
+    ours = ours[ours.source == "ours"]
+    assert ours.EDRM.tolist() == [0.7123, 0.7345, 0.7001, 0.7345]
+    assert ours.system.str.contains(r"\[onnx-int8-dynamic\] \(minmax\)").sum() == 1
+
+
 @pytest.mark.parametrize("raw,label", [("licensed DEFT 2020", "licensed"), ("public stand-in", "public stand-in"),
                                        ("embedded", "embedded"), (None, "unknown"),
                                        ("embedded+public", "embedded + public stand-in")])

@@ -11,7 +11,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from lib import bench
-from lib.fastencode import pad_batch, pool_numpy, token_budget_batches
+from lib.encode import pad_batch, token_budget_batches
+from lib.fastencode import pool_numpy
 
 ROOT = Path(__file__).resolve().parents[1]
 

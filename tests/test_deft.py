@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lib import params
 from lib.data import deft
 from lib.errors import DataFormatError
 from lib.evaluate import deft as ev
@@ -310,7 +311,10 @@ def test_notebook_05_standin(run_notebook, session_dirs, public_mirror):
     d = m["datasets"]["biosses"]["mappings"]
     assert set(d) == {"minmax", "isotonic"} and 0 <= d["minmax"]["edrm"] <= 1
     assert set(m["datasets"]["stsb-fr"]["figure3_r2"]) == set(regression.REGRESSORS)
-    assert (session_dirs["figures"] / "tiny" / "fig3-task1-regression-fp32-torch.png").exists()
+    assert m["model_formats"] == params.load("tiny").formats and set(m["formats"]) == set(m["model_formats"])
+    assert m["formats"]["fp32-torch"] == m["datasets"]  # the headline is the first format
+    for fmt in m["model_formats"]:
+        assert (session_dirs["figures"] / "tiny" / f"fig3-task1-regression-{fmt}.png").exists()
     md = (session_dirs["results"] / "tiny" / "table1-deft-task1-fp32-torch.md").read_text()
     assert "public stand-in: BIOSSES" in md and "KRISSBERT INT8" in md
 
@@ -318,11 +322,11 @@ def test_notebook_05_standin(run_notebook, session_dirs, public_mirror):
 @pytest.mark.notebook
 def test_notebooks_licensed_path_on_synthetic_xml(run_notebook, session_dirs, tmp_path):
     deft.write_synthetic(tmp_path)
-    run_notebook("05-deft-task1-edrm", deft_dir=str(tmp_path))
+    run_notebook("05-deft-task1-edrm", deft_dir=str(tmp_path), formats=["fp32-torch"])
     m = _metrics(session_dirs, "05-deft-task1-edrm")
     assert m["tier"] == "licensed DEFT 2020" and list(m["datasets"]) == ["deft-t1"]
     assert m["datasets"]["deft-t1"]["n_test"] == 30 and m["datasets"]["deft-t1"]["n_train"] == 40
-    run_notebook("06-deft-task2-map", deft_dir=str(tmp_path))
+    run_notebook("06-deft-task2-map", deft_dir=str(tmp_path), formats=["fp32-torch"])
     m = _metrics(session_dirs, "06-deft-task2-map")
     assert m["tier"] == "licensed DEFT 2020" and m["datasets"]["deft-t2"]["n_items"] == 12
     md = (session_dirs["results"] / "tiny" / "table2-deft-task2-fp32-torch.md").read_text()
@@ -331,8 +335,9 @@ def test_notebooks_licensed_path_on_synthetic_xml(run_notebook, session_dirs, tm
 
 @pytest.mark.notebook
 def test_notebook_06_standin(run_notebook, session_dirs, public_mirror):
-    run_notebook("06-deft-task2-map", t2_languages=["en"])
+    run_notebook("06-deft-task2-map", t2_languages=["en"], formats=["onnx-fp32", "onnx-int8-dynamic"])
     m = _metrics(session_dirs, "06-deft-task2-map")
+    assert m["model_format"] == "onnx-fp32" and list(m["formats"]) == ["onnx-fp32", "onnx-int8-dynamic"]
     assert m["tier"] == "public stand-in" and list(m["datasets"]) == ["hpo-en"]
     d = m["datasets"]["hpo-en"]
     assert d["n_items"] == 60 and 0 <= d["p_at_1"] <= 1 and d["map_mean"] is not None

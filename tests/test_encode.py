@@ -21,6 +21,24 @@ def test_length_sorted_batches_cover_every_index_once():
     assert sorted(flat) == list(range(5)) and [len(texts[i]) for i in flat] == [1, 3, 5, 7, 9]
 
 
+def test_forward_batches_budget_and_paper_padding():
+    lengths = np.array([3, 30, 4, 2, 5, 29])
+    P = params.load("tiny", token_budget=64)
+    batches, fixed = encode.forward_batches(lengths, P)
+    assert fixed is None and sorted(np.concatenate(batches)) == list(range(6))
+    assert all(len(b) * lengths[b].max() <= 64 for b in batches)
+    paper = params.load("tiny", pooling="mean_unmasked_padded", batch_size=4)
+    batches, fixed = encode.forward_batches(lengths, paper)
+    assert fixed == paper.max_length and [len(b) for b in batches] == [4, 2]
+
+
+def test_token_budget_does_not_change_fp32_vectors():
+    texts = ["heart pain", "abnormal skin of the hand and the foot with pain", "fever", "x", "small ear"]
+    one = encode.load_encoder(params.load("tiny", token_budget=1)).encode(texts, progress=False)
+    big = encode.load_encoder(params.load("tiny", token_budget=4096)).encode(texts, progress=False)
+    assert np.allclose(one, big, atol=1e-5)
+
+
 def test_tiny_encoder_is_deterministic_and_normalised():
     P = params.load("tiny")
     e = encode.load_encoder(P)

@@ -133,6 +133,17 @@ def test_smoothquant_tiny_builds_loadable_static_int8(P, cal):
         assert vec.shape == ref.shape and quantize.mean_cosine(ref, vec) > 0.99
 
 
+def test_qdq_debug_sensitivity_ranks_every_matmul_and_drives_the_search(P, cal):
+    fast = quantize.layer_sensitivity_debug(P, cal, P.smoothquant_alpha, n_sentences=8)
+    nodes = quantize.linear_matmuls(cal.unfused)
+    assert sorted(fast.node) == sorted(nodes) and (fast.loss >= 0).all() and fast.loss.notna().all()
+    assert fast.loss.is_monotonic_decreasing and (fast.activation_noise > 0).all()
+    Pd = params.load("tiny", sensitivity_method="qdq-debug")
+    found, sens = quantize.fallback_for(Pd, cal, Pd.smoothquant_alpha, "QDQ")
+    assert "activation_noise" in sens and found.keep_fp32 == list(sens.node[:len(found.keep_fp32)])
+    assert found.reached
+
+
 def test_decomposed_smoothquant_equals_the_ort_hook(P, cal, tmp_path):
     """Our two-step route (INC smoothing, then quantize_static) gives the hook's model."""
     work = tmp_path / "w"
@@ -204,7 +215,7 @@ def test_gate_fails_a_broken_model(P):
 
 def test_notebook_03_quantize_on_tiny(run_notebook, session_dirs):
     import json
-    run_notebook("03-quantize", latency_rounds=1, latency_texts=64)
+    run_notebook("03-quantize", gate_latency_rounds=1, gate_latency_texts=64)
     res = json.loads((session_dirs["results"] / "tiny" / "03-quantize.json").read_text())
     m = res["metrics"]
     assert m["reference"] == "fp32-torch" and "formats" in m and "done_criteria" in m
