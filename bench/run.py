@@ -39,7 +39,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--quality-targets", type=int, default=0, help="targets for Acc@1 (0 = all)")
     ap.add_argument("--quality-sources", type=int, default=0, help="lay sources for Acc@1 (0 = all)")
     ap.add_argument("--no-quality", action="store_true", help="skip cosine / Acc@1 (plumbing runs)")
-    ap.add_argument("--no-side", action="store_true", help="skip the sentence-transformers side venv")
+    ap.add_argument("--no-side", action="store_true",
+                    help="skip every side venv (sentence-transformers peer and the paper's IPEX route)")
+    ap.add_argument("--no-ipex", action="store_true",
+                    help="skip the IPEX side venv (torch 2.8 + IPEX 2.8: ~7 GB of wheels on first build)")
     ap.add_argument("--token-budget", type=int, default=4096, help="fast engine: tokens per batch")
     ap.add_argument("--threads", type=int, default=0, help="threads per engine (0 = all cores)")
     ap.add_argument("--no-gemm", action="store_true")
@@ -64,24 +67,79 @@ def ints(s: str) -> list[int]:
 # Preparing artifacts (may import torch: done here, never in the workers)
 
 
+def _last_line(text: str) -> str:
+    return (text.strip().splitlines() or ["?"])[-1]
+
+
+def side_python(name: str) -> Path:
+    return paths.cache_dir() / "venvs" / name / "bin" / "python"
+
+
+def side_env(name: str) -> tuple[Path | None, str]:
+    """Build (or reuse) the side venv ``name`` with bench/side_env.sh: (its python, "ok") or (None, why)."""
+    r = subprocess.run(["bash", str(ROOT / "bench" / "side_env.sh"), name], capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, f"side env {name} failed: {_last_line(r.stderr)}"
+    return side_python(name), "ok"
+
+
 def prepare_st(model_dir: Path, work: Path) -> tuple[Path | None, str]:
     """Side venv + the peer's ONNX exports; returns (folder, note) or (None, why it was skipped)."""
-    r = subprocess.run(["bash", str(ROOT / "bench" / "side_env.sh"), "st-onnx"], capture_output=True, text=True)
-    if r.returncode != 0:
-        return None, f"side env st-onnx failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}"
-    py = paths.cache_dir() / "venvs" / "st-onnx" / "bin" / "python"
+    py, why = side_env("st-onnx")
+    if py is None:
+        return None, why
     r = subprocess.run([str(py), str(ROOT / "bench" / "st_export.py"), str(model_dir), str(work)],
                        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if r.returncode != 0:
-        return None, f"sentence-transformers export failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}"
+        return None, f"sentence-transformers export failed: {_last_line(r.stderr)}"
     return work, "ok"
+
+
+def prepare_ipex(specs: list, P, model_dir: Path, work: Path, threads: int) -> dict[str, str]:
+    """Side venv, calibration sentences and the frozen IPEX modules (``ipex_worker.py build``, one process
+    per engine, reused when present). Sets each ready spec's ``options`` to its serve config; returns
+    {engine key: why it is skipped} for the others (the run goes on without them)."""
+    ipex_specs = [s for s in specs if s.kind == "ipex"]
+    if not ipex_specs:
+        return {}
+    py, why = side_env("ipex")
+    if py is None:
+        return {s.key: bench.skipped(why) for s in ipex_specs}
+    out_dir = work / "ipex"
+    skipped: dict[str, str] = {}
+    calibration = None
+    for s in ipex_specs:
+        try:
+            if s.fmt == "int8-sq" and calibration is None:
+                calibration = bench.ipex_calibration(P, model_dir, work / f"{P.name}-ipex-calibration.json")
+            cfg = bench.ipex_config(s, P, model_dir, threads, out_dir, calibration)
+        except Exception as err:  # e.g. calibration data missing, pooling the route does not run
+            skipped[s.key] = bench.skipped(f"{type(err).__name__}: {err}")
+            continue
+        artifact = Path(cfg["artifact"])
+        if not artifact.exists():
+            log = out_dir / f"{P.name}-{s.fmt}-build.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            t0 = time.perf_counter()
+            print(f"building {s.key} in the IPEX side venv (log: {log}) ...", flush=True)
+            r = subprocess.run([str(py), str(ROOT / "bench" / "ipex_worker.py"), "build", json.dumps(cfg)],
+                               capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            log.write_text(r.stdout + "\n--- stderr ---\n" + r.stderr, encoding="utf-8")
+            if r.returncode != 0 or not artifact.exists():
+                skipped[s.key] = bench.skipped(f"IPEX build failed: {_last_line(r.stderr)} (log: {log})")
+                continue
+            print(f"built {s.key} in {time.perf_counter() - t0:.0f} s", flush=True)
+        s.options = cfg
+    return skipped
 
 
 def start_worker(spec: bench.EngineSpec, P, artifact: str, st_folder: Path | None, threads: int) -> bench.Worker:
     env = {**os.environ, "BENCH_PARAMS": P.name, "HF_HUB_OFFLINE": "1"}
     if spec.kind == "st":
-        py = paths.cache_dir() / "venvs" / "st-onnx" / "bin" / "python"
+        py = side_python("st-onnx")
         argv = [str(py), str(ROOT / "bench" / "st_worker.py"), str(st_folder), spec.fmt, str(threads)]
+    elif spec.kind == "ipex":
+        argv = [str(side_python("ipex")), str(ROOT / "bench" / "ipex_worker.py"), "serve", json.dumps(spec.options)]
     else:
         argv = [sys.executable, str(ROOT / "bench" / "worker.py"), json.dumps(spec.__dict__), artifact or ""]
     return bench.Worker(spec, argv, env=env)
@@ -116,11 +174,18 @@ def main(argv=None) -> dict:
     # engines and their artifacts ---------------------------------------------------------------
     int8 = [f for f in a.int8_formats.split(",") if f] or None
     gate = bench.gated_formats(P.name)
-    specs = bench.default_engines(P, a.paper_strings, int8, () if a.no_side else ("st-onnx",))
+    off = ({name: "--no-side" for name in bench.SIDE_ENVS} if a.no_side
+           else {"ipex": "--no-ipex"} if a.no_ipex else {})  # side venv -> the flag that skips it
+    specs = bench.default_engines(P, a.paper_strings, int8, bench.SIDE_ENVS)
     if a.engines:
         keep = set(a.engines.split(","))
         specs = [s for s in specs if s.key in keep]
     notes: dict[str, str] = {}
+    for s in specs:  # side venvs switched off by a flag: said in the report
+        flag = off.get(bench.SIDE_ENV_OF_KIND.get(s.kind, ""))
+        if flag:
+            notes[s.key] = bench.skipped(flag)
+    specs = [s for s in specs if s.key not in notes]
     artifacts: dict[str, str] = {}
     sizes: dict[str, int] = {}
     st_folder = None
@@ -129,12 +194,17 @@ def main(argv=None) -> dict:
         if st_folder is None:
             for s in specs:
                 if s.kind == "st":
-                    notes[s.key] = why
+                    notes[s.key] = bench.skipped(why)
             specs = [s for s in specs if s.kind != "st"]
+    ipex_skipped = prepare_ipex(specs, P, model_dir, work, threads)
+    notes.update(ipex_skipped)
+    specs = [s for s in specs if s.key not in ipex_skipped]
     for s in list(specs):
         try:
             if s.kind == "st":
                 sizes[s.key] = bench.model_bytes([st_folder / "onnx" / s.fmt])
+            elif s.kind == "ipex":  # the frozen TorchScript module the worker loads
+                sizes[s.key] = bench.model_bytes([Path(s.options["artifact"])])
             elif s.fmt in encode.ONNX_BUILDERS:
                 path = encode.onnx_artifact(P, s.fmt)
                 artifacts[s.key] = str(path)
@@ -145,7 +215,7 @@ def main(argv=None) -> dict:
                 sizes[s.key] = bench.model_bytes(sorted(model_dir.glob("*.safetensors"))
                                                  or sorted(model_dir.glob("*.bin")))
         except Exception as err:  # a format that cannot be built here is reported, not fatal
-            notes[s.key] = f"not built: {type(err).__name__}: {err}"
+            notes[s.key] = bench.skipped(f"not built: {type(err).__name__}: {err}")
             specs.remove(s)
 
     # op counts on real tokens ----------------------------------------------------------------
@@ -168,7 +238,7 @@ def main(argv=None) -> dict:
             ready[w.spec.key] = w.wait_ready()
             workers.append(w)
         except Exception as err:  # an engine that fails to load is reported, the others still run
-            notes[w.spec.key] = f"failed to load: {err}"
+            notes[w.spec.key] = bench.skipped(f"failed to load: {err}")
             w.close()
     try:
         timing = bench.interleaved_rounds(workers, files["timing"], a.rounds)

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Build a side venv for `make bench` (idempotent): bench/side_env.sh st-onnx|ipex
-# The venv goes to .cache/venvs/<name>; a stamp file records the requirements it was built from.
+# The venv goes to .cache/venvs/<name>; a stamp file records the requirements it was built from
+# (their requirement lines only: editing a comment does not rebuild a multi-GB venv).
 set -euo pipefail
 name="${1:?usage: bench/side_env.sh st-onnx|ipex}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 req="$root/requirements/$name.txt"
 venv="${COMPENDIUM_CACHE:-$root/.cache}/venvs/$name"
 stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$req" | cut -d' ' -f1)"
+want="$(grep -v '^[[:space:]]*\(#\|$\)' "$req" | sha256sum | cut -d' ' -f1)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   echo "side env $name is up to date: $venv"; exit 0
 fi

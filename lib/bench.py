@@ -1,7 +1,8 @@
 """Benchmark plumbing for ``make bench``: engines, interleaved timing, memory, GEMM ceiling, search.
 
 Design (why): every engine runs in its own worker process (``bench/worker.py`` in this venv,
-``bench/st_worker.py`` in the sentence-transformers side venv) so its peak RSS is its own; the
+``bench/st_worker.py`` in the sentence-transformers side venv, ``bench/ipex_worker.py`` in the IPEX side
+venv: the paper's IPEX BF16 / static INT8 SmoothQuant route) so its peak RSS is its own; the
 coordinator sends "time one round" commands to one worker at a time, rotating the order each round,
 so all engines see the same machine state (interleaved rounds) and the median is reported.
 Artifacts are resolved in the coordinator (building them may import torch); workers only load files.
@@ -283,8 +284,8 @@ class EngineSpec:
 
     key: str
     label: str
-    kind: str                     # "lib" (lib.encode), "fast" (lib.fastencode), "torch-bf16", "st"
-    fmt: str                      # lib format, or the ST file name for kind "st"
+    kind: str                     # "lib" (lib.encode), "fast" (lib.fastencode), "torch-bf16", "st", "ipex"
+    fmt: str                      # lib format, the ST file name for kind "st", the IPEX mode for "ipex"
     precision: str                # fp32 / int8 / bf16: which GEMM ceiling it is compared with
     overrides: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
@@ -293,6 +294,14 @@ class EngineSpec:
 
 
 PAPER_OVERRIDES = {"pooling": "mean_unmasked_padded", "max_length": 512, "batch_size": 10}
+# Engine kinds that run in a side venv: kind -> venv name (bench/side_env.sh NAME, requirements/NAME.txt)
+SIDE_ENV_OF_KIND = {"st": "st-onnx", "ipex": "ipex"}
+SIDE_ENVS = tuple(SIDE_ENV_OF_KIND.values())
+
+
+def skipped(reason: str) -> str:
+    """The report's note for an engine that did not run: ``skipped: <reason>``."""
+    return reason if reason.startswith("skipped: ") else f"skipped: {reason}"
 
 
 def gated_formats(params_name: str) -> dict[str, Any]:
@@ -310,8 +319,12 @@ def gated_formats(params_name: str) -> dict[str, Any]:
 
 
 def default_engines(P: Params, paper_strings: int = 200, int8_formats: Sequence[str] | None = None,
-                    side_envs: Sequence[str] = ("st-onnx",)) -> list[EngineSpec]:
-    """The issue's engine list; INT8 formats default to the gate-passing ones (else both)."""
+                    side_envs: Sequence[str] = SIDE_ENVS) -> list[EngineSpec]:
+    """The issue's engine list; INT8 formats default to the gate-passing ones (else both).
+
+    ``side_envs`` names the side venvs whose engines are listed: "st-onnx" (the sentence-transformers
+    peer) and "ipex" (the paper's IPEX route: BF16, and static INT8 SmoothQuant at params alpha).
+    """
     if int8_formats is None:
         gate = gated_formats(P.name)
         int8_formats = gate["passed"] if gate["passed"] is not None else \
@@ -333,7 +346,76 @@ def default_engines(P: Params, paper_strings: int = 200, int8_formats: Sequence[
         eng.append(EngineSpec("st-onnx-fp32", "sentence-transformers ONNX FP32", "st", "model.onnx", "fp32"))
         eng.append(EngineSpec("st-onnx-int8", "sentence-transformers ONNX INT8 (avx512_vnni)", "st",
                               "model_qint8_avx512_vnni.onnx", "int8"))
+    if "ipex" in side_envs:
+        eng.append(EngineSpec("ipex-bf16", "paper: IPEX BF16 (optimize + jit trace/freeze), dynamic padding",
+                              "ipex", "bf16", "bf16"))
+        eng.append(EngineSpec("ipex-int8-sq", f"paper: IPEX static INT8 SmoothQuant (alpha "
+                              f"{P.smoothquant_alpha:g}), dynamic padding", "ipex", "int8-sq", "int8"))
     return eng
+
+
+# ---------------------------------------------------------------------------------------------
+# The IPEX side venv (bench/ipex_worker.py): configs and artifact names, built in the coordinator
+
+IPEX_POOLINGS = ("mean", "cls")
+
+
+def ipex_calibration(P: Params, model_dir: Path, out_json: Path) -> dict[str, Any]:
+    """lib.quantize's calibration sentences, batch size and padding length, for the IPEX INT8 build.
+
+    The sentences are written to ``out_json`` (a JSON list, as the timed texts are passed); the worker
+    pads every batch to ``calibration_seq_len`` as lib.quantize.fixed_shape_batches does.
+    """
+    import hashlib
+
+    from .encode import load_tokenizer
+    from .quantize import calibration_seq_len, calibration_split
+
+    calib, _, source = calibration_split(P)
+    seq_len = calibration_seq_len(load_tokenizer(model_dir), calib, P.max_length)
+    out_json = Path(out_json)
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(calib, ensure_ascii=False), encoding="utf-8")
+    key = hashlib.sha256(json.dumps(calib, ensure_ascii=False).encode()).hexdigest()[:10]
+    return {"calibration": str(out_json), "calibration_batch_size": min(P.batch_size, len(calib)),
+            "calibration_seq_len": seq_len, "calibration_source": source, "calibration_key": key}
+
+
+def ipex_config(spec: EngineSpec, P: Params, model_dir: Path, threads: int, artifact_dir: Path,
+                calibration: dict | None = None) -> dict[str, Any]:
+    """The JSON config of ``bench/ipex_worker.py build|serve`` for one IPEX engine.
+
+    The artifact (frozen TorchScript file) is named by everything that changes it: mode, alpha,
+    calibration, model files, the side venv's pins and the worker's code, so a rerun reuses it.
+    """
+    import hashlib
+
+    from .encode import model_fingerprint
+
+    if spec.kind != "ipex":
+        raise ValueError(f"engine {spec.key} is not an IPEX engine (kind {spec.kind!r})")
+    if P.pooling not in IPEX_POOLINGS:
+        raise ValueError(f"pooling {P.pooling!r}: the IPEX route runs dynamic padding only "
+                         f"({', '.join(IPEX_POOLINGS)})")
+    cfg: dict[str, Any] = {"mode": spec.fmt, "model_dir": str(model_dir), "threads": int(threads),
+                           "max_length": P.max_length, "token_budget": P.token_budget, "pooling": P.pooling}
+    if spec.fmt == "int8-sq":
+        if not calibration:
+            raise ValueError(f"engine {spec.key}: INT8 SmoothQuant needs calibration sentences")
+        cfg["alpha"] = P.smoothquant_alpha
+        cfg.update({k: calibration[k] for k in ("calibration", "calibration_batch_size",
+                                                 "calibration_seq_len")})
+    built_from = ("mode", "alpha", "calibration_batch_size", "calibration_seq_len")  # not the serving keys
+    h = hashlib.sha256(json.dumps({k: cfg.get(k) for k in built_from}, sort_keys=True).encode())
+    h.update(model_fingerprint(Path(model_dir)).encode())
+    h.update(str((calibration or {}).get("calibration_key", "")).encode())
+    req = paths.ROOT / "requirements" / "ipex.txt"  # its pins (comments aside) and the worker's code
+    h.update("\n".join(ln.strip() for ln in (req.read_text().splitlines() if req.exists() else [])
+                       if ln.strip() and not ln.strip().startswith("#")).encode())
+    worker = paths.ROOT / "bench" / "ipex_worker.py"
+    h.update(worker.read_bytes() if worker.exists() else b"")
+    cfg["artifact"] = str(Path(artifact_dir) / f"{P.name}-{spec.fmt}-{h.hexdigest()[:12]}.pt")
+    return cfg
 
 
 def engine_params(P: Params, spec: EngineSpec) -> Params:
@@ -373,6 +455,9 @@ def build_engine(spec: EngineSpec, P: Params, artifact: str | None):
         enc.forward = timed
         enc.batch_times = times  # type: ignore[attr-defined]
         return enc
+    if spec.kind in SIDE_ENV_OF_KIND:
+        raise ValueError(f"engine kind {spec.kind!r} runs in the side venv {SIDE_ENV_OF_KIND[spec.kind]!r} "
+                         f"(bench/run.py starts its worker), not in this one")
     raise ValueError(f"unknown engine kind {spec.kind!r}")
 
 

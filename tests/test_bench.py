@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -187,3 +188,169 @@ def test_bench_run_smoke_tiny(session_dirs):
     assert "| fast-fp32 |" in md and "| target |" in md
     assert (Path(session_dirs["figures"]) / "bench" / "bench-engines.png").exists()
     assert res["targets"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The paper's IPEX route (side venv): everything that runs without the 4 GB environment
+
+MIRROR = ROOT.parent / "shared" / "data"
+
+
+def _run_module():
+    sys.path.insert(0, str(ROOT / "bench"))
+    sys.path.insert(0, str(ROOT))
+    import importlib
+    return importlib.import_module("bench.run") if (ROOT / "bench" / "__init__.py").exists() else \
+        importlib.import_module("run")
+
+
+def _ipex_worker_module():
+    import importlib.util
+    sys.path.insert(0, str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location("ipex_worker", ROOT / "bench" / "ipex_worker.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_engine_list_has_ipex_specs():
+    from lib import params
+    P = params.load("tiny")
+    eng = {e.key: e for e in bench.default_engines(P, int8_formats=["onnx-int8-dynamic"])}
+    assert eng["ipex-bf16"].kind == "ipex" and eng["ipex-bf16"].precision == "bf16"
+    assert eng["ipex-bf16"].fmt == "bf16"
+    assert eng["ipex-int8-sq"].kind == "ipex" and eng["ipex-int8-sq"].precision == "int8"
+    assert eng["ipex-int8-sq"].fmt == "int8-sq" and eng["ipex-int8-sq"].quality
+    assert f"alpha {P.smoothquant_alpha:g}" in eng["ipex-int8-sq"].label
+    assert bench.SIDE_ENV_OF_KIND["ipex"] == "ipex"
+    only_st = {e.key for e in bench.default_engines(P, int8_formats=[], side_envs=("st-onnx",))}
+    assert "st-onnx-int8" in only_st and not any(k.startswith("ipex") for k in only_st)
+    assert not any(e.kind in bench.SIDE_ENV_OF_KIND for e in bench.default_engines(P, int8_formats=[], side_envs=()))
+    with pytest.raises(ValueError, match="side venv 'ipex'"):
+        bench.build_engine(eng["ipex-bf16"], P, None)  # never built in the main venv
+
+
+def test_ipex_config(tmp_path):
+    from lib import encode, params
+    P = params.load("tiny")
+    md = encode.resolve_model_dir(P)
+    eng = {e.key: e for e in bench.default_engines(P, int8_formats=[])}
+    cal = {"calibration": str(tmp_path / "c.json"), "calibration_batch_size": 16, "calibration_seq_len": 20,
+           "calibration_key": "abc"}
+    cfg = bench.ipex_config(eng["ipex-int8-sq"], P, md, 2, tmp_path, cal)
+    assert cfg["mode"] == "int8-sq" and cfg["alpha"] == P.smoothquant_alpha and cfg["threads"] == 2
+    assert cfg["calibration_seq_len"] == 20 and cfg["calibration_batch_size"] == 16
+    assert cfg["token_budget"] == P.token_budget and cfg["max_length"] == P.max_length and cfg["pooling"] == "mean"
+    assert Path(cfg["artifact"]).parent == tmp_path and cfg["artifact"].endswith(".pt")
+    bf16 = bench.ipex_config(eng["ipex-bf16"], P, md, 2, tmp_path)
+    assert "alpha" not in bf16 and bf16["artifact"] != cfg["artifact"]
+    # the artifact name follows what changes the built module, not the serving threads
+    assert bench.ipex_config(eng["ipex-int8-sq"], P, md, 1, tmp_path, cal)["artifact"] == cfg["artifact"]
+    P2 = params.load("tiny", smoothquant_alpha=0.8)
+    assert bench.ipex_config(eng["ipex-int8-sq"], P2, md, 2, tmp_path, cal)["artifact"] != cfg["artifact"]
+    assert bench.ipex_config(eng["ipex-int8-sq"], P, md, 2, tmp_path, {**cal, "calibration_key": "x"}
+                             )["artifact"] != cfg["artifact"]
+    with pytest.raises(ValueError, match="calibration"):
+        bench.ipex_config(eng["ipex-int8-sq"], P, md, 2, tmp_path)
+    with pytest.raises(ValueError, match="dynamic padding"):
+        bench.ipex_config(eng["ipex-bf16"], params.load("tiny", pooling="mean_unmasked_padded"), md, 2, tmp_path)
+
+
+def test_ipex_calibration_is_lib_quantize_s(tmp_path, monkeypatch):
+    """Same sentences, batch size and padding length as lib.quantize.prepare_calibration; the worker's
+    fixed-shape batches hold the same ids as lib.quantize.fixed_shape_batches."""
+    from lib import encode, params, quantize
+    if not os.environ.get("COMPENDIUM_DATA_MIRROR") and (MIRROR / "SHA256SUMS").exists():
+        monkeypatch.setenv("COMPENDIUM_DATA_MIRROR", str(MIRROR))
+    P = params.load("tiny")
+    md = encode.resolve_model_dir(P)
+    cal = bench.ipex_calibration(P, md, tmp_path / "cal.json")
+    texts = json.loads(Path(cal["calibration"]).read_text(encoding="utf-8"))
+    assert texts == quantize.calibration_split(P)[0] and len(texts) == P.calibration_size
+    tok = encode.load_tokenizer(md)
+    assert cal["calibration_seq_len"] == quantize.calibration_seq_len(tok, texts, P.max_length)
+    assert cal["calibration_batch_size"] == min(P.batch_size, len(texts))
+    ref = quantize.fixed_shape_batches(tok, texts, ["input_ids", "attention_mask", "token_type_ids"],
+                                       cal["calibration_batch_size"], cal["calibration_seq_len"])
+    got = _ipex_worker_module().calibration_batches(tok, texts, cal["calibration_batch_size"],
+                                                    cal["calibration_seq_len"])
+    assert len(got) == len(ref)
+    for (ids, mask, tt), r in zip(got, ref):
+        np.testing.assert_array_equal(ids.numpy(), r["input_ids"])
+        np.testing.assert_array_equal(mask.numpy(), r["attention_mask"])
+        assert not tt.numpy().any()
+
+
+def test_ipex_worker_helpers_match_lib():
+    """The worker cannot import lib (other venv): its copies must batch, pad and pool like lib.encode."""
+    from lib import encode
+    w = _ipex_worker_module()
+    lengths = np.random.default_rng(0).integers(3, 40, 300)
+    for budget, rows in ((4096, 4096), (64, 8), (10, 3)):
+        assert [b.tolist() for b in w.token_budget_batches(lengths, budget, rows)] == \
+            [b.tolist() for b in encode.token_budget_batches(lengths, budget, rows)]
+    ids = [[5, 6, 7], [8], [9, 10]]
+    for a, b in zip(w.pad_batch(ids, pad_id=0), encode.pad_batch(ids, pad_id=0)):
+        np.testing.assert_array_equal(a, b)
+    hidden = np.random.default_rng(1).standard_normal((3, 3, 4)).astype(np.float32)
+    mask = encode.pad_batch(ids)[1]
+    for pooling in ("mean", "cls"):
+        np.testing.assert_allclose(w.pool(hidden, mask, pooling), encode.pool(hidden, mask, pooling), atol=1e-6)
+    with pytest.raises(ValueError, match="dynamic padding"):
+        w.pool(hidden, mask, "mean_unmasked_padded")
+
+
+def _small_run(run, out: Path, *extra: str) -> dict:
+    run.main(["--params", "tiny", "--n-strings", "20", "--rounds", "1", "--engines",
+              "torch-fp32,ipex-bf16,ipex-int8-sq", "--no-quality", "--no-gemm", "--no-search",
+              "--quality-targets", "200", "--quality-sources", "30", "--out", str(out), *extra])
+    return json.loads((out / "bench.json").read_text())
+
+
+def test_bench_ipex_flags_skip(session_dirs, monkeypatch):
+    """--no-ipex and --no-side leave the IPEX engines out, and the report says so; no venv is built."""
+    run = _run_module()
+    monkeypatch.setattr(run, "side_env", lambda name: pytest.fail(f"side env {name} must not be built"))
+    for flag in ("--no-ipex", "--no-side"):
+        data = _small_run(run, session_dirs["results"] / f"bench-ipex{flag}", flag)
+        assert set(data["engines"]) == {"torch-fp32"}
+        assert data["notes"]["ipex-bf16"] == data["notes"]["ipex-int8-sq"] == f"skipped: {flag}"
+        md = (session_dirs["results"] / f"bench-ipex{flag}" / "bench.md").read_text()
+        assert f"- ipex-int8-sq: skipped: {flag}" in md
+
+
+def test_bench_ipex_side_env_failure_is_skipped(session_dirs, monkeypatch):
+    """A side venv that cannot be built: the run goes on, the IPEX engines say why they were skipped."""
+    run = _run_module()
+    monkeypatch.setattr(run, "side_env", lambda name: (None, f"side env {name} failed: no python3.11"))
+    data = _small_run(run, session_dirs["results"] / "bench-ipex-noenv")
+    assert set(data["engines"]) == {"torch-fp32"}
+    for k in ("ipex-bf16", "ipex-int8-sq"):
+        assert data["notes"][k] == "skipped: side env ipex failed: no python3.11"
+
+
+def test_bench_ipex_worker_failures_are_skipped(session_dirs, monkeypatch, tmp_path):
+    """The worker really runs, in this venv where IPEX is missing: the build fails (reason: the import
+    error, with the log's path); a worker that fails to load its module is skipped too."""
+    run = _run_module()
+    monkeypatch.setattr(run, "side_env", lambda name: (Path(sys.executable), "ok"))
+    monkeypatch.setattr(run, "side_python", lambda name: Path(sys.executable))
+    out = session_dirs["results"] / "bench-ipex-build-fails"
+    run.main(["--params", "tiny", "--n-strings", "20", "--rounds", "1", "--engines", "torch-fp32,ipex-bf16",
+              "--no-quality", "--no-gemm", "--no-search", "--out", str(out)])
+    data = json.loads((out / "bench.json").read_text())
+    assert set(data["engines"]) == {"torch-fp32"}
+    why = data["notes"]["ipex-bf16"]
+    assert why.startswith("skipped: IPEX build failed:") and "intel_extension_for_pytorch" in why
+    assert "log: " in why and Path(why.rsplit("log: ", 1)[1].rstrip(")")).exists()
+    # an artifact that exists (so no build) but cannot be served: the serve worker fails to load it
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a TorchScript file")
+    real_config = bench.ipex_config
+    monkeypatch.setattr(bench, "ipex_config", lambda *a, **k: {**real_config(*a, **k), "artifact": str(junk)})
+    out = session_dirs["results"] / "bench-ipex-load-fails"
+    run.main(["--params", "tiny", "--n-strings", "20", "--rounds", "1", "--engines", "torch-fp32,ipex-bf16",
+              "--no-quality", "--no-gemm", "--no-search", "--out", str(out)])
+    data = json.loads((out / "bench.json").read_text())
+    assert set(data["engines"]) == {"torch-fp32"}
+    assert data["notes"]["ipex-bf16"].startswith("skipped: failed to load: engine ipex-bf16:")
