@@ -11,7 +11,7 @@ serve the whole alpha sweep and the per-layer sensitivity search (the hook recal
 ``tests/test_quantize.py`` checks that both routes give the same graph.
 
 Which linear MatMuls stay in FP32 is chosen by :func:`search_fp32_fallback` (per-layer sensitivity,
-then greedy fallback until the cosine target holds on a held-out calibration split), never by name.
+then the smallest sensitivity-ordered fallback set whose held-out cosine reaches the target), never by name.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import re
 from itertools import zip_longest
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -253,6 +253,7 @@ def smoothed_fp32(cal: Calibration, alpha: float, out_dir: Path) -> Path:
     out = out_dir / f"smoothed-a{alpha:.2f}-{cal.key}.onnx"
     if out.exists():
         return out
+    out_dir.mkdir(parents=True, exist_ok=True)
     model = onnx.load(str(cal.unfused))
     sq = ORTSmoothQuant(model, ((f, None) for f in cal.feeds), False)
     smoothed = sq.transform(alpha, True)
@@ -382,7 +383,7 @@ SENSITIVITY_METHODS = {"probe": "one MatMul INT8 at a time, mean cosine to FP32 
 
 @dataclass
 class FallbackSearch:
-    """Result of the greedy FP32-fallback search for one alpha and format."""
+    """Result of the FP32-fallback search for one alpha and format."""
 
     alpha: float | None
     quant_format: str
@@ -396,11 +397,40 @@ class FallbackSearch:
     calibration_seq_len: int = 0
 
 
+def first_passing(n: int, ok: Callable[[int], bool]) -> tuple[int | None, list[int]]:
+    """Smallest ``k`` in ``[0, n]`` with ``ok(k)``, by exponential then binary search (O(log n) calls
+    instead of O(k)); returns ``(k or None, the k's evaluated in order)``.
+
+    Assumes ``ok`` is monotone (keeping more MatMuls FP32 moves the model toward FP32). If it is not,
+    the answer is still a ``k`` that passes with ``k - 1`` failing, never a failing one.
+    Written here: bisect's key search needs a materialised sequence, not a costly predicate.
+    """
+    seen: dict[int, bool] = {}
+
+    def check(k: int) -> bool:
+        if k not in seen:
+            seen[k] = ok(k)
+        return seen[k]
+
+    if check(0):
+        return 0, list(seen)
+    lo, hi = 0, min(1, n)            # ok(lo) is False
+    while not check(hi):
+        if hi == n:
+            return None, list(seen)
+        lo, hi = hi, min(2 * hi, n)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if check(mid) else (mid, hi)
+    return hi, list(seen)
+
+
 def search_fp32_fallback(P: Params, cal: Calibration, alpha: float | None, quant_format: str,
                          sensitivity: pd.DataFrame, target_cosine: float | None = None,
                          max_fallback: int | None = None) -> FallbackSearch:
-    """Keep the most sensitive MatMuls in FP32, one more at a time, until the held-out mean cosine
-    reaches ``target_cosine`` (default: the gate's threshold + :data:`SEARCH_COSINE_MARGIN`)."""
+    """Keep the ``k`` most sensitive MatMuls in FP32, with the smallest ``k`` whose held-out mean
+    cosine reaches ``target_cosine`` (default: the gate's threshold + :data:`SEARCH_COSINE_MARGIN`),
+    found by :func:`first_passing` (one INT8 build per step: 11 steps instead of 19 for k = 18)."""
     from .export import artifact_dir
 
     target = target_cosine if target_cosine is not None else min(
@@ -410,18 +440,24 @@ def search_fp32_fallback(P: Params, cal: Calibration, alpha: float | None, quant
     ref = embed_onnx(cal.unfused, P, cal.held_out)
     order = list(sensitivity.node)
     limit = len(order) if max_fallback is None else min(max_fallback, len(order))
-    steps, keep, reached = [], [], False
-    for k in tqdm(range(limit + 1), desc="fallback search", mininterval=5.0):
-        keep = order[:k]
-        cand = static_int8(src, work / "candidate.onnx", cal, quant_format, exclude=keep)
-        cos = mean_cosine(ref, embed_onnx(cand, P, cal.held_out))
-        steps.append({"n_fp32": k, "added": order[k - 1] if k else "", "mean_cosine": cos})
-        if cos >= target:
-            reached = True
-            break
+    cosines: dict[int, float] = {}
+    bar = tqdm(desc="fallback search (exponential + binary)", total=None, mininterval=5.0)
+
+    def ok(k: int) -> bool:
+        cand = static_int8(src, work / "candidate.onnx", cal, quant_format, exclude=order[:k])
+        cosines[k] = mean_cosine(ref, embed_onnx(cand, P, cal.held_out))
+        bar.update()
+        bar.set_postfix(n_fp32=k, cosine=f"{cosines[k]:.4f}")
+        return cosines[k] >= target
+
+    k, _ = first_passing(limit, ok)
+    bar.close()
     (work / "candidate.onnx").unlink(missing_ok=True)
-    return FallbackSearch(alpha, quant_format, target, keep, reached, steps, cal.source, cal.n_sentences,
-                          len(cal.held_out), cal.seq_len)
+    steps = [{"n_fp32": i, "added": order[i - 1] if i else "", "mean_cosine": cosines[i]}
+             for i in sorted(cosines)]
+    keep = order[:k] if k is not None else order[:limit]
+    return FallbackSearch(alpha, quant_format, target, keep, k is not None, steps, cal.source,
+                          cal.n_sentences, len(cal.held_out), cal.seq_len)
 
 
 def _search_record_path(P: Params, alpha: float | None, quant_format: str, cal: Calibration) -> Path:
@@ -464,7 +500,11 @@ def smoothquant_int8_to(P: Params, alpha: float | None = None, quant_format: str
     tag = hashlib.sha1(",".join(sorted(keep_fp32)).encode()).hexdigest()[:8]
     out = artifact_dir(P, "onnx-int8-smoothquant") / f"model-a{alpha:.2f}-{quant_format}-{cal.key}-{tag}.onnx"
     if not out.exists():
-        static_int8(cal.unfused, out, cal, quant_format, exclude=keep_fp32, smoothquant_alpha=alpha)
+        # = the ORT hook (``smoothquant_alpha=alpha`` on ``cal.unfused``; the test
+        # ``test_decomposed_smoothquant_equals_the_ort_hook`` checks it), but reusing the smoothed
+        # graph and calibration ranges of the search instead of recalibrating (minutes on BERT-base).
+        static_int8(smoothed_fp32(cal, alpha, artifact_dir(P, "onnx-int8-smoothquant") / "search"),
+                    out, cal, quant_format, exclude=keep_fp32)
         out.with_suffix(".json").write_text(json.dumps(
             {"alpha": alpha, "quant_format": quant_format, "keep_fp32": list(keep_fp32),
              "calibration": cal.source, "calibration_sentences": cal.n_sentences,

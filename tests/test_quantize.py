@@ -64,6 +64,22 @@ def test_gate_check_names_every_broken_threshold(P):
     assert gate.check({"acc1": 0.5, "spearman[biosses/test]": 0.8}, ref, P)[0] is False
 
 
+@pytest.mark.parametrize("n,answer", [(73, 18), (73, 0), (73, 1), (73, 73), (36, 5), (1, 1), (0, 0)])
+def test_first_passing_finds_the_smallest_k_in_log_steps(n, answer):
+    calls = []
+    k, seen = quantize.first_passing(n, lambda k: calls.append(k) or k >= answer)
+    assert k == answer and seen == calls and len(set(calls)) == len(calls)
+    assert len(calls) <= 2 * answer.bit_length() + 2      # 11 builds for k = 18, not 19
+
+
+def test_first_passing_none_when_nothing_passes_and_never_returns_a_failure():
+    assert quantize.first_passing(10, lambda k: False) == (None, [0, 1, 2, 4, 8, 10])
+    # not monotone: 3 passes, 4 fails, 5.. pass; the answer passes and its predecessor fails
+    ok = lambda k: k == 3 or k >= 5
+    k, _ = quantize.first_passing(12, ok)
+    assert ok(k) and not ok(k - 1)
+
+
 def test_choose_never_picks_a_failing_model():
     t = pd.DataFrame({"format": ["fp32-torch", "onnx-int8-dynamic", "onnx-int8-smoothquant", "torch-int8"],
                       "passed": [True, False, True, True], "latency_avg_ms": [10.0, 2.0, 5.0, 4.0]})
