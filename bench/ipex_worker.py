@@ -31,47 +31,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # lib.batching: numpy only, no install
 from protocol import serve  # noqa: E402
+
+from lib.batching import pad_batch, pool, token_budget_batches  # noqa: E402
 
 MODES = ("bf16", "int8-sq")
 EXAMPLE_TEXT = "the patient has a small head and long fingers"
-
-
-def token_budget_batches(lengths: np.ndarray, token_budget: int, max_rows: int) -> list[np.ndarray]:
-    """Same rule as lib.encode.token_budget_batches (copied: lib is not importable in this venv)."""
-    order = np.argsort(lengths, kind="stable")
-    batches, start, n = [], 0, len(order)
-    while start < n:
-        end = start + 1
-        while end < n and end - start < max_rows and (end - start + 1) * lengths[order[end]] <= token_budget:
-            end += 1
-        batches.append(order[start:end])
-        start = end
-    return batches
-
-
-def pad_batch(ids, pad_id: int = 0, length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """lib.encode.pad_batch: int64 ids and attention mask, right-padded to the longest (or ``length``)."""
-    length = length or max(len(x) for x in ids)
-    out = np.full((len(ids), length), pad_id, dtype=np.int64)
-    mask = np.zeros((len(ids), length), dtype=np.int64)
-    for r, x in enumerate(ids):
-        out[r, :len(x)] = x
-        mask[r, :len(x)] = 1
-    return out, mask
-
-
-def pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
-    """lib.encode.pool for the dynamic-padding poolings ('mean' masked, 'cls'), L2-normalised."""
-    hidden = hidden.astype(np.float32, copy=False)
-    if pooling == "cls":
-        vec = hidden[:, 0]
-    elif pooling == "mean":
-        m = mask[..., None].astype(np.float32)
-        vec = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
-    else:
-        raise ValueError(f"pooling {pooling!r} is not run by the IPEX worker (dynamic padding only)")
-    return vec / np.clip(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12, None)
 
 
 def _setup(cfg: dict):
@@ -167,6 +133,8 @@ class IpexEngine:
         self.max_length = int(cfg["max_length"])
         self.token_budget = int(cfg["token_budget"])
         self.pooling = cfg.get("pooling", "mean")
+        if self.pooling not in ("mean", "cls"):  # batches are dynamically padded (lib.bench.IPEX_POOLINGS)
+            raise ValueError(f"pooling {self.pooling!r} is not run by the IPEX worker (dynamic padding only)")
         self.autocast = cfg["mode"] == "bf16"
         self.batch_times: list[float] = []
         self.tokenizer = AutoTokenizer.from_pretrained(cfg["model_dir"])
@@ -197,7 +165,7 @@ class IpexEngine:
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         out = None
         for idx in token_budget_batches(lengths, self.token_budget, self.token_budget):
-            input_ids, mask = pad_batch([ids[i] for i in idx], self.pad_id)
+            input_ids, mask = pad_batch([ids[i] for i in idx], pad_id=self.pad_id)
             vec = pool(self.forward(input_ids, mask), mask, self.pooling)
             if out is None:
                 out = np.zeros((len(texts), vec.shape[1]), dtype=np.float32)

@@ -73,7 +73,7 @@ def reset_peak_rss() -> bool:
 
 @dataclass
 class BenchTexts:
-    """The same strings for every engine: a timing sample and the full quality set."""
+    """The same strings for every engine: a timing sample and the quality set (sampled, see info)."""
 
     timing: list[str]
     targets: list[str]
@@ -85,25 +85,21 @@ class BenchTexts:
 
 def bench_texts(n_timing: int = 5000, seed: int = 0, max_targets: int | None = None,
                 max_sources: int | None = None) -> BenchTexts:
-    """HPO target strings (timing sample + all targets) and the lay lexicon with gold HPO ids."""
+    """HPO target strings (timing sample) and the quality set: lay terms with gold HPO ids against
+    targets, sampled by :func:`lib.data.tiers.sample_alignment` (gold targets always kept, counts in info)."""
     from .data.hpo import load_hpo
+    from .data.tiers import sample_alignment
 
     hpo = load_hpo()
-    tg = hpo.targets
     rng = np.random.default_rng(seed)
-    if max_targets and max_targets < len(tg):
-        tg = tg.iloc[np.sort(rng.choice(len(tg), max_targets, replace=False))]
-    targets = tg["STR"].astype(str).tolist()
-    codes = tg["CODE"].astype(str).tolist()
-    lex = hpo.lexicon
-    if max_sources and max_sources < len(lex):
-        lex = lex.iloc[np.sort(rng.choice(len(lex), max_sources, replace=False))]
-    pick = rng.choice(len(targets), min(n_timing, len(targets)), replace=False)
-    timing = [targets[i] for i in pick]
-    info = {"hpo_version": hpo.version, "n_timing": len(timing), "n_targets": len(targets),
-            "n_sources": len(lex), "seed": seed}
-    return BenchTexts(timing, targets, codes, lex["source_text"].astype(str).tolist(),
-                      [tuple(g) for g in lex["gold_hpos"]], info)
+    all_targets = hpo.targets["STR"].astype(str).tolist()
+    pick = rng.choice(len(all_targets), min(n_timing, len(all_targets)), replace=False)
+    timing = [all_targets[i] for i in pick]
+    lex, tg, sample = sample_alignment(hpo.lexicon, hpo.targets, max_sources or None, max_targets or None, seed)
+    info = {"hpo_version": hpo.version, "n_timing": len(timing), "n_targets": len(tg),
+            "n_sources": len(lex), "seed": seed, "quality_sample": sample}
+    return BenchTexts(timing, tg["STR"].astype(str).tolist(), tg["CODE"].astype(str).tolist(),
+                      lex["source_text"].astype(str).tolist(), [tuple(g) for g in lex["gold_hpos"]], info)
 
 
 def token_lengths(tokenizer_dir: Path, texts: Sequence[str], max_length: int) -> np.ndarray:
@@ -848,7 +844,9 @@ def markdown(result: dict) -> str:
              f"{', '.join(_f(x, '.1f') for x in result.get('load_average_at_end', []))}. "
              f"Strings: {result['texts'].get('n_timing')} HPO target strings "
              f"(mean {result['model'].get('mean_tokens', 0):.1f} tokens), "
-             f"{result['args'].get('rounds')} interleaved rounds, median. Command: `{result.get('command')}`.", "",
+             f"{result['args'].get('rounds')} interleaved rounds, median. Quality (cos to FP32, Acc@1): "
+             f"{result['texts'].get('n_sources')} lay terms against {result['texts'].get('n_targets')} HPO targets "
+             f"(seeded sample, gold targets kept). Command: `{result.get('command')}`.", "",
              "| engine | strings/s | x paper | x ST INT8 | strings/batch | latency ms avg / p50 / p95 / max "
              "| peak RSS MB | RSS / paper | model MB | cos to FP32 | Acc@1 | % GEMM ceiling |",
              "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]

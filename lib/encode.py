@@ -20,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import paths
+from .batching import normalize, pad_batch, pool, token_budget_batches  # noqa: F401 (re-exported)
 from .errors import ModelNotAvailableError
 from .params import Params
 
@@ -143,34 +144,6 @@ def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[np.ndar
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def token_budget_batches(lengths: np.ndarray, token_budget: int, max_rows: int) -> list[np.ndarray]:
-    """Indices sorted by token length, cut into batches whose padded size rows*max_len <= token_budget.
-
-    Short strings go in large batches, so each MatMul sees enough rows to approach the GEMM
-    ceiling; a string longer than the budget goes alone. (No library forms batches by padded size.)
-    """
-    order = np.argsort(lengths, kind="stable")
-    batches, start, n = [], 0, len(order)
-    while start < n:
-        end = start + 1
-        while end < n and end - start < max_rows and (end - start + 1) * lengths[order[end]] <= token_budget:
-            end += 1
-        batches.append(order[start:end])
-        start = end
-    return batches
-
-
-def pad_batch(ids: Sequence[Sequence[int]], length: int | None = None, pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """int64 input ids and attention mask, right-padded to ``length`` (default: the longest)."""
-    length = length or max(len(x) for x in ids)
-    out = np.full((len(ids), length), pad_id, dtype=np.int64)
-    mask = np.zeros((len(ids), length), dtype=np.int64)
-    for r, x in enumerate(ids):
-        out[r, :len(x)] = x
-        mask[r, :len(x)] = 1
-    return out, mask
-
-
 def forward_batches(lengths: np.ndarray, P: Params) -> tuple[list[np.ndarray], int | None]:
     """(batches, fixed length): the paper's pooling pads to max_length in rows of ``batch_size``;
     every other pooling pads per batch, batches sized by ``P.token_budget``."""
@@ -185,30 +158,6 @@ def tokenize(tokenizer, texts: Sequence[str], P: Params, return_tensors: str = "
     padding = "max_length" if P.pooling == "mean_unmasked_padded" else "longest"
     return dict(tokenizer(list(texts), padding=padding, truncation=True, max_length=P.max_length,
                           return_tensors=return_tensors))
-
-
-def pool(hidden: np.ndarray, attention_mask: np.ndarray, pooling: str) -> np.ndarray:
-    """Sentence vectors from token states; L2-normalised.
-
-    ``mean_unmasked_padded`` reproduces the paper's code: the mean over every position, padding
-    included (with padding to max_length this dilutes short strings).
-    """
-    hidden = hidden.astype(np.float32, copy=False)
-    if pooling == "cls":
-        vec = hidden[:, 0]
-    elif pooling == "mean":
-        m = attention_mask[..., None].astype(np.float32)
-        vec = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
-    elif pooling == "mean_unmasked_padded":
-        vec = hidden.mean(1)
-    else:
-        raise ValueError(f"unknown pooling {pooling!r}")
-    return normalize(vec)
-
-
-def normalize(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .encode import pad_batch, token_budget_batches
+from .batching import pad_batch, pool, token_budget_batches
 from .params import Params
 
 DEFAULT_TOKEN_BUDGET = 4096
@@ -40,12 +40,6 @@ def load_fast_tokenizer(model_dir: Path, max_length: int):
     tok.no_padding()
     tok.enable_truncation(max_length)
     return tok
-
-
-def pool_numpy(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
-    """Same pooling as every other engine (lib.encode imports no torch at module level)."""
-    from .encode import pool
-    return pool(hidden, mask, pooling)
 
 
 def session(path: Path, threads: int | None = None):
@@ -98,7 +92,7 @@ class FastOrtEncoder:
             t0 = time.perf_counter()
             hidden = self.session.run(None, {k: v for k, v in feeds.items() if k in self.input_names})[0]
             self.batch_times.append(time.perf_counter() - t0)
-            vec = pool_numpy(hidden, mask, self.pooling)
+            vec = pool(hidden, mask, self.pooling)
             if out is None:
                 out = np.zeros((len(ids), vec.shape[1]), dtype=np.float32)
             out[idx] = vec

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .data.tiers import sample_alignment
 from .params import Params
 
 log = logging.getLogger("lib.gate")
@@ -51,33 +52,6 @@ class GateData:
         return list(dict.fromkeys(list(self.queries.source_text) + sts))
 
 
-def alignment_sample(lexicon: pd.DataFrame, targets: pd.DataFrame, max_sources: int | None,
-                     max_targets: int | None, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Seeded sample of lay terms and targets that keeps every gold target of the sampled terms.
-
-    Targets are sampled *after* the gold ones are kept, so Acc@1 stays defined; the counts of what
-    was left out are returned, never dropped silently.
-    """
-    rng = np.random.default_rng(seed)
-    q = lexicon
-    if max_sources is not None and len(q) > max_sources:
-        q = q.iloc[np.sort(rng.choice(len(q), max_sources, replace=False))]
-    q = q.reset_index(drop=True)
-    gold = {g for gs in q.gold_hpos for g in gs}
-    is_gold = targets.CODE.isin(gold).to_numpy()
-    keep = is_gold.copy()
-    if max_targets is not None and len(targets) > max_targets:
-        others = np.flatnonzero(~is_gold)
-        n_more = max(0, max_targets - int(is_gold.sum()))
-        keep[rng.choice(others, min(n_more, len(others)), replace=False)] = True
-    else:
-        keep[:] = True
-    t = targets[keep].reset_index(drop=True)
-    info = {"queries": len(q), "queries_left_out": len(lexicon) - len(q), "targets": len(t),
-            "targets_left_out": len(targets) - len(t), "gold_targets": int(is_gold.sum())}
-    return q, t, info
-
-
 def _cap(a: int | None, b: int | None) -> int | None:
     return b if a is None else (a if b is None else min(a, b))
 
@@ -92,7 +66,7 @@ def build_gate_data(P: Params, n_latency: int = 2000) -> GateData:
     from .data.hpo import load_hpo
 
     hpo = load_hpo()
-    q, t, info = alignment_sample(hpo.lexicon, hpo.targets, _cap(P.max_sources, P.gate_max_sources),
+    q, t, info = sample_alignment(hpo.lexicon, hpo.targets, _cap(P.max_sources, P.gate_max_sources),
                                   _cap(P.max_targets, P.gate_max_targets), P.seed)
     stsb = "stsb-fr" if P.language == "fr" else "stsb-en"
     sts = {}
@@ -207,7 +181,9 @@ class Rapl:
 
 
 def latency_batches(texts: Sequence[str], batch_size: int) -> list[list[str]]:
-    """Length-sorted batches, as the encoders form them, so every format times the same work."""
+    """Rows of ``batch_size`` strings sorted by character length: the paper's latency is per batch of
+    ``batch_size`` sentences, and sorting before tokenising gives every format (whatever its
+    tokenizer) the same batches. Each ``encode`` call then forms its own token batches inside."""
     from .encode import length_sorted_batches
     texts = list(texts)
     return [[texts[i] for i in idx] for idx in length_sorted_batches(texts, batch_size)]

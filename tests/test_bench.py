@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from lib import bench
 from lib.encode import pad_batch, token_budget_batches
-from lib.fastencode import pool_numpy
+from lib.batching import pool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,9 +69,9 @@ def test_pad_and_pool():
     hidden = np.zeros((2, 3, 2), np.float32)
     hidden[0] = [[1, 0], [3, 0], [2, 0]]
     hidden[1] = [[0, 2], [9, 9], [9, 9]]
-    v = pool_numpy(hidden, mask, "mean")
+    v = pool(hidden, mask, "mean")
     np.testing.assert_allclose(v, [[1, 0], [0, 1]], atol=1e-6)  # padding ignored, then normalised
-    v = pool_numpy(hidden, mask, "mean_unmasked_padded")
+    v = pool(hidden, mask, "mean_unmasked_padded")
     assert v[1, 0] > 0.5  # the paper's unmasked mean lets the padding in
 
 
@@ -157,6 +157,16 @@ def test_fast_encoder_matches_lib_encoder():
     got = fast.encode(texts)
     assert len(fast.batch_times) >= 3
     np.testing.assert_allclose((ref * got).sum(1), 1.0, atol=1e-4)
+
+
+def test_bench_quality_sample_keeps_every_gold_target_and_counts_the_rest():
+    t = bench.bench_texts(50, seed=0, max_targets=500, max_sources=40)
+    assert len(t.timing) == 50 and len(t.sources) == 40 == len(t.gold)
+    codes = set(t.target_codes)
+    assert all(set(g) <= codes for g in t.gold)          # Acc@1 stays defined for every sampled term
+    s = t.info["quality_sample"]
+    assert s["targets"] == len(t.targets) and s["queries_left_out"] > 0 and s["targets_left_out"] > 0
+    assert len(t.targets) == max(500, s["gold_targets"])
 
 
 def test_bench_run_smoke_tiny(session_dirs):
@@ -281,23 +291,15 @@ def test_ipex_calibration_is_lib_quantize_s(tmp_path, monkeypatch):
         assert not tt.numpy().any()
 
 
-def test_ipex_worker_helpers_match_lib():
-    """The worker cannot import lib (other venv): its copies must batch, pad and pool like lib.encode."""
-    from lib import encode
+def test_ipex_worker_batches_pads_and_pools_with_lib_batching():
+    """The worker runs in another venv yet shares lib.batching (numpy only) instead of copying it."""
+    from lib import batching
     w = _ipex_worker_module()
-    lengths = np.random.default_rng(0).integers(3, 40, 300)
-    for budget, rows in ((4096, 4096), (64, 8), (10, 3)):
-        assert [b.tolist() for b in w.token_budget_batches(lengths, budget, rows)] == \
-            [b.tolist() for b in encode.token_budget_batches(lengths, budget, rows)]
-    ids = [[5, 6, 7], [8], [9, 10]]
-    for a, b in zip(w.pad_batch(ids, pad_id=0), encode.pad_batch(ids, pad_id=0)):
-        np.testing.assert_array_equal(a, b)
-    hidden = np.random.default_rng(1).standard_normal((3, 3, 4)).astype(np.float32)
-    mask = encode.pad_batch(ids)[1]
-    for pooling in ("mean", "cls"):
-        np.testing.assert_allclose(w.pool(hidden, mask, pooling), encode.pool(hidden, mask, pooling), atol=1e-6)
-    with pytest.raises(ValueError, match="dynamic padding"):
-        w.pool(hidden, mask, "mean_unmasked_padded")
+    assert w.token_budget_batches is batching.token_budget_batches
+    assert w.pad_batch is batching.pad_batch and w.pool is batching.pool
+    src = (ROOT / "lib" / "batching.py").read_text()
+    imports = {line.split()[1] for line in src.splitlines() if line.startswith(("import ", "from "))}
+    assert imports <= {"__future__", "typing", "numpy"}, imports   # importable in any side venv
 
 
 def _small_run(run, out: Path, *extra: str) -> dict:

@@ -22,11 +22,35 @@ class AlignmentData:
     target_code_column: str = "CODE"       # which target column identifies the concept
 
 
-def _sample(df: pd.DataFrame, n: int | None, seed: int, keep: pd.Series | None = None) -> pd.DataFrame:
-    if n is None or n >= len(df):
-        return df.reset_index(drop=True)
-    idx = np.sort(np.random.default_rng(seed).choice(len(df), n, replace=False))
-    return df.iloc[idx].reset_index(drop=True)
+def sample_alignment(sources: pd.DataFrame, targets: pd.DataFrame, max_sources: int | None,
+                     max_targets: int | None, seed: int = 0, gold_column: str | None = "gold_hpos",
+                     code_column: str = "CODE") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Seeded sample of sources and targets that keeps every gold target of the sampled sources.
+
+    Targets are sampled *after* the gold ones are kept, so Acc@1 stays defined; the counts of what
+    was left out are returned, never dropped silently. The one sampler of 04-align, the 03 gate and
+    the benchmark's quality set.
+    """
+    rng = np.random.default_rng(seed)
+    q = sources
+    if max_sources is not None and len(q) > max_sources:
+        q = q.iloc[np.sort(rng.choice(len(q), max_sources, replace=False))]
+    q = q.reset_index(drop=True)
+    gold: set = set()
+    for g in (q[gold_column] if gold_column else []):
+        gold.update([g] if isinstance(g, str) else g)
+    is_gold = targets[code_column].isin(gold).to_numpy()
+    keep = is_gold.copy()
+    if max_targets is not None and len(targets) > max_targets:
+        others = np.flatnonzero(~is_gold)
+        n_more = max(0, max_targets - int(is_gold.sum()))
+        keep[rng.choice(others, min(n_more, len(others)), replace=False)] = True
+    else:
+        keep[:] = True
+    t = targets[keep].reset_index(drop=True)
+    info = {"queries": len(q), "queries_left_out": len(sources) - len(q), "targets": len(t),
+            "targets_left_out": len(targets) - len(t), "gold_targets": int(is_gold.sum())}
+    return q, t, info
 
 
 def alignment_data(P: Params) -> AlignmentData:
@@ -58,18 +82,8 @@ def alignment_data(P: Params) -> AlignmentData:
     else:
         raise ValueError(f"alignment needs tier embedded or licensed, not {tier!r}")
     n_s, n_t = len(data.sources), len(data.targets)
-    if P.max_targets and P.max_targets < n_t and data.gold_column:
-        # keep every gold target of the sampled sources so the task stays answerable
-        data.sources = _sample(data.sources, P.max_sources, P.seed)
-        golds = set()
-        for g in data.sources[data.gold_column]:
-            golds.update([g] if isinstance(g, str) else g)
-        is_gold = data.targets[data.target_code_column].isin(golds)
-        rest = _sample(data.targets[~is_gold], max(P.max_targets - int(is_gold.sum()), 0), P.seed)
-        data.targets = pd.concat([data.targets[is_gold], rest], ignore_index=True)
-    else:
-        data.sources = _sample(data.sources, P.max_sources, P.seed)
-        data.targets = _sample(data.targets, P.max_targets, P.seed)
+    data.sources, data.targets, _ = sample_alignment(data.sources, data.targets, P.max_sources, P.max_targets,
+                                                     P.seed, data.gold_column, data.target_code_column)
     data.info.update(sources_total=n_s, targets_total=n_t, sources_used=len(data.sources),
                      targets_used=len(data.targets),
                      sampled=(len(data.sources) < n_s or len(data.targets) < n_t))
