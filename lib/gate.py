@@ -59,9 +59,8 @@ def _cap(a: int | None, b: int | None) -> int | None:
 def build_gate_data(P: Params, n_latency: int = 2000) -> GateData:
     """HPO lay terms (sampled by ``P.gate_max_sources`` / ``P.gate_max_targets``, capped by
     ``P.max_sources`` / ``P.max_targets``: the gate encodes every format, so it samples where 04-align
-    does not), all 100 BIOSSES pairs and
-    STS-b dev (capped by ``P.max_eval_pairs``; calibration uses neither) and a latency set of lay terms
-    of natural length."""
+    does not), all 100 BIOSSES pairs and STS-b dev (capped by ``P.gate_max_sts_pairs``, else
+    ``P.max_eval_pairs``; calibration uses neither) and a latency set of lay terms of natural length."""
     from .data import public
     from .data.hpo import load_hpo
 
@@ -72,9 +71,10 @@ def build_gate_data(P: Params, n_latency: int = 2000) -> GateData:
     sts = {}
     for name, split in (("biosses", "all"), (stsb, "dev")):
         df = public.load_sts(name, split)
-        if P.max_eval_pairs and len(df) > P.max_eval_pairs:
-            info[f"{name}_pairs_left_out"] = len(df) - P.max_eval_pairs
-            df = df.sample(P.max_eval_pairs, random_state=P.seed).reset_index(drop=True)
+        cap = _cap(P.max_eval_pairs, P.gate_max_sts_pairs)
+        if cap and len(df) > cap:
+            info[f"{name}_pairs_left_out"] = len(df) - cap
+            df = df.sample(cap, random_state=P.seed).reset_index(drop=True)
         sts[f"{name}/{split}"] = df
         info[f"{name}_pairs"] = len(df)
     rng = np.random.default_rng(P.seed + 1)

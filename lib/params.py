@@ -84,6 +84,8 @@ class Params(_Strict):
     gate_latency_rounds: int = Field(3, gt=0, description="interleaved rounds of the gate's latency benchmark")
     gate_max_sources: int | None = Field(1500, gt=0, description="lay terms the gate aligns per format")
     gate_max_targets: int | None = Field(6000, gt=0, description="targets in the gate (gold always kept)")
+    gate_max_sts_pairs: int | None = Field(None, gt=0, description="STS-b dev pairs in the gate's Spearman "
+                                                                  "check (None = max_eval_pairs)")
     # reporting
     co2_kg_per_kwh: float = 0.475
 

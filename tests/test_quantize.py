@@ -226,6 +226,15 @@ def test_gate_fails_a_broken_model(P):
     assert gate.done_criteria(table, None)["met"] is False
 
 
+def test_gate_data_caps_sts_pairs_and_says_how_many_were_left_out():
+    data = gate.build_gate_data(params.load("tiny", gate_max_sts_pairs=7, max_eval_pairs=None), n_latency=5)
+    assert len(data.sts["stsb-en/dev"]) == 7 and data.info["stsb-en_pairs"] == 7
+    assert data.info["stsb-en_pairs_left_out"] == 1500 - 7
+    assert len(data.sts["biosses/all"]) == 7 and data.info["biosses_pairs_left_out"] == 93
+    free = gate.build_gate_data(params.load("tiny", max_eval_pairs=None), n_latency=5)
+    assert len(free.sts["stsb-en/dev"]) == 1500 and "stsb-en_pairs_left_out" not in free.info
+
+
 # ---------------------------------------------------------------------------------------------
 # Notebook smoke run
 
