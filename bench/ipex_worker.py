@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # lib.batching: numpy only, no install
 from protocol import serve  # noqa: E402
 
-from lib.batching import pad_batch, pool, token_budget_batches  # noqa: E402
+from lib.batching import DYNAMIC_PADDING_POOLINGS, pad_batch, pool, token_budget_batches  # noqa: E402
 
 MODES = ("bf16", "int8-sq")
 EXAMPLE_TEXT = "the patient has a small head and long fingers"
@@ -133,7 +133,7 @@ class IpexEngine:
         self.max_length = int(cfg["max_length"])
         self.token_budget = int(cfg["token_budget"])
         self.pooling = cfg.get("pooling", "mean")
-        if self.pooling not in ("mean", "cls"):  # batches are dynamically padded (lib.bench.IPEX_POOLINGS)
+        if self.pooling not in DYNAMIC_PADDING_POOLINGS:
             raise ValueError(f"pooling {self.pooling!r} is not run by the IPEX worker (dynamic padding only)")
         self.autocast = cfg["mode"] == "bf16"
         self.batch_times: list[float] = []

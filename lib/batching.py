@@ -11,6 +11,10 @@ from typing import Sequence
 
 import numpy as np
 
+# Poolings that are correct on dynamically padded batches (the paper's ``mean_unmasked_padded`` needs
+# every row padded to max_length).
+DYNAMIC_PADDING_POOLINGS = ("mean", "cls")
+
 
 def token_budget_batches(lengths: np.ndarray, token_budget: int, max_rows: int) -> list[np.ndarray]:
     """Indices sorted by token length, cut into batches whose padded size rows*max_len <= token_budget.

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from .batching import DYNAMIC_PADDING_POOLINGS
 from tqdm.auto import tqdm
 
 from . import paths
@@ -353,7 +355,7 @@ def default_engines(P: Params, paper_strings: int = 200, int8_formats: Sequence[
 # ---------------------------------------------------------------------------------------------
 # The IPEX side venv (bench/ipex_worker.py): configs and artifact names, built in the coordinator
 
-IPEX_POOLINGS = ("mean", "cls")
+IPEX_POOLINGS = DYNAMIC_PADDING_POOLINGS  # the IPEX worker pads per batch
 
 
 def ipex_calibration(P: Params, model_dir: Path, out_json: Path) -> dict[str, Any]:

@@ -324,9 +324,8 @@ def layer_sensitivity(P: Params, cal: Calibration, alpha: float | None,
     One-at-a-time probes isolate each layer's own error; the smoothed graph and the calibration
     cache are shared, so a probe costs one quantizer pass and one encode.
     """
-    from .export import artifact_dir
 
-    work = artifact_dir(P, "onnx-int8-smoothquant") / "search"
+    work = search_dir(P)
     work.mkdir(parents=True, exist_ok=True)
     src = smoothed_fp32(cal, alpha, work) if alpha is not None else cal.unfused
     ref = embed_onnx(cal.unfused, P, cal.held_out)
@@ -352,9 +351,8 @@ def layer_sensitivity_debug(P: Params, cal: Calibration, alpha: float | None,
     ``cosine_only_this_int8`` empty.
     """
     from . import outliers
-    from .export import artifact_dir
 
-    work = artifact_dir(P, "onnx-int8-smoothquant") / "search"
+    work = search_dir(P)
     work.mkdir(parents=True, exist_ok=True)
     src = smoothed_fp32(cal, alpha, work) if alpha is not None else cal.unfused
     qdq = static_int8(src, work / "sensitivity-qdq.onnx", cal, "QDQ")
@@ -425,17 +423,22 @@ def first_passing(n: int, ok: Callable[[int], bool]) -> tuple[int | None, list[i
     return hi, list(seen)
 
 
+def search_dir(P: Params) -> Path:
+    """Where the search, the alpha sweep and the final build share smoothed graphs and calibration ranges."""
+    from .export import artifact_dir
+    return artifact_dir(P, "onnx-int8-smoothquant") / "search"
+
+
 def search_fp32_fallback(P: Params, cal: Calibration, alpha: float | None, quant_format: str,
                          sensitivity: pd.DataFrame, target_cosine: float | None = None,
                          max_fallback: int | None = None) -> FallbackSearch:
     """Keep the ``k`` most sensitive MatMuls in FP32, with the smallest ``k`` whose held-out mean
     cosine reaches ``target_cosine`` (default: the gate's threshold + :data:`SEARCH_COSINE_MARGIN`),
     found by :func:`first_passing` (one INT8 build per step: 11 steps instead of 19 for k = 18)."""
-    from .export import artifact_dir
 
     target = target_cosine if target_cosine is not None else min(
         0.9999, P.gate_min_cosine + SEARCH_COSINE_MARGIN)
-    work = artifact_dir(P, "onnx-int8-smoothquant") / "search"
+    work = search_dir(P)
     src = smoothed_fp32(cal, alpha, work) if alpha is not None else cal.unfused
     ref = embed_onnx(cal.unfused, P, cal.held_out)
     order = list(sensitivity.node)
@@ -503,7 +506,7 @@ def smoothquant_int8_to(P: Params, alpha: float | None = None, quant_format: str
         # = the ORT hook (``smoothquant_alpha=alpha`` on ``cal.unfused``; the test
         # ``test_decomposed_smoothquant_equals_the_ort_hook`` checks it), but reusing the smoothed
         # graph and calibration ranges of the search instead of recalibrating (minutes on BERT-base).
-        static_int8(smoothed_fp32(cal, alpha, artifact_dir(P, "onnx-int8-smoothquant") / "search"),
+        static_int8(smoothed_fp32(cal, alpha, search_dir(P)),
                     out, cal, quant_format, exclude=keep_fp32)
         out.with_suffix(".json").write_text(json.dumps(
             {"alpha": alpha, "quant_format": quant_format, "keep_fp32": list(keep_fp32),
@@ -531,10 +534,9 @@ def alpha_sweep(P: Params, alphas: Sequence[float] | None = None, quant_format: 
                 keep_fp32: Sequence[str] = ()) -> pd.DataFrame:
     """Held-out mean / min cosine to FP32 per alpha with a fixed FP32-fallback set (``None`` = no
     SmoothQuant, plain static INT8), so alphas are compared on the same layers."""
-    from .export import artifact_dir
 
     cal = prepare_calibration(P)
-    work = artifact_dir(P, "onnx-int8-smoothquant") / "search"
+    work = search_dir(P)
     work.mkdir(parents=True, exist_ok=True)
     ref = embed_onnx(cal.unfused, P, cal.held_out)
     rows = []
