@@ -181,25 +181,46 @@ def quant_before_after(rec03: dict | None) -> tuple[str | None, dict, dict]:
     return chosen, ref, fmts.get(chosen, {}) if chosen else {}
 
 
-def _task1_quality(rec05: dict | None) -> tuple[dict, str, str]:
-    """Task 1 classification figures of the paper's map, the first data set (and its label, tier)."""
+def paper_int8_format(rec_task: dict | None, rec03: dict | None) -> str | None:
+    """Our format to set beside the paper's rows, which are all INT8 (Tables 1-3 report the quantized
+    models): the 03 gate's choice if this notebook ran it, else SmoothQuant (the paper's method), else
+    any INT8 format it ran; the headline format if it ran no INT8 format (its label then says FP32)."""
+    met = (rec_task or {}).get("metrics", {})
+    ran = list(met.get("formats") or {})
+    chosen, _, _ = quant_before_after(rec03)
+    for f in (chosen, "onnx-int8-smoothquant", *ran):
+        if f and f in ran and "int8" in f:
+            return f
+    return met.get("model_format")
+
+
+def _sets(rec_task: dict | None, fmt: str | None) -> dict:
+    """{set key: set record} of one format of a 05/06 result (the single-format layout has only ``datasets``)."""
+    met = (rec_task or {}).get("metrics", {})
+    return (met.get("formats") or {}).get(fmt) or met.get("datasets", {})
+
+
+def _task1_quality(rec05: dict | None, rec03: dict | None = None) -> tuple[dict, str, str]:
+    """Task 1 classification figures of the paper's map on the first data set, for the format paired
+    with the paper's INT8 rows (and its label, tier)."""
     if rec05 is None:
         return {}, "", ""
     met = rec05["metrics"]
-    for key, d in met.get("datasets", {}).items():
+    fmt = paper_int8_format(rec05, rec03)
+    for key, d in _sets(rec05, fmt).items():
         r = d.get("mappings", {}).get(PAPER_MAPPING) or next(iter(d.get("mappings", {}).values()), {})
-        return r.get("classification", {}), f"{d.get('label', key)} [{met.get('model_format', '?')}]", \
+        return r.get("classification", {}), f"{d.get('label', key)} [{fmt or '?'}]", \
             tier_label(d.get("tier", met.get("tier")))
     return {}, "", ""
 
 
-def _task2_quality(rec06: dict | None) -> tuple[dict, str, str]:
+def _task2_quality(rec06: dict | None, rec03: dict | None = None) -> tuple[dict, str, str]:
     if rec06 is None:
         return {}, "", ""
     met = rec06["metrics"]
-    for key, d in met.get("datasets", {}).items():
-        return d, f"{d.get('label', key)} [{met.get('model_format', '?')}]", \
-            tier_label(d.get("tier", met.get("tier")))
+    fmt = paper_int8_format(rec06, rec03)
+    for key, d in _sets(rec06, fmt).items():
+        return d, f"{d.get('label', key)} [{fmt or '?'}]", tier_label(d.get("tier", met.get("tier")))
     return {}, "", ""
 
 
@@ -209,8 +230,8 @@ def table3(recs: Records, reported: Mapping) -> pd.DataFrame:
     for m in recs.models:
         rec03 = recs.get(m, NB_QUANT)
         chosen, ref, best = quant_before_after(rec03)
-        q1, d1, t1 = _task1_quality(recs.get(m, NB_TASK1))
-        q2, d2, t2 = _task2_quality(recs.get(m, NB_TASK2))
+        q1, d1, t1 = _task1_quality(recs.get(m, NB_TASK1), rec03)
+        q2, d2, t2 = _task2_quality(recs.get(m, NB_TASK2), rec03)
         missing = [nb for nb, r in ((NB_QUANT, rec03), (NB_TASK1, recs.get(m, NB_TASK1)),
                                     (NB_TASK2, recs.get(m, NB_TASK2))) if r is None]
         common = {
@@ -335,10 +356,11 @@ def summary_rows(recs: Records, reported: Mapping, pairing: Mapping | None = Non
         pm = r["system"].replace(" INT8", "")
         m = pairs.get(pm, recs.models[0] if recs.models else "")
         rec = recs.get(m, NB_TASK1)
-        sets = (rec or {}).get("metrics", {}).get("datasets", {}) or {"-": {}}
+        fmt = paper_int8_format(rec, recs.get(m, NB_QUANT))
+        sets = _sets(rec, fmt) or {"-": {}}
         for key, d in sets.items():
             res = d.get("mappings", {}).get(PAPER_MAPPING, {})
-            system = f"{_label(rec, m)} [{(rec or {}).get('metrics', {}).get('model_format', '?')}] on {d.get('label', key)}"
+            system = f"{_label(rec, m)} [{fmt or '?'}] on {d.get('label', key)}"
             tier = tier_label(d.get("tier"))
             for q, k in (("EDRM", "edrm"), ("Spearman", "spearman"), ("Spearman p", "spearman_p")):
                 add("Table 1", f"{r['system']}: {q}", r.get(k), m, NB_TASK1, res.get(k), system, tier)
@@ -348,9 +370,10 @@ def summary_rows(recs: Records, reported: Mapping, pairing: Mapping | None = Non
         pm = r["system"].replace(" INT8", "")
         m = pairs.get(pm, recs.models[0] if recs.models else "")
         rec = recs.get(m, NB_TASK2)
-        sets = (rec or {}).get("metrics", {}).get("datasets", {}) or {"-": {}}
+        fmt = paper_int8_format(rec, recs.get(m, NB_QUANT))
+        sets = _sets(rec, fmt) or {"-": {}}
         for key, d in sets.items():
-            system = f"{_label(rec, m)} [{(rec or {}).get('metrics', {}).get('model_format', '?')}] on {d.get('label', key)}"
+            system = f"{_label(rec, m)} [{fmt or '?'}] on {d.get('label', key)}"
             for q in ("map_1", "map_2", "map_3", "map_mean"):
                 add("Table 2", f"{r['system']}: {q.replace('_', '-')}", r.get(q), m, NB_TASK2, d.get(q), system,
                     tier_label(d.get("tier")))
@@ -362,7 +385,7 @@ def summary_rows(recs: Records, reported: Mapping, pairing: Mapping | None = Non
         tier = tier_label((rec03 or {}).get("data", {}).get("tier"))
         task = f"T{r['task']} {r['model']}"
         if r["task"] == 1:
-            q1, d1, t1 = _task1_quality(recs.get(m, NB_TASK1))
+            q1, d1, t1 = _task1_quality(recs.get(m, NB_TASK1), rec03)
             for q in ("accuracy", "precision", "recall", "f1"):
                 add("Table 3", f"{task}: {q}", r.get(q), m, NB_TASK1, q1.get(q), d1, t1)
         add("Table 3", f"{task}: latency speed-up (before/after)",

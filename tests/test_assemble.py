@@ -114,6 +114,48 @@ def test_tables_list_every_format_of_a_multi_format_run(tiny_results):
     assert ours.system.str.contains(r"\[onnx-int8-dynamic\] \(minmax\)").sum() == 1
 
 
+def _multi_format_t1(edrm: dict[str, float]) -> dict:
+    """A 05 result that ran several formats, FP32 first (the headline), with distinct EDRMs."""
+    formats = {}
+    for fmt, v in edrm.items():
+        sets = json.loads(json.dumps(T1["datasets"]))
+        sets["stsb-fr"]["mappings"]["minmax"]["edrm"] = v
+        sets["stsb-fr"]["mappings"]["minmax"]["classification"]["accuracy"] = v / 2
+        formats[fmt] = sets
+    first = next(iter(edrm))
+    return {**T1, "model_format": first, "model_formats": list(edrm), "formats": formats,
+            "datasets": formats[first]}
+
+
+@pytest.mark.parametrize("chosen,expected", [("onnx-int8-dynamic", "onnx-int8-dynamic"),
+                                              ("torch-int8", "onnx-int8-smoothquant")])
+def test_summary_pairs_paper_int8_rows_with_our_int8(tiny_results, chosen, expected):
+    """The paper's rows are INT8: beside them goes the gate's INT8 choice if 05 ran it, else SmoothQuant,
+    never the FP32 headline."""
+    edrm = {"onnx-fp32": 0.70, "onnx-int8-dynamic": 0.71, "onnx-int8-smoothquant": 0.72}
+    P = params.load("tiny")
+    report.write_result(P, assemble.NB_TASK1, metrics=_multi_format_t1(edrm), data={"tier": "public stand-in"})
+    report.write_result(P, assemble.NB_QUANT, metrics={**Q, "chosen": chosen}, data={"tier": "embedded"})
+    recs = assemble.load_records(["tiny"])
+    rows = assemble.summary_rows(recs, paper.reported())
+    t1 = rows[(rows.section == "Table 1") & rows.quantity.str.endswith(": EDRM")]
+    assert len(t1) == 2 and (t1.ours == edrm[expected]).all()
+    assert t1["our system"].str.contains(f"[{expected}]", regex=False).all()
+    acc = rows[rows.quantity == "T1 KRISSBERT: accuracy"].iloc[0]
+    assert acc.ours == edrm[expected] / 2 and f"[{expected}]" in acc["our system"]
+    t3 = assemble.table3(recs, paper.reported())
+    assert t3[t3.source.str.startswith("ours") & (t3.task == 1)].accuracy.iloc[0] == edrm[expected] / 2
+
+
+def test_summary_keeps_fp32_headline_when_no_int8_ran(tiny_results):
+    P = params.load("tiny")
+    report.write_result(P, assemble.NB_TASK1, metrics=_multi_format_t1({"onnx-fp32": 0.70}),
+                        data={"tier": "public stand-in"})
+    rows = assemble.summary_rows(assemble.load_records(["tiny"]), paper.reported())
+    t1 = rows[(rows.section == "Table 1") & rows.quantity.str.endswith(": EDRM")]
+    assert (t1.ours == 0.70).all() and t1["our system"].str.contains("[onnx-fp32]", regex=False).all()
+
+
 @pytest.mark.parametrize("raw,label", [("licensed DEFT 2020", "licensed"), ("public stand-in", "public stand-in"),
                                        ("embedded", "embedded"), (None, "unknown"),
                                        ("embedded+public", "embedded + public stand-in")])
