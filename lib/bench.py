@@ -569,15 +569,80 @@ def mean_cosine(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"mean": float(c.mean()), "min": float(c.min())}
 
 
-def acc_at_1(source_vecs: np.ndarray, target_vecs: np.ndarray, target_codes: Sequence[str],
-             gold: Sequence[Sequence[str]]) -> float:
-    """HPO lay-term Acc@1: top-1 target's HPO id among the source's gold ids."""
+def hits_at_1(source_vecs: np.ndarray, target_vecs: np.ndarray, target_codes: Sequence[str],
+              gold: Sequence[Sequence[str]]) -> np.ndarray:
+    """Per lay term: is the top-1 target's HPO id among its gold ids (kept per term for paired tests)."""
     from .align import topk
-    from .evaluate.retrieval import accuracy_at_k, gold_ranks
+    from .evaluate.retrieval import gold_ranks
 
     _, idx = topk(source_vecs, target_vecs, 1)
     codes = np.asarray(target_codes, dtype=object)[idx]
-    return accuracy_at_k(gold_ranks(codes, gold), 1)
+    return gold_ranks(codes, gold) == 1
+
+
+def acc_at_1(source_vecs: np.ndarray, target_vecs: np.ndarray, target_codes: Sequence[str],
+             gold: Sequence[Sequence[str]]) -> float:
+    """HPO lay-term Acc@1: top-1 target's HPO id among the source's gold ids."""
+    return float(hits_at_1(source_vecs, target_vecs, target_codes, gold).mean())
+
+
+def not_worse(hits: np.ndarray, peer_hits: np.ndarray, level: float = 0.05) -> dict:
+    """Acc@1 of ``hits`` against the peer's on the same lay terms: equal or better if it is higher, or
+    if the exact McNemar test finds no difference at ``level`` (two INT8 roundings of one FP32 model flip
+    a few dozen terms each way, so a strict >= on a sample is a coin toss)."""
+    from .evaluate.retrieval import paired_mcnemar
+
+    t = paired_mcnemar(hits, peer_hits)
+    t["level"] = level
+    t["higher"] = t["diff"] >= 0
+    t["not_worse"] = bool(t["higher"] or t["p"] >= level)
+    return t
+
+
+# ---------------------------------------------------------------------------------------------
+# Where an ORT engine's time goes
+
+
+# Op types that carry the model's linear-layer GEMMs in our graphs (fused FP32 and quantized).
+GEMM_OPS = ("MatMul", "FusedMatMul", "Gemm", "MatMulInteger", "MatMulIntegerToFloat", "DynamicQuantizeMatMul",
+            "QLinearMatMul", "Attention", "QAttention")
+
+
+def ort_op_profile(P: Params, onnx_path: Path, model_dir: Path, texts: Sequence[str], token_budget: int,
+                   threads: int | None, workdir: Path) -> dict[str, Any]:
+    """ORT's own profiler on the fast engine: one warm-up pass, then one profiled pass over ``texts``.
+    Returns the pass's wall time, the time inside ``session.run``, and kernel time per op type, so the
+    report can say what keeps the engine from the GEMM ceiling (kernels vs the ops and Python around them).
+    """
+    from .fastencode import FastOrtEncoder
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    enc = FastOrtEncoder(Path(onnx_path), Path(model_dir), P.pooling, P.max_length, threads, token_budget,
+                         profile_prefix=str(workdir / "ort-profile"))
+    enc.encode(texts)
+    n_warm = len(enc.batch_times)
+    t0 = time.perf_counter()
+    enc.encode(texts)
+    wall = time.perf_counter() - t0
+    trace = Path(enc.session.end_profiling())
+    events = json.loads(trace.read_text())
+    runs = sorted((e for e in events if e.get("name") == "model_run"), key=lambda e: e["ts"])
+    if len(runs) <= n_warm:
+        raise RuntimeError(f"{trace}: {len(runs)} model_run events for {n_warm} warm-up + "
+                           f"{len(enc.batch_times) - n_warm} profiled calls")
+    cut = runs[n_warm]["ts"]
+    by_op: dict[str, float] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e.get("ts", -1) >= cut and str(e.get("name", "")).endswith("_kernel_time"):
+            op = e.get("args", {}).get("op_name", "?")
+            by_op[op] = by_op.get(op, 0.0) + e["dur"] / 1e6
+    session_s = sum(e["dur"] for e in runs[n_warm:]) / 1e6
+    trace.unlink()
+    return {"texts": len(texts), "ort_calls": len(enc.batch_times) - n_warm, "wall_s": wall,
+            "session_run_s": session_s, "outside_ort_s": max(wall - session_s, 0.0),
+            "kernel_s": sum(by_op.values()),
+            "by_op_s": dict(sorted(by_op.items(), key=lambda kv: -kv[1])),
+            "gemm_op_s": sum(v for k, v in by_op.items() if k in GEMM_OPS)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -886,13 +951,38 @@ def markdown(result: dict) -> str:
             lines.append(f"| {r['method']} | {r['n']} | {r['dim']} | {r['seconds']:.2f} | {r['gflops']:.0f} "
                          f"| {_f(None if frac is None else 100 * frac, '.0f')} | {_f(r.get('peak_extra_mb'))} "
                          f"| {_f(r.get('agreement_with_faiss'), '.3f')} |")
+    lines += profile_markdown(result)
     lines += ["", "| target | engine | measured | threshold | met |", "|---|---|---:|---:|---|"]
     for t in result.get("targets", []):
+        met = '–' if t['met'] is None else ('yes' if t['met'] else 'no')
         lines.append(f"| {t['target']} | {t.get('engine') or ''} | {_f(t.get('value'), '.3f')} "
-                     f"| {_f(t.get('threshold'), '.3f')} | {'–' if t['met'] is None else ('yes' if t['met'] else 'no')} |")
+                     f"| {_f(t.get('threshold'), '.3f')} | {met}{'; ' + t['note'] if t.get('note') else ''} |")
     en = result.get("energy", {})
     lines += ["", f"Energy: {'measured' if en.get('measurable') else 'not measurable here'} ({en.get('reason', '')})."]
     return "\n".join(lines) + "\n"
+
+
+def profile_markdown(result: dict) -> list[str]:
+    """Where the best INT8 engine's time goes (ORT profiler): op types, and the time outside ORT."""
+    p = result.get("profile")
+    if not p:
+        return []
+    wall = p["wall_s"]
+    lines = ["", f"Where the time of `{p['engine']}` goes: ORT's profiler on one pass over the {p['texts']} "
+             f"timing strings ({p['ort_calls']} calls, {wall:.2f} s wall with the profiler on). "
+             f"GEMM-bearing ops ({', '.join(GEMM_OPS[3:])} and their FP32 kin) take "
+             f"{100 * p['gemm_op_s'] / wall:.0f}% of the wall time"
+             + (f"; inside them the model's linear operations run at "
+                f"{100 * p['gemm_ops_fraction_of_ceiling']:.0f}% of the INT8 GEMM ceiling."
+                if p.get("gemm_ops_fraction_of_ceiling") else "."),
+             "", "| where | ms | % of wall |", "|---|---:|---:|"]
+    for op, sec in p["by_op_s"].items():
+        lines.append(f"| {op} | {1e3 * sec:.0f} | {100 * sec / wall:.1f} |")
+    lines.append(f"| (ORT outside kernels) | {1e3 * max(p['session_run_s'] - p['kernel_s'], 0):.0f} "
+                 f"| {100 * max(p['session_run_s'] - p['kernel_s'], 0) / wall:.1f} |")
+    lines.append(f"| outside ORT: tokenizer, batching, padding, pooling | {1e3 * p['outside_ort_s']:.0f} "
+                 f"| {100 * p['outside_ort_s'] / wall:.1f} |")
+    return lines
 
 
 def figures(result: dict) -> list[Path]:

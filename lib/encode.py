@@ -243,13 +243,26 @@ def onnx_forward(session) -> Callable[[dict], np.ndarray]:
     return forward
 
 
+def ort_session_options(threads: int | None = None):
+    """The session options of every ORT engine here: all graph fusions, ``threads`` intra-op threads,
+    and no memory pattern. Why no pattern: our batches have dynamic shapes (length-sorted, padded per
+    batch) and ORT plans and keeps one pattern per distinct input shape, so the resident set grew with
+    every new shape (measured on MiniLM dynamic INT8: 133 -> 342 MB over two passes of 2,000 strings;
+    with the pattern off it stays flat, at the same speed)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads or os.cpu_count() or 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.enable_mem_pattern = False
+    return so
+
+
 def ort_session(path: Path, P: Params, extra_options: dict | None = None):
     """An ONNX Runtime session with the execution providers and threads from params."""
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = P.threads or os.cpu_count() or 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so = ort_session_options(P.threads)
     for k, v in (extra_options or {}).items():
         setattr(so, k, v)
     available = set(ort.get_available_providers())

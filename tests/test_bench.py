@@ -91,6 +91,36 @@ def test_acc_at_1_hand_case():
     assert acc == 0.5
 
 
+def test_hits_and_not_worse():
+    t = np.array([[1, 0], [0, 1], [0.7071, 0.7071]], np.float32)
+    q = np.array([[0.9, 0.1], [0.1, 0.9]], np.float32)
+    hits = bench.hits_at_1(q, t, ["HP:1", "HP:2", "HP:3"], [("HP:1",), ("HP:3",)])
+    assert hits.tolist() == [True, False]
+    ours = np.array([1] * 50 + [0] * 50, bool)
+    peer = ours.copy()
+    peer[50:53] = True                       # the peer is right on 3 more terms: 3 discordant, p = 0.25
+    t = bench.not_worse(ours, peer)
+    assert not t["higher"] and t["p"] == pytest.approx(0.25) and t["not_worse"]
+    peer[50:60] = True                       # 10 more: p = 0.002, ours is worse
+    t = bench.not_worse(ours, peer)
+    assert t["only_b"] == 10 and t["p"] < 0.01 and not t["not_worse"]
+
+
+def test_ort_op_profile_tiny(tmp_path):
+    """ORT's profiler on the fast engine: kernel time per op type, inside the pass's wall time."""
+    from lib import encode, export, params
+
+    P = params.load("tiny")
+    texts = ["abnormal heart", "pain", "small hand and foot with long finger", "fever"] * 10
+    p = bench.ort_op_profile(P, export.fused_onnx(P), encode.resolve_model_dir(P), texts, 32, 1, tmp_path)
+    assert p["texts"] == 40 and p["ort_calls"] >= 2
+    assert 0 < p["kernel_s"] <= p["session_run_s"] <= p["wall_s"]
+    assert p["gemm_op_s"] > 0 and set(p["by_op_s"]) & set(bench.GEMM_OPS)
+    assert not list(tmp_path.glob("ort-profile*.json"))      # the trace is summarised, then removed
+    md = "\n".join(bench.profile_markdown({"profile": {**p, "engine": "fast-fp32"}}))
+    assert "Where the time of `fast-fp32` goes" in md and "| outside ORT" in md
+
+
 def test_sklearn_memory_prediction():
     assert bench.sklearn_bytes(2, 10, 3) == 4 * 12 * 3 + 4 * 20 + 8 * 20
     # the issue's largest case: ~24 GiB of working set before the targets themselves (1.5 GB)

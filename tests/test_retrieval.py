@@ -28,3 +28,17 @@ def test_embedding_agreement_detects_change():
     assert same["mean_cosine"] == pytest.approx(1.0, abs=1e-6) and same["nn_agreement"] == 1.0
     b = rng.normal(size=(20, 8)); b /= np.linalg.norm(b, axis=1, keepdims=True)
     assert r.embedding_agreement(a, b)["mean_cosine"] < 0.5
+
+
+def test_paired_mcnemar_hand_case():
+    from lib.evaluate.retrieval import paired_mcnemar
+
+    a = np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0], bool)
+    b = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0], bool)
+    t = paired_mcnemar(a, b)
+    assert (t["only_a"], t["only_b"], t["n"]) == (8, 0, 10) and t["diff"] == pytest.approx(0.8)
+    assert t["p"] == pytest.approx(2 * 0.5 ** 8)            # exact two-sided binomial on 8 discordant items
+    same = paired_mcnemar(a, a)
+    assert same["p"] == 1.0 and same["diff"] == 0.0
+    with pytest.raises(ValueError, match="differ in length"):
+        paired_mcnemar(a, a[:5])

@@ -37,6 +37,21 @@ def mrr(ranks: np.ndarray) -> float:
     return float(reciprocal_ranks(ranks).mean()) if len(ranks) else float("nan")
 
 
+def paired_mcnemar(hits_a: np.ndarray, hits_b: np.ndarray) -> dict:
+    """Exact McNemar test of two systems' per-item hits on the same items: is A's accuracy different
+    from B's beyond sampling noise? Only the discordant items count (the binomial test of scipy.stats;
+    statsmodels' ``mcnemar(exact=True)`` is the same test, not a dependency here)."""
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(hits_a, dtype=bool), np.asarray(hits_b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"paired hits differ in length: {a.shape} vs {b.shape}")
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    return {"n": int(len(a)), "only_a": only_a, "only_b": only_b,
+            "diff": float(a.mean() - b.mean()) if len(a) else float("nan"), "p": float(p)}
+
+
 def bootstrap_ci(values: np.ndarray, n: int = 1000, seed: int = 0, alpha: float = 0.05,
                  stat: Callable[[np.ndarray], float] = np.mean) -> tuple[float, float]:
     """Percentile bootstrap interval of ``stat`` over items (scipy.stats.bootstrap, percentile)."""
