@@ -959,6 +959,9 @@ def markdown(result: dict) -> str:
                      f"| {_f(t.get('threshold'), '.3f')} | {met}{'; ' + t['note'] if t.get('note') else ''} |")
     en = result.get("energy", {})
     lines += ["", f"Energy: {'measured' if en.get('measurable') else 'not measurable here'} ({en.get('reason', '')})."]
+    if result.get("phases_s"):
+        lines += ["", f"Run time {result['wall_s'] / 60:.1f} min: "
+                  + "; ".join(f"{k} {v:.0f} s" for k, v in result["phases_s"].items()) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -226,6 +226,8 @@ def test_bench_run_smoke_tiny(session_dirs):
     assert agree == [1.0]
     md = (out / "bench.md").read_text()
     assert "| fast-fp32 |" in md and "| target |" in md
+    assert {"GEMM ceiling", "quality encodes", "search"} <= set(data["phases_s"]) and "Run time" in md
+    assert sum(data["phases_s"].values()) <= data["wall_s"]
     assert (Path(session_dirs["figures"]) / "bench" / "bench-engines.png").exists()
     assert res["targets"]
 
