@@ -796,11 +796,16 @@ def _search_method(method: str, k: int, block: int | None, threads: int, candida
 
 
 def search_child(method: str, n: int, dim: int, n_queries: int, k: int, block: int | None,
-                 threads: int, seed: int, out_npy: str | None = None, candidates: int = 50) -> dict:
-    """One (method, N, dim) search measurement, meant to run in its own process (peak memory)."""
+                 threads: int, seed: int, out_npy: str | None = None, candidates: int = 50,
+                 targets_npy: str | None = None) -> dict:
+    """One (method, N, dim) search measurement, meant to run in its own process (peak memory).
+    ``targets_npy``: the same targets saved once by :func:`run_search` (generating 1M x 768 takes ~18 s,
+    reading it ~1.3 s); loaded fully into memory, as generated ones would be."""
     run = _search_method(method, k, block, threads, candidates)
     run(random_unit_vectors(max(k, 64), dim, seed + 2), random_unit_vectors(8, dim, seed + 3))  # imports, pools
-    t = random_unit_vectors(n, dim, seed)
+    t = np.load(targets_npy) if targets_npy else random_unit_vectors(n, dim, seed)
+    if t.shape != (n, dim) or t.dtype != np.float32:
+        raise ValueError(f"{targets_npy}: targets {t.shape} {t.dtype}, expected ({n}, {dim}) float32")
     q = random_unit_vectors(n_queries, dim, seed + 1)
     base = rss_mb()
     reset_ok = reset_peak_rss()
@@ -835,6 +840,7 @@ def run_search(ns: Sequence[int], dims: Sequence[int], n_queries: int = 2000, k:
     limit = sklearn_max_bytes or int(0.6 * psutil.virtual_memory().available)
     rows = []
     combos = [(n, d, m) for d in dims for n in ns for m in methods]
+    saved: dict[tuple[int, int], Path] = {}
     for n, d, m in tqdm(combos, desc="search", mininterval=5.0):
         rec: dict[str, Any] = {"method": m, "n": n, "dim": d, "queries": n_queries, "k": k}
         if m == "sklearn":
@@ -846,9 +852,15 @@ def run_search(ns: Sequence[int], dims: Sequence[int], n_queries: int = 2000, k:
                 rows.append(rec)
                 continue
         out_npy = workdir / f"{m}-{n}-{d}.npy"
+        if (n, d) not in saved:  # every method of one (N, dim) reads the same targets from disk
+            for old in saved.values():
+                old.unlink(missing_ok=True)
+            saved = {(n, d): workdir / f"targets-{n}-{d}-seed{seed}.npy"}
+            np.save(saved[(n, d)], random_unit_vectors(n, d, seed))
         argv = [sys.executable, "-m", "lib.bench", "search-child", json.dumps(
             {"method": m, "n": n, "dim": d, "n_queries": n_queries, "k": k, "block": block,
-             "threads": threads, "seed": seed, "out_npy": str(out_npy)})]
+             "threads": threads, "seed": seed, "out_npy": str(out_npy),
+             "targets_npy": str(saved[(n, d)])})]
         res = subprocess.run(argv, capture_output=True, text=True)
         if res.returncode != 0:
             rec["error"] = (res.stderr.strip().splitlines() or ["?"])[-1]
@@ -857,6 +869,8 @@ def run_search(ns: Sequence[int], dims: Sequence[int], n_queries: int = 2000, k:
         rec.update(json.loads(res.stdout.strip().splitlines()[-1]))
         rec["idx_file"] = str(out_npy)
         rows.append(rec)
+    for f in saved.values():  # up to 3 GB each: not left in the cache
+        f.unlink(missing_ok=True)
     _agreements(rows)
     return rows
 

@@ -167,6 +167,18 @@ def test_search_child_schema():
     assert rec["gflops"] > 0
 
 
+def test_search_child_reads_saved_targets(tmp_path):
+    """Targets saved once and read by each method's child give the same top-k as generating them."""
+    saved = tmp_path / "t.npy"
+    np.save(saved, bench.random_unit_vectors(2000, 16, 0))
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    bench.search_child("blocked", 2000, 16, 20, 5, 512, 1, 0, out_npy=str(a))
+    bench.search_child("blocked", 2000, 16, 20, 5, 512, 1, 0, out_npy=str(b), targets_npy=str(saved))
+    np.testing.assert_array_equal(np.load(a), np.load(b))
+    with pytest.raises(ValueError, match=r"t.npy: targets \(2000, 16\)"):
+        bench.search_child("blocked", 1000, 16, 20, 5, 512, 1, 0, targets_npy=str(saved))
+
+
 def test_gemm_ceiling_schema():
     g = bench.gemm_ceiling([(32, 64), (32, 64), (64, 32)], rows=(32,), threads=1, backends=("ort", "numpy"))
     assert {r["dtype"] for r in g["runs"]} == {"fp32", "int8"}
