@@ -301,21 +301,12 @@ def main(argv=None) -> dict:
         if "st-onnx-int8" in hits and k != "st-onnx-int8":
             engines[k]["acc1_vs_st_int8"] = bench.not_worse(hits[k], hits["st-onnx-int8"])
 
-    def best_int8() -> str | None:
-        """Our fastest quality-gated INT8 engine: cosine to FP32 >= the gate's, Acc@1 not worse than the
-        peer's INT8 (higher, or no difference by the paired exact McNemar test at 5%)."""
-        cands = [k for k, e in engines.items() if e["precision"] == "int8" and e["kind"] in ("fast", "lib")
-                 and k != "torch-int8"
-                 and (e.get("cosine_to_fp32") or {}).get("mean", 0) >= P.gate_min_cosine
-                 and e.get("acc1_vs_st_int8", {}).get("not_worse", True)]
-        return max(cands, key=lambda k: engines[k]["strings_per_s"]) if cands else None
-
     for k, e in engines.items():
         e["speed_vs_paper"] = bench.ratio(e["strings_per_s"], engines.get("paper", {}).get("strings_per_s"))
         e["speed_vs_st_int8"] = bench.ratio(e["strings_per_s"], engines.get("st-onnx-int8", {}).get("strings_per_s"))
         e["rss_vs_paper"] = bench.ratio(e["peak_rss_mb"], engines.get("paper", {}).get("peak_rss_mb"))
 
-    ours = best_int8()
+    ours = bench.best_int8(engines, P.gate_min_cosine)
     profile = None
     spec_ours = next((s for s in specs if s.key == ours), None)
     if not a.no_profile and spec_ours is not None and spec_ours.kind == "fast":

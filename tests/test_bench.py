@@ -106,6 +106,17 @@ def test_hits_and_not_worse():
     assert t["only_b"] == 10 and t["p"] < 0.01 and not t["not_worse"]
 
 
+def test_best_int8_is_the_fastest_gated_lean_engine():
+    def e(kind, sps, cos=0.995, not_worse=True, precision="int8"):
+        return {"kind": kind, "precision": precision, "strings_per_s": sps, "cosine_to_fp32": {"mean": cos},
+                "acc1_vs_st_int8": {"not_worse": not_worse}}
+    engines = {"onnx-int8-dynamic": e("lib", 990), "fast-dyn": e("fast", 950), "fast-sq": e("fast", 700),
+               "fast-fp32": e("fast", 2000, precision="fp32"), "fast-bad-cos": e("fast", 1500, cos=0.95),
+               "fast-worse": e("fast", 1400, not_worse=False), "ipex-int8-sq": e("ipex", 1500)}
+    assert bench.best_int8(engines, 0.99) == "fast-dyn"
+    assert bench.best_int8({"x": e("fast", 1, cos=0.5)}, 0.99) is None
+
+
 def test_ort_op_profile_tiny(tmp_path):
     """ORT's profiler on the fast engine: kernel time per op type, inside the pass's wall time."""
     from lib import encode, export, params
