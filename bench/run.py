@@ -297,9 +297,10 @@ def main(argv=None) -> dict:
             hits[k] = bench.hits_at_1(vecs[k]["sources"], vecs[k]["targets"], texts.target_codes, texts.gold)
             rec["acc1"] = float(hits[k].mean())
         engines[k] = rec
+    peer_hits = hits.get("st-onnx-int8")
     for k in hits:  # paired test of every engine's Acc@1 against the peer's INT8, on the same lay terms
-        if "st-onnx-int8" in hits and k != "st-onnx-int8":
-            engines[k]["acc1_vs_st_int8"] = bench.not_worse(hits[k], hits["st-onnx-int8"])
+        if peer_hits is not None and k != "st-onnx-int8":
+            engines[k]["acc1_vs_st_int8"] = bench.not_worse(hits[k], peer_hits)
 
     for k, e in engines.items():
         e["speed_vs_paper"] = bench.ratio(e["strings_per_s"], engines.get("paper", {}).get("strings_per_s"))
@@ -309,9 +310,8 @@ def main(argv=None) -> dict:
     ours = bench.best_int8(engines, P.gate_min_cosine)
     profile = None
     spec_ours = next((s for s in specs if s.key == ours), None)
-    if not a.no_profile and spec_ours is not None and spec_ours.kind == "fast":
-        profile = bench.ort_op_profile(P, Path(artifacts[ours]), model_dir, texts.timing, a.token_budget,
-                                       threads, work / "profile")
+    if not a.no_profile and spec_ours is not None:  # best_int8 only picks fast engines
+        profile = bench.ort_op_profile(spec_ours, P, artifacts[ours], texts.timing, work / "profile")
         profile["engine"] = ours
         c = ceiling.get(spec_ours.precision, {}).get("ops_per_s")
         if c and profile["gemm_op_s"]:

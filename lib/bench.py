@@ -427,7 +427,8 @@ def build_engine(spec: EngineSpec, P: Params, artifact: str | None):
     if spec.kind == "fast":
         from .fastencode import load_fast_encoder
         return load_fast_encoder(Pe, Path(artifact), Path(spec.options["model_dir"]),
-                                 **{k: v for k, v in spec.options.items() if k in ("token_budget", "max_rows")})
+                                 **{k: v for k, v in spec.options.items()
+                                    if k in ("token_budget", "max_rows", "profile_prefix")})
     if spec.kind in ("lib", "torch-bf16"):
         from . import encode
         if spec.kind == "lib" and spec.fmt in encode.ONNX_BUILDERS:
@@ -620,17 +621,19 @@ GEMM_OPS = ("MatMul", "FusedMatMul", "Gemm", "MatMulInteger", "MatMulIntegerToFl
             "QLinearMatMul", "Attention", "QAttention")
 
 
-def ort_op_profile(P: Params, onnx_path: Path, model_dir: Path, texts: Sequence[str], token_budget: int,
-                   threads: int | None, workdir: Path) -> dict[str, Any]:
-    """ORT's own profiler on the fast engine: one warm-up pass, then one profiled pass over ``texts``.
-    Returns the pass's wall time, the time inside ``session.run``, and kernel time per op type, so the
-    report can say what keeps the engine from the GEMM ceiling (kernels vs the ops and Python around them).
-    """
-    from .fastencode import FastOrtEncoder
+def ort_op_profile(spec: "EngineSpec", P: Params, artifact: str, texts: Sequence[str],
+                   workdir: Path) -> dict[str, Any]:
+    """ORT's own profiler on a fast engine, built by :func:`build_engine` exactly as it was timed: one
+    warm-up pass, then one profiled pass over ``texts``. Returns the pass's wall time, the time inside
+    ``session.run``, and kernel time per op type, so the report can say what keeps the engine from the
+    GEMM ceiling (kernels vs the ops and Python around them)."""
+    from dataclasses import replace
 
+    if spec.kind != "fast":
+        raise ValueError(f"{spec.key}: only fast (lib.fastencode) engines are profiled, not kind {spec.kind!r}")
     workdir.mkdir(parents=True, exist_ok=True)
-    enc = FastOrtEncoder(Path(onnx_path), Path(model_dir), P.pooling, P.max_length, threads, token_budget,
-                         profile_prefix=str(workdir / "ort-profile"))
+    spec = replace(spec, options={**spec.options, "profile_prefix": str(workdir / "ort-profile")})
+    enc = build_engine(spec, P, artifact)
     enc.encode(texts)
     n_warm = len(enc.batch_times)
     t0 = time.perf_counter()
@@ -852,7 +855,7 @@ def run_search(ns: Sequence[int], dims: Sequence[int], n_queries: int = 2000, k:
     limit = sklearn_max_bytes or int(0.6 * psutil.virtual_memory().available)
     rows = []
     combos = [(n, d, m) for d in dims for n in ns for m in methods]
-    saved: dict[tuple[int, int], Path] = {}
+    targets_file: Path | None = None  # the current (N, dim)'s targets, shared by its methods' children
     for n, d, m in tqdm(combos, desc="search", mininterval=5.0):
         rec: dict[str, Any] = {"method": m, "n": n, "dim": d, "queries": n_queries, "k": k}
         if m == "sklearn":
@@ -864,15 +867,16 @@ def run_search(ns: Sequence[int], dims: Sequence[int], n_queries: int = 2000, k:
                 rows.append(rec)
                 continue
         out_npy = workdir / f"{m}-{n}-{d}.npy"
-        if (n, d) not in saved:  # every method of one (N, dim) reads the same targets from disk
-            for old in saved.values():
-                old.unlink(missing_ok=True)
-            saved = {(n, d): workdir / f"targets-{n}-{d}-seed{seed}.npy"}
-            np.save(saved[(n, d)], random_unit_vectors(n, d, seed))
+        wanted = workdir / f"targets-{n}-{d}-seed{seed}.npy"
+        if wanted != targets_file:  # combos run (N, dim) by (N, dim): keep one file at a time
+            if targets_file:
+                targets_file.unlink(missing_ok=True)
+            np.save(wanted, random_unit_vectors(n, d, seed))
+            targets_file = wanted
         argv = [sys.executable, "-m", "lib.bench", "search-child", json.dumps(
             {"method": m, "n": n, "dim": d, "n_queries": n_queries, "k": k, "block": block,
              "threads": threads, "seed": seed, "out_npy": str(out_npy),
-             "targets_npy": str(saved[(n, d)])})]
+             "targets_npy": str(targets_file)})]
         res = subprocess.run(argv, capture_output=True, text=True)
         if res.returncode != 0:
             rec["error"] = (res.stderr.strip().splitlines() or ["?"])[-1]
@@ -881,8 +885,8 @@ def run_search(ns: Sequence[int], dims: Sequence[int], n_queries: int = 2000, k:
         rec.update(json.loads(res.stdout.strip().splitlines()[-1]))
         rec["idx_file"] = str(out_npy)
         rows.append(rec)
-    for f in saved.values():  # up to 3 GB each: not left in the cache
-        f.unlink(missing_ok=True)
+    if targets_file:  # up to 3 GB: not left in the cache
+        targets_file.unlink(missing_ok=True)
     _agreements(rows)
     return rows
 
@@ -1000,7 +1004,7 @@ def profile_markdown(result: dict) -> list[str]:
     wall = p["wall_s"]
     lines = ["", f"Where the time of `{p['engine']}` goes: ORT's profiler on one pass over the {p['texts']} "
              f"timing strings ({p['ort_calls']} calls, {wall:.2f} s wall with the profiler on). "
-             f"GEMM-bearing ops ({', '.join(GEMM_OPS[3:])} and their FP32 kin) take "
+             f"GEMM-bearing ops ({', '.join(GEMM_OPS)}) take "
              f"{100 * p['gemm_op_s'] / wall:.0f}% of the wall time"
              + (f"; inside them the model's linear operations run at "
                 f"{100 * p['gemm_ops_fraction_of_ceiling']:.0f}% of the INT8 GEMM ceiling."

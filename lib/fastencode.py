@@ -107,8 +107,8 @@ class FastOrtEncoder:
         return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
-def load_fast_encoder(P: Params, onnx_path: Path, model_dir: Path,
-                      token_budget: int = DEFAULT_TOKEN_BUDGET, max_rows: int = DEFAULT_MAX_ROWS) -> FastOrtEncoder:
+def load_fast_encoder(P: Params, onnx_path: Path, model_dir: Path, token_budget: int = DEFAULT_TOKEN_BUDGET,
+                      max_rows: int = DEFAULT_MAX_ROWS, profile_prefix: str | None = None) -> FastOrtEncoder:
     """The fast engine for params ``P`` on a given ONNX file (resolve paths first: that may import torch)."""
     return FastOrtEncoder(Path(onnx_path), Path(model_dir), P.pooling, P.max_length, P.threads,
-                          token_budget, max_rows)
+                          token_budget, max_rows, profile_prefix)

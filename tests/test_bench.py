@@ -121,9 +121,11 @@ def test_ort_op_profile_tiny(tmp_path):
     """ORT's profiler on the fast engine: kernel time per op type, inside the pass's wall time."""
     from lib import encode, export, params
 
-    P = params.load("tiny")
+    P = params.load("tiny", threads=1)
     texts = ["abnormal heart", "pain", "small hand and foot with long finger", "fever"] * 10
-    p = bench.ort_op_profile(P, export.fused_onnx(P), encode.resolve_model_dir(P), texts, 32, 1, tmp_path)
+    spec = bench.EngineSpec("fast-fp32", "fast", "fast", "onnx-fp32", "fp32",
+                            options={"model_dir": str(encode.resolve_model_dir(P)), "token_budget": 32})
+    p = bench.ort_op_profile(spec, P, str(export.fused_onnx(P)), texts, tmp_path)
     assert p["texts"] == 40 and p["ort_calls"] >= 2
     assert 0 < p["kernel_s"] <= p["session_run_s"] <= p["wall_s"]
     assert p["gemm_op_s"] > 0 and set(p["by_op_s"]) & set(bench.GEMM_OPS)
