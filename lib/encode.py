@@ -12,6 +12,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
@@ -19,9 +20,10 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import paths
+from . import atomic, paths
 from .batching import normalize, pad_batch, pool, token_budget_batches  # noqa: F401 (re-exported)
 from .errors import ModelNotAvailableError
+from .fingerprint import engine_versions, file_digest, model_fingerprint, settings_key  # noqa: F401 (re-exported)
 from .params import Params
 
 log = logging.getLogger("lib.encode")
@@ -98,35 +100,38 @@ def resolve_model_dir(P: Params) -> Path:
         if not (local / "config.json").exists():
             raise ModelNotAvailableError(f"{local}: a model folder needs config.json")
         return local
-    return _hub_snapshot(spec, P.name)
+    if looks_like_path(spec):
+        raise ModelNotAvailableError(
+            f"model {spec!r} in params/{P.name}.yaml looks like a local folder, but {local} was not found "
+            f"(relative paths are resolved from the project root {paths.ROOT}); fix the path")
+    return _hub_snapshot(spec, P.name, getattr(P, "revision", None))
 
 
-def _hub_snapshot(repo_id: str, params_name: str) -> Path:
-    """Download (or find in the local hub cache) a model; fail fast with a fix when offline."""
+def looks_like_path(spec: str) -> bool:
+    """A hub id is ``owner/name`` (or ``name``); anything with a leading ``/ . ~``, a backslash, more than
+    one ``/`` or a drive letter is meant as a folder, and must not fall through to a hub lookup."""
+    return (spec.startswith(("/", ".", "~")) or "\\" in spec or spec.count("/") > 1
+            or bool(re.match(r"^[A-Za-z]:", spec)))
+
+
+def _hub_snapshot(repo_id: str, params_name: str, revision: str | None = None) -> Path:
+    """Download (or find in the local hub cache) a model at ``revision`` (a commit pins it); fail fast
+    with a fix when offline."""
     from huggingface_hub import snapshot_download
 
-    hint = (f"Model {repo_id!r} could not be obtained from the Hugging Face hub (offline, or no "
+    at = f" at revision {revision!r}" if revision else ""
+    hint = (f"Model {repo_id!r}{at} could not be obtained from the Hugging Face hub (offline, or no "
             f"access). Download it on a connected machine (`huggingface-cli download {repo_id} "
             f"--local-dir /some/folder`) and set `model: /some/folder` in params/{params_name}.yaml.")
     try:
-        return Path(snapshot_download(repo_id, etag_timeout=5,
+        return Path(snapshot_download(repo_id, revision=revision, etag_timeout=5,
                                       allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors",
                                                       "*.bin", "tokenizer*", "*.py"]))
     except Exception as err:  # network errors, offline mode, gated repos: all need the same fix
         try:
-            return Path(snapshot_download(repo_id, local_files_only=True))
+            return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
         except Exception:
             raise ModelNotAvailableError(f"{hint}\n(cause: {type(err).__name__}: {err})") from None
-
-
-def model_fingerprint(model_dir: Path) -> str:
-    """Identity of a model folder's weights (size+mtime of weight files), for cache keys."""
-    h = hashlib.sha256()
-    for f in sorted(model_dir.glob("*")):
-        if f.suffix in {".safetensors", ".bin", ".onnx", ".json", ".txt"} and f.is_file():
-            st = f.stat()
-            h.update(f"{f.name}:{st.st_size}".encode())
-    return h.hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,25 +291,44 @@ def onnx_artifact(P: Params, fmt: str) -> Path:
 
 
 def load_encoder(P: Params, fmt: str = "fp32-torch") -> BatchEncoder:
-    """An encoder for params ``P`` in format ``fmt``; every format shares tokenizer and pooling."""
+    """An encoder for params ``P`` in format ``fmt``; every format shares tokenizer and pooling.
+
+    The encoder's ``fingerprint`` is content-keyed: the model folder's bytes, the format, the engine
+    library versions and (for ONNX formats) the artifact file's bytes, so cached vectors can never be
+    handed to another model, another build or another runtime.
+    """
     model_dir = resolve_model_dir(P)
     tokenizer = load_tokenizer(model_dir)
     fp = model_fingerprint(model_dir)
+    versions = settings_key(**engine_versions())
     if fmt in ("fp32-torch", "torch-int8"):
         set_threads(P)
         model = load_torch_model(model_dir)
         if fmt == "torch-int8":
             from .quantize import torch_int8
             model = torch_int8(model)
-        return BatchEncoder(P.name, fmt, f"{fp}-{fmt}", tokenizer, P, torch_forward(model),
-                            {"model_dir": str(model_dir)})
+        return BatchEncoder(P.name, fmt, f"{fp}-{fmt}-{versions}", tokenizer, P, torch_forward(model),
+                            {"model_dir": str(model_dir), "model_fingerprint": fp})
     if fmt in ONNX_BUILDERS:
-        path = onnx_artifact(P, fmt)
-        session = ort_session(path, P)
-        fp_art = hashlib.sha256(f"{path}:{path.stat().st_size}:{path.stat().st_mtime_ns}".encode())
-        return BatchEncoder(P.name, fmt, f"{fp}-{fmt}-{fp_art.hexdigest()[:8]}", tokenizer, P,
-                            onnx_forward(session), {"model_dir": str(model_dir), "onnx": str(path)})
+        path, session = _onnx_session_healing(P, fmt)
+        return BatchEncoder(P.name, fmt, f"{fp}-{fmt}-{versions}-{file_digest(path)[:12]}", tokenizer, P,
+                            onnx_forward(session), {"model_dir": str(model_dir), "onnx": str(path),
+                                                    "model_fingerprint": fp})
     raise ValueError(f"unknown format {fmt!r}; known: fp32-torch, torch-int8, {', '.join(ONNX_BUILDERS)}")
+
+
+def _onnx_session_healing(P: Params, fmt: str):
+    """Build (or reuse) a format's artifact and open it; an artifact that fails to load is logged
+    with its path, removed and rebuilt once (a truncated file must never be trusted or kept)."""
+    path = onnx_artifact(P, fmt)
+    try:
+        return path, ort_session(path, P)
+    except Exception as err:  # onnxruntime raises its own exception types for a bad model file
+        log.warning("artifact %s failed to load (%s: %s): removing it and rebuilding", path,
+                    type(err).__name__, err)
+        atomic.remove(path)
+        path = onnx_artifact(P, fmt)
+        return path, ort_session(path, P)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,23 +336,36 @@ def load_encoder(P: Params, fmt: str = "fp32-torch") -> BatchEncoder:
 
 
 def cache_key(enc: BatchEncoder, texts: Sequence[str]) -> str:
+    """Digest of the encoder's content fingerprint, the settings that shape its vectors, the texts."""
     h = hashlib.sha256()
     h.update(json.dumps([enc.fingerprint, enc.P.pooling, enc.P.max_length, enc.P.batch_size,
                          enc.P.token_budget]).encode())
     for t in texts:
         h.update(t.encode("utf-8"))
         h.update(b"\x00")
-    return h.hexdigest()[:24]
+    return h.hexdigest()[:32]
+
+
+def _load_vectors(n: int):
+    def load(path: Path) -> np.ndarray:
+        vec = np.load(path)
+        if vec.ndim != 2 or vec.shape[0] != n or vec.dtype != np.float32:
+            raise ValueError(f"expected float32 ({n}, dim), found {vec.dtype} {vec.shape}")
+        return vec
+    return load
 
 
 def embed(enc: BatchEncoder, texts: Sequence[str], use_cache: bool = True) -> np.ndarray:
-    """Encode with an on-disk cache keyed by model, format, settings and the exact texts."""
+    """Encode with an on-disk cache keyed by model content, format, settings and the exact texts.
+
+    The cache file is written atomically; one that fails to load (truncated, wrong shape) is logged
+    with its path, removed and recomputed.
+    """
+    texts = list(texts)
+    if not use_cache:
+        return enc.encode(texts)
     path = paths.cache_dir() / "embeddings" / f"{cache_key(enc, texts)}.npy"
-    if use_cache and path.exists():
+    if path.exists():
         log.info("embeddings from cache %s", path)
-        return np.load(path)
-    vec = enc.encode(texts)
-    if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, vec)
-    return vec
+    return atomic.load_or_rebuild(path, _load_vectors(len(texts)),
+                                  lambda p: atomic.save_npy(p, enc.encode(texts)), what="embedding cache")

@@ -10,17 +10,45 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from . import paths
+from . import atomic, paths
+from .fingerprint import engine_versions, model_fingerprint, settings_key
 from .params import Params
 
 log = logging.getLogger("lib.export")
 
 
+def artifact_key(P: Params) -> str:
+    """Folder name of a model's artifacts: the model's content fingerprint plus the settings every
+    artifact depends on (opset, max_length, library versions). Not the params name: a params name
+    can be pointed at another model, and two params files on one model share their artifacts."""
+    from .encode import resolve_model_dir
+    fp = model_fingerprint(resolve_model_dir(P))
+    return f"{fp}-{settings_key(opset=P.opset, max_length=P.max_length, **engine_versions())}"
+
+
 def artifact_dir(P: Params, fmt: str) -> Path:
-    """Folder of a format's artifacts for one params file (git-ignored cache)."""
-    d = paths.models_dir() / "artifacts" / P.name / fmt
+    """Folder of a format's artifacts (git-ignored cache), keyed by :func:`artifact_key`."""
+    d = paths.models_dir() / "artifacts" / artifact_key(P) / fmt
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def valid_onnx(path: Path) -> None:
+    """Raise if ``path`` is not a loadable ONNX model (a cached file from an interrupted older run)."""
+    import onnx
+    onnx.load(str(path), load_external_data=False)
+
+
+def cached_onnx(out_path: Path, build) -> Path:
+    """``out_path`` if it holds a loadable model, else ``build(tmp)`` written atomically to it."""
+    def load(p: Path) -> Path:
+        valid_onnx(p)
+        return p
+
+    def make(p: Path) -> None:
+        with atomic.atomic_path(p) as tmp:
+            build(tmp)
+    return atomic.load_or_rebuild(out_path, load, make, what="ONNX artifact")
 
 
 def _wrapper(model, input_names: list[str]):
@@ -50,48 +78,41 @@ def model_input_names(tokenizer) -> list[str]:
 
 def export_onnx(model_dir: Path, out_path: Path, opset: int = 14) -> Path:
     """FP32 ONNX graph with dynamic batch and sequence axes (TorchScript exporter)."""
-    import torch
+    def build(tmp: Path) -> None:
+        import torch
 
-    from .encode import load_tokenizer, load_torch_model
+        from .encode import load_tokenizer, load_torch_model
 
-    if out_path.exists():
-        return out_path
-    tok = load_tokenizer(model_dir)
-    model = load_torch_model(model_dir)
-    names = model_input_names(tok)
-    enc = tok(["an example sentence", "a second, longer example sentence for export"],
-              padding=True, return_tensors="pt")
-    args = tuple(enc[n] for n in names)
-    axes = {n: {0: "batch", 1: "sequence"} for n in names}
-    axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(".tmp.onnx")
-    with torch.inference_mode():
-        torch.onnx.export(_wrapper(model, names), args, str(tmp), input_names=names,
-                          output_names=["last_hidden_state"], dynamic_axes=axes,
-                          opset_version=opset, do_constant_folding=True, dynamo=False)
-    tmp.replace(out_path)
-    log.info("exported %s (opset %d)", out_path, opset)
-    return out_path
+        tok = load_tokenizer(model_dir)
+        model = load_torch_model(model_dir)
+        names = model_input_names(tok)
+        enc = tok(["an example sentence", "a second, longer example sentence for export"],
+                  padding=True, return_tensors="pt")
+        args = tuple(enc[n] for n in names)
+        axes = {n: {0: "batch", 1: "sequence"} for n in names}
+        axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
+        with torch.inference_mode():
+            torch.onnx.export(_wrapper(model, names), args, str(tmp), input_names=names,
+                              output_names=["last_hidden_state"], dynamic_axes=axes,
+                              opset_version=opset, do_constant_folding=True, dynamo=False)
+        log.info("exported %s (opset %d)", out_path, opset)
+    return cached_onnx(out_path, build)
 
 
 def fuse(onnx_in: Path, out_path: Path, model_dir: Path) -> Path:
     """ONNX Runtime transformer fusion (model_type from the HF config)."""
-    import json
+    def build(tmp: Path) -> None:
+        import json
 
-    from onnxruntime.transformers.optimizer import optimize_model
+        from onnxruntime.transformers.optimizer import optimize_model
 
-    if out_path.exists():
-        return out_path
-    cfg = json.loads((model_dir / "config.json").read_text())
-    model_type = {"mpnet": "bert", "xlm-roberta": "bert", "roberta": "bert"}.get(cfg.get("model_type"), "bert")
-    opt = optimize_model(str(onnx_in), model_type=model_type,
-                         num_heads=cfg.get("num_attention_heads", 0), hidden_size=cfg.get("hidden_size", 0))
-    tmp = out_path.with_suffix(".tmp.onnx")
-    opt.save_model_to_file(str(tmp))
-    tmp.replace(out_path)
-    log.info("fused %s: %s", out_path, opt.get_fused_operator_statistics())
-    return out_path
+        cfg = json.loads((model_dir / "config.json").read_text())
+        model_type = {"mpnet": "bert", "xlm-roberta": "bert", "roberta": "bert"}.get(cfg.get("model_type"), "bert")
+        opt = optimize_model(str(onnx_in), model_type=model_type,
+                             num_heads=cfg.get("num_attention_heads", 0), hidden_size=cfg.get("hidden_size", 0))
+        opt.save_model_to_file(str(tmp))
+        log.info("fused %s: %s", out_path, opt.get_fused_operator_statistics())
+    return cached_onnx(out_path, build)
 
 
 def unfused_onnx(P: Params) -> Path:

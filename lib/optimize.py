@@ -44,7 +44,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from lib import paths
+from lib import atomic, paths
+from lib.fingerprint import settings_key
 from lib.params import Params
 
 log = logging.getLogger("lib.optimize")
@@ -371,7 +372,13 @@ def prepare_eval_data(P: Params, out: Path) -> Path:
                             tokenize)
 
     if out.exists():
-        return out
+        try:
+            with np.load(out) as z:
+                int(z["n_batches"])
+            return out
+        except Exception as err:  # a torn file from an interrupted older run: never trusted
+            log.warning("eval data %s is unreadable (%s): removing it and rebuilding", out, err)
+            atomic.remove(out)
     pairs = calibration_pairs(P)
     texts = list(pairs["sentence1"]) + list(pairs["sentence2"])
     ref = load_encoder(P, "fp32-torch").encode(texts, progress=False)
@@ -384,10 +391,9 @@ def prepare_eval_data(P: Params, out: Path) -> Path:
             arrays[f"b{b}/{k}"] = np.asarray(v, dtype=np.int64)
     arrays["order"] = np.concatenate(batches)
     arrays["n_batches"] = np.array(len(batches))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(out)
+    with atomic.atomic_path(out) as tmp:
+        with open(tmp, "wb") as fh:  # a file object: np.savez must not append its own suffix
+            np.savez(fh, **arrays)
     return out
 
 
@@ -396,8 +402,10 @@ def prepare_eval_data(P: Params, out: Path) -> Path:
 
 
 def work_dir(P: Params) -> Path:
-    """Olive's work folder for these params (cache, output, eval data): under the git-ignored cache."""
-    return paths.cache_dir() / "olive" / P.name
+    """Olive's work folder (cache, output, eval data) under the git-ignored cache, keyed by the model's
+    content (:func:`lib.export.artifact_key`), not the params name; the Olive config's hash keys the rest."""
+    from lib.export import artifact_key
+    return paths.cache_dir() / "olive" / artifact_key(P)
 
 
 def _node_config(node) -> dict:
@@ -504,10 +512,10 @@ def _copy_model(src: str | Path, dest_dir: Path) -> Path:
     src = Path(src)
     if src.is_dir():
         src = next(iter(sorted(src.glob("*.onnx"))))
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    for f in src.parent.iterdir():
-        if f.is_file() and (f == src or f.suffix in {".data", ".bin"} or f.name.startswith(src.name + ".")):
-            shutil.copy2(f, dest_dir / (f.name if f != src else "model.onnx"))
+    with atomic.atomic_dir(dest_dir) as tmp:  # the folder appears whole, with its external data
+        for f in src.parent.iterdir():
+            if f.is_file() and (f == src or f.suffix in {".data", ".bin"} or f.name.startswith(src.name + ".")):
+                shutil.copy2(f, tmp / (f.name if f != src else "model.onnx"))
     return dest_dir / "model.onnx"
 
 
@@ -569,14 +577,20 @@ def search(P: Params, force: bool = False) -> dict:
     model_dir = resolve_model_dir(P)
     names = model_input_names(load_tokenizer(model_dir))
     base = work_dir(P)
-    eval_data = prepare_eval_data(P, base / "eval" / f"calibration-{P.calibration_size}-seed{P.seed}.npz")
+    eval_key = settings_key(pooling=P.pooling, max_length=P.max_length, batch_size=P.batch_size,
+                            token_budget=P.token_budget, language=P.language, size=P.calibration_size, seed=P.seed)
+    eval_data = prepare_eval_data(P, base / "eval" / f"calibration-{P.calibration_size}-seed{P.seed}-{eval_key}.npz")
     config = olive_config(P, model_dir, eval_data, base, names)
     h = config_hash(config)
     summary_path = base / f"search-{h}.json"
     if summary_path.exists() and not force:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        if summary.get("chosen_model") is None or Path(summary["chosen_model"]).exists():
-            return summary
+        try:
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+            if summary.get("chosen_model") is None or Path(summary["chosen_model"]).exists():
+                return summary
+        except ValueError as err:
+            log.warning("Olive summary %s is unreadable (%s): removing it and searching again", summary_path, err)
+            atomic.remove(summary_path)
     work = base / h
     config = olive_config(P, model_dir, eval_data, work, names)
     t0 = time.perf_counter()
@@ -594,7 +608,7 @@ def search(P: Params, force: bool = False) -> dict:
     chosen = df.loc[pick].to_dict() if pick is not None else None
     chosen_model, session_options, versus = None, {}, None
     if chosen is not None:
-        chosen_model = _copy_model(chosen["model_path"], artifact_dir(P, "olive-best"))
+        chosen_model = _copy_model(chosen["model_path"], artifact_dir(P, "olive-best") / h)
         session_options = session_options_from(json.loads(chosen["inference_settings"]))
         versus = compare_with_onnx_fp32(P, chosen_model, session_options, eval_data)
     summary = {"config_hash": h, "olive_config": config, "search_space": space,
@@ -606,7 +620,7 @@ def search(P: Params, force: bool = False) -> dict:
                "opsets": onnx_opsets(chosen_model) if chosen_model else {},
                "eval_data": {"file": str(eval_data), "source": f"stsb-{P.language}/train",
                              "pairs": P.calibration_size, "seed": P.seed}}
-    summary_path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    atomic.write_json(summary_path, summary, indent=2, default=str)
     return summary
 
 

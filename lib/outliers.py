@@ -82,14 +82,12 @@ def smoothed_unfolded(src: Path, feeds: list[dict], alpha: float, out: Path) -> 
     import onnx
     from neural_compressor.adaptor.ox_utils.smooth_quant import ORTSmoothQuant
 
-    if out.exists():
-        return out
-    sq = ORTSmoothQuant(onnx.load(str(src)), ((f, None) for f in feeds), False)
-    model = sq.transform(alpha, folding=False)
-    tmp = out.with_suffix(".tmp.onnx")
-    model.save(str(tmp))
-    tmp.replace(out)
-    return out
+    from .export import cached_onnx
+
+    def build(tmp: Path) -> None:
+        sq = ORTSmoothQuant(onnx.load(str(src)), ((f, None) for f in feeds), False)
+        sq.transform(alpha, folding=False).save(str(tmp))
+    return cached_onnx(out, build)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,15 +227,13 @@ def qdq_static(src: Path, out: Path, feeds: list[dict]) -> Path:
 
     from .quantize import FeedReader, linear_matmuls
 
-    if out.exists():
-        return out
-    tmp = out.with_suffix(".tmp.onnx")
-    quantize_static(str(src), str(tmp), FeedReader(feeds), quant_format=QuantFormat.QDQ,
-                    op_types_to_quantize=["MatMul"], nodes_to_quantize=linear_matmuls(src), per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax, extra_options={"MatMulConstBOnly": True})
-    tmp.replace(out)
-    return out
+    from .export import cached_onnx
+
+    return cached_onnx(out, lambda tmp: quantize_static(
+        str(src), str(tmp), FeedReader(feeds), quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=["MatMul"], nodes_to_quantize=linear_matmuls(src), per_channel=True,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax, extra_options={"MatMulConstBOnly": True}))
 
 
 def qdq_debug(float_model: Path, qdq_model: Path, feeds: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from . import paths  # noqa: E402
+from . import atomic, paths  # noqa: E402
 
 FORMAT_COLORS = {
     "fp32-torch": "#4C72B0", "onnx-fp32": "#55A868", "onnx-int8-dynamic": "#DD8452",
@@ -69,7 +69,8 @@ def save_figure(fig, stem: str, params_name: str | None = None) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     out = [folder / f"{stem}.png", folder / f"{stem}.pdf"]
     for p in out:
-        fig.savefig(p)
+        with atomic.atomic_path(p) as tmp:  # a viewer or a later run never sees half a figure
+            fig.savefig(tmp, format=p.suffix[1:])
     return out
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from itertools import zip_longest
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from . import atomic
 from .params import Params
 
 log = logging.getLogger("lib.quantize")
@@ -181,7 +183,7 @@ def dynamic_int8_to(P: Params, per_channel: bool = True, nodes_to_exclude: Seque
     """Dynamic INT8 of the fused FP32 graph (weights s8, activations u8 per batch)."""
     from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
 
-    from .export import artifact_dir, fused_onnx
+    from .export import artifact_dir, cached_onnx, fused_onnx
 
     src = fused_onnx(P)
     out_dir = artifact_dir(P, "onnx-int8-dynamic")
@@ -189,18 +191,15 @@ def dynamic_int8_to(P: Params, per_channel: bool = True, nodes_to_exclude: Seque
     if nodes_to_exclude:
         tag += "-x" + hashlib.sha1(",".join(sorted(nodes_to_exclude)).encode()).hexdigest()[:8]
     out = out_dir / f"model-{tag}.onnx"
-    if out.exists():
-        return out
-    pre = out_dir / "model-preprocessed.onnx"
-    if not pre.exists():
+
+    def build(tmp: Path) -> None:
         # The fused graph only quantizes after shape inference with ORT's optimizer skipped (stack notes).
-        quant_pre_process(str(src), str(pre), skip_optimization=True)
-    tmp = out.with_suffix(".tmp.onnx")
-    quantize_dynamic(str(pre), str(tmp), per_channel=per_channel, weight_type=QuantType.QInt8,
-                     nodes_to_exclude=list(nodes_to_exclude))
-    tmp.replace(out)
-    log.info("dynamic INT8 (%s): %s", tag, out)
-    return out
+        pre = cached_onnx(out_dir / "model-preprocessed.onnx",
+                          lambda t: quant_pre_process(str(src), str(t), skip_optimization=True))
+        quantize_dynamic(str(pre), str(tmp), per_channel=per_channel, weight_type=QuantType.QInt8,
+                         nodes_to_exclude=list(nodes_to_exclude))
+        log.info("dynamic INT8 (%s): %s", tag, out)
+    return cached_onnx(out, build)
 
 
 def dynamic_int8(P: Params) -> Path:
@@ -227,6 +226,7 @@ class Calibration:
     def key(self) -> str:
         h = hashlib.sha256()
         for f in self.feeds:
+            h.update(repr(f["input_ids"].shape).encode())
             h.update(f["input_ids"].tobytes())
         return h.hexdigest()[:10]
 
@@ -250,17 +250,13 @@ def smoothed_fp32(cal: Calibration, alpha: float, out_dir: Path) -> Path:
     import onnx
     from neural_compressor.adaptor.ox_utils.smooth_quant import ORTSmoothQuant
 
-    out = out_dir / f"smoothed-a{alpha:.2f}-{cal.key}.onnx"
-    if out.exists():
-        return out
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model = onnx.load(str(cal.unfused))
-    sq = ORTSmoothQuant(model, ((f, None) for f in cal.feeds), False)
-    smoothed = sq.transform(alpha, True)
-    tmp = out.with_suffix(".tmp.onnx")
-    smoothed.save(str(tmp))
-    tmp.replace(out)
-    return out
+    from .export import cached_onnx
+
+    def build(tmp: Path) -> None:
+        model = onnx.load(str(cal.unfused))
+        sq = ORTSmoothQuant(model, ((f, None) for f in cal.feeds), False)
+        sq.transform(alpha, True).save(str(tmp))
+    return cached_onnx(out_dir / f"smoothed-a{alpha:.2f}-{cal.key}.onnx", build)
 
 
 def static_int8(src: Path, out: Path, cal: Calibration, quant_format: str = "QDQ",
@@ -284,25 +280,36 @@ def static_int8(src: Path, out: Path, cal: Calibration, quant_format: str = "QDQ
         extra.update(SmoothQuant=True, SmoothQuantAlpha=float(smoothquant_alpha))
     else:
         cache = src.with_name(f"{src.stem}.calib-{cal.key}.json")
-    tmp = out.with_suffix(".tmp.onnx")
-    quantize_static(str(src), str(tmp), FeedReader(cal.feeds),
-                    calibration_cache_path=str(cache) if cache else None,
-                    quant_format=getattr(QuantFormat, quant_format), op_types_to_quantize=["MatMul"],
-                    nodes_to_quantize=nodes or ["__none__"], per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax, extra_options=extra)
-    tmp.replace(out)
+        _drop_unreadable_json(cache)
+    with atomic.atomic_path(out) as tmp:
+        quantize_static(str(src), str(tmp), FeedReader(cal.feeds),
+                        calibration_cache_path=str(cache) if cache else None,
+                        quant_format=getattr(QuantFormat, quant_format), op_types_to_quantize=["MatMul"],
+                        nodes_to_quantize=nodes or ["__none__"], per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax, extra_options=extra)
     return out
+
+
+def _drop_unreadable_json(path: Path) -> None:
+    """ONNX Runtime writes its calibration cache in place and trusts whatever it finds there: a file
+    torn by an interrupted run is logged with its path and removed, so the ranges are recomputed."""
+    if path.exists():
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            log.warning("calibration cache %s is unreadable (%s): removing it, ranges are recomputed", path, err)
+            atomic.remove(path)
 
 
 def onnx_encoder(P: Params, label: str, path: Path):
     """A ``BatchEncoder`` for any ONNX artifact (e.g. a variant of a registered format), with the
-    same tokenising and pooling as every format; the fingerprint names the file and its mtime."""
-    from .encode import BatchEncoder, load_tokenizer, model_fingerprint, onnx_forward, ort_session, resolve_model_dir
+    same tokenising and pooling as every format; the fingerprint holds the model's and the file's content."""
+    from .encode import BatchEncoder, load_tokenizer, onnx_forward, ort_session, resolve_model_dir
+    from .fingerprint import file_digest, model_fingerprint
 
     model_dir = resolve_model_dir(P)
-    st = path.stat()
-    fp = hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:8]
+    fp = file_digest(path)[:12]
     return BatchEncoder(P.name, label, f"{model_fingerprint(model_dir)}-{label}-{fp}", load_tokenizer(model_dir),
                         P, onnx_forward(ort_session(path, P)), {"model_dir": str(model_dir), "onnx": str(path)})
 
@@ -331,11 +338,11 @@ def layer_sensitivity(P: Params, cal: Calibration, alpha: float | None,
     ref = embed_onnx(cal.unfused, P, cal.held_out)
     rows = []
     for i, node in enumerate(tqdm(linear_matmuls(src), desc="sensitivity", mininterval=5.0)):
-        probe = static_int8(src, work / "probe.onnx", cal, quant_format, only=[node])
+        probe = static_int8(src, work / f"probe-{os.getpid()}.onnx", cal, quant_format, only=[node])
         cos = mean_cosine(ref, embed_onnx(probe, P, cal.held_out))
         rows.append({"node": node, **describe_matmul(node), "order": i, "cosine_only_this_int8": cos,
                      "loss": 1.0 - cos})
-    (work / "probe.onnx").unlink(missing_ok=True)
+    (work / f"probe-{os.getpid()}.onnx").unlink(missing_ok=True)
     return pd.DataFrame(rows).sort_values("loss", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -355,7 +362,7 @@ def layer_sensitivity_debug(P: Params, cal: Calibration, alpha: float | None,
     work = search_dir(P)
     work.mkdir(parents=True, exist_ok=True)
     src = smoothed_fp32(cal, alpha, work) if alpha is not None else cal.unfused
-    qdq = static_int8(src, work / "sensitivity-qdq.onnx", cal, "QDQ")
+    qdq = static_int8(src, work / f"sensitivity-qdq-{os.getpid()}.onnx", cal, "QDQ")
     feeds = outliers.debug_feeds(P, cal.held_out, n_sentences, cal.seq_len)
     acts, weights = outliers.qdq_debug(src, qdq, feeds)
     consumers, _, weight_users = outliers.matmul_links(qdq)
@@ -447,7 +454,7 @@ def search_fp32_fallback(P: Params, cal: Calibration, alpha: float | None, quant
     bar = tqdm(desc="fallback search (exponential + binary)", total=None, mininterval=5.0)
 
     def ok(k: int) -> bool:
-        cand = static_int8(src, work / "candidate.onnx", cal, quant_format, exclude=order[:k])
+        cand = static_int8(src, work / f"candidate-{os.getpid()}.onnx", cal, quant_format, exclude=order[:k])
         cosines[k] = mean_cosine(ref, embed_onnx(cand, P, cal.held_out))
         bar.update()
         bar.set_postfix(n_fp32=k, cosine=f"{cosines[k]:.4f}")
@@ -455,7 +462,7 @@ def search_fp32_fallback(P: Params, cal: Calibration, alpha: float | None, quant
 
     k, _ = first_passing(limit, ok)
     bar.close()
-    (work / "candidate.onnx").unlink(missing_ok=True)
+    (work / f"candidate-{os.getpid()}.onnx").unlink(missing_ok=True)
     steps = [{"n_fp32": i, "added": order[i - 1] if i else "", "mean_cosine": cosines[i]}
              for i in sorted(cosines)]
     keep = order[:k] if k is not None else order[:limit]
@@ -467,7 +474,9 @@ def _search_record_path(P: Params, alpha: float | None, quant_format: str, cal: 
     from .export import artifact_dir
     a = "none" if alpha is None else f"{alpha:.2f}"
     method = "" if P.sensitivity_method == "probe" else f"-{P.sensitivity_method}"
-    return artifact_dir(P, "onnx-int8-smoothquant") / f"search-a{a}-{quant_format}-{cal.key}{method}.json"
+    # the target cosine decides where the search stops: a record searched for another gate is not ours
+    target = f"-t{min(0.9999, P.gate_min_cosine + SEARCH_COSINE_MARGIN):.4f}"
+    return artifact_dir(P, "onnx-int8-smoothquant") / f"search-a{a}-{quant_format}-{cal.key}{method}{target}.json"
 
 
 def fallback_for(P: Params, cal: Calibration, alpha: float | None, quant_format: str = "QDQ",
@@ -475,14 +484,18 @@ def fallback_for(P: Params, cal: Calibration, alpha: float | None, quant_format:
     """The search result for (alpha, format, calibration), computed once and cached as JSON."""
     path = _search_record_path(P, alpha, quant_format, cal)
     if path.exists():
-        rec = json.loads(path.read_text())
-        return FallbackSearch(**rec["search"]), pd.DataFrame(rec["sensitivity"])
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+            return FallbackSearch(**rec["search"]), pd.DataFrame(rec["sensitivity"])
+        except (ValueError, TypeError, KeyError) as err:
+            log.warning("search record %s is unreadable (%s): removing it and searching again", path, err)
+            atomic.remove(path)
     if sensitivity is None:
         sensitivity = (layer_sensitivity(P, cal, alpha, quant_format) if P.sensitivity_method == "probe"
                        else layer_sensitivity_debug(P, cal, alpha))
     found = search_fp32_fallback(P, cal, alpha, quant_format, sensitivity)
-    path.write_text(json.dumps({"search": asdict(found), "sensitivity": sensitivity.to_dict("records")},
-                               indent=1))
+    atomic.write_json(path, {"search": asdict(found), "sensitivity": sensitivity.to_dict("records")},
+                      indent=1, default=str)
     return found, sensitivity
 
 
@@ -493,7 +506,7 @@ def smoothquant_int8_to(P: Params, alpha: float | None = None, quant_format: str
     ``alpha`` / ``quant_format`` default to params; ``keep_fp32=None`` runs (or reuses) the
     sensitivity search for this alpha and format.
     """
-    from .export import artifact_dir
+    from .export import artifact_dir, cached_onnx
 
     alpha = P.smoothquant_alpha if alpha is None else alpha
     quant_format = quant_format or P.quant_format
@@ -502,27 +515,27 @@ def smoothquant_int8_to(P: Params, alpha: float | None = None, quant_format: str
         keep_fp32 = fallback_for(P, cal, alpha, quant_format)[0].keep_fp32
     tag = hashlib.sha1(",".join(sorted(keep_fp32)).encode()).hexdigest()[:8]
     out = artifact_dir(P, "onnx-int8-smoothquant") / f"model-a{alpha:.2f}-{quant_format}-{cal.key}-{tag}.onnx"
-    if not out.exists():
+
+    def build(tmp: Path) -> None:
         # = the ORT hook (``smoothquant_alpha=alpha`` on ``cal.unfused``; the test
         # ``test_decomposed_smoothquant_equals_the_ort_hook`` checks it), but reusing the smoothed
         # graph and calibration ranges of the search instead of recalibrating (minutes on BERT-base).
-        static_int8(smoothed_fp32(cal, alpha, search_dir(P)),
-                    out, cal, quant_format, exclude=keep_fp32)
-        out.with_suffix(".json").write_text(json.dumps(
-            {"alpha": alpha, "quant_format": quant_format, "keep_fp32": list(keep_fp32),
-             "calibration": cal.source, "calibration_sentences": cal.n_sentences,
-             "calibration_seq_len": cal.seq_len}, indent=1))
-    return out
+        static_int8(smoothed_fp32(cal, alpha, search_dir(P)), tmp, cal, quant_format, exclude=keep_fp32)
+        atomic.write_json(out.with_suffix(".json"),
+                          {"alpha": alpha, "quant_format": quant_format, "keep_fp32": list(keep_fp32),
+                           "calibration": cal.source, "calibration_sentences": cal.n_sentences,
+                           "calibration_seq_len": cal.seq_len}, indent=1)
+    return cached_onnx(out, build)
 
 
 def plain_static_int8_to(P: Params, quant_format: str = "QDQ", keep_fp32: Sequence[str] = ()) -> Path:
     """Static INT8 without SmoothQuant (same calibration and fallback): the ablation baseline."""
-    from .export import artifact_dir
+    from .export import artifact_dir, cached_onnx
 
     cal = prepare_calibration(P)
     tag = hashlib.sha1(",".join(sorted(keep_fp32)).encode()).hexdigest()[:8]
     out = artifact_dir(P, "onnx-int8-smoothquant") / f"model-nosq-{quant_format}-{cal.key}-{tag}.onnx"
-    return out if out.exists() else static_int8(cal.unfused, out, cal, quant_format, exclude=keep_fp32)
+    return cached_onnx(out, lambda tmp: static_int8(cal.unfused, tmp, cal, quant_format, exclude=keep_fp32))
 
 
 def smoothquant_int8(P: Params) -> Path:
@@ -542,13 +555,13 @@ def alpha_sweep(P: Params, alphas: Sequence[float] | None = None, quant_format: 
     rows = []
     for a in tqdm([None, *(alphas if alphas is not None else P.alpha_sweep)], desc="alpha sweep"):
         src = smoothed_fp32(cal, a, work) if a is not None else cal.unfused
-        cand = static_int8(src, work / "sweep.onnx", cal, quant_format, exclude=keep_fp32)
+        cand = static_int8(src, work / f"sweep-{os.getpid()}.onnx", cal, quant_format, exclude=keep_fp32)
         vec = embed_onnx(cand, P, cal.held_out)
         cos = np.sum(ref * vec, axis=1)
         rows.append({"alpha": a, "smoothquant": a is not None, "quant_format": quant_format,
                      "n_fp32": len(keep_fp32), "mean_cosine": float(cos.mean()),
                      "min_cosine": float(cos.min())})
-    (work / "sweep.onnx").unlink(missing_ok=True)
+    (work / f"sweep-{os.getpid()}.onnx").unlink(missing_ok=True)
     return pd.DataFrame(rows)
 
 

@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from . import paths
+from . import atomic, paths
 
 
 def replace_section(text: str, name: str, body: str) -> str:
@@ -46,7 +46,7 @@ def update(readme: Path = paths.ROOT / "README.md") -> None:
     if "<!-- bench:start -->" in text:
         text = replace_section(text, "bench", bench.read_text(encoding="utf-8") if bench.exists()
                                else "(run `make bench` to fill this table)")
-    readme.write_text(text, encoding="utf-8")
+    atomic.write_text(readme, text)
 
 
 if __name__ == "__main__":

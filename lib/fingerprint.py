@@ -1,0 +1,121 @@
+"""Content identities of models and artifacts: the keys of every cache, so no cache can lie.
+
+Why content and not names: a fine-tuned checkpoint has the same file names and sizes as the model it
+started from, and a params name can be pointed at another model. Keys built from names or sizes
+handed one model's vectors and ONNX files to another (issue 12). Here a model folder is identified
+by the SHA-256 of the bytes of its weights, config and tokenizer files; hashing is streamed and each
+file's digest is remembered on disk by (absolute path, size, mtime), so it is computed once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as _md
+import json
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from . import atomic, paths
+
+log = logging.getLogger("lib.fingerprint")
+
+# Files that define what a model computes: weights, config, tokenizer (vocab, merges, special tokens).
+MODEL_FILE_SUFFIXES = {".safetensors", ".bin", ".json", ".txt", ".model", ".onnx", ".data", ".pt"}
+# Library versions that change exported graphs, quantized weights or vectors.
+ENGINE_PACKAGES = ("torch", "transformers", "tokenizers", "onnx", "onnxruntime", "onnxruntime-gpu",
+                   "neural-compressor", "olive-ai", "torchao")
+_CHUNK = 1 << 22
+
+
+def _digest_cache_file(path: Path) -> Path:
+    return paths.cache_dir() / "fingerprints" / f"{hashlib.sha1(str(path).encode()).hexdigest()}.json"
+
+
+@lru_cache(maxsize=4096)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    record = _digest_cache_file(Path(path))
+    try:
+        saved = json.loads(record.read_text(encoding="utf-8"))
+        if saved.get("path") == path and saved.get("size") == size and saved.get("mtime_ns") == mtime_ns:
+            return saved["sha256"]
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass  # missing or unreadable record: recompute (the record is only a memo)
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    digest = h.hexdigest()
+    try:
+        atomic.write_json(record, {"path": path, "size": size, "mtime_ns": mtime_ns, "sha256": digest})
+    except OSError as err:  # a read-only cache still gives correct (uncached) digests
+        log.debug("could not remember the digest of %s: %s", path, err)
+    return digest
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, remembered by (absolute path, size, mtime)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return _file_digest(str(p), st.st_size, st.st_mtime_ns)
+
+
+def model_files(model_dir: Path) -> list[Path]:
+    """The files of a model folder that define what it computes (sorted, top level and subfolders
+    such as sentence-transformers' ``1_Pooling``; hidden files and caches left out)."""
+    out = []
+    for f in sorted(Path(model_dir).rglob("*")):
+        rel = f.relative_to(model_dir)
+        if f.is_file() and f.suffix in MODEL_FILE_SUFFIXES and not any(
+                part.startswith(".") or part == "__pycache__" for part in rel.parts):
+            out.append(f)
+    return out
+
+
+def model_fingerprint(model_dir: str | os.PathLike) -> str:
+    """Identity of a model folder: the digest of (relative name, content digest) of its files."""
+    model_dir = Path(model_dir)
+    files = model_files(model_dir)
+    if not files:
+        raise FileNotFoundError(f"{model_dir}: no model files (config, weights, tokenizer) to fingerprint")
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.relative_to(model_dir).as_posix()}\0{file_digest(f)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def engine_versions() -> dict[str, str]:
+    """Versions of the libraries that shape exported graphs and vectors (part of artifact keys)."""
+    out = {}
+    for pkg in ENGINE_PACKAGES:
+        try:
+            out[pkg] = _md.version(pkg)
+        except _md.PackageNotFoundError:
+            continue
+    return out
+
+
+def settings_key(**settings: Any) -> str:
+    """Short stable digest of settings (format options, opset, library versions)."""
+    blob = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def hub_commit(model_dir: Path) -> str | None:
+    """The commit of a Hugging Face hub snapshot folder (``.../snapshots/<commit>``), else None."""
+    parts = Path(model_dir).resolve().parts
+    if len(parts) >= 2 and parts[-2] == "snapshots" and len(parts[-1]) == 40:
+        return parts[-1]
+    return None
+
+
+def model_identity(P) -> dict[str, Any]:
+    """What a result was computed with: the params' model spec, the folder it resolved to, the
+    content fingerprint, the requested hub revision and the resolved hub commit (when from the hub)."""
+    from .encode import resolve_model_dir  # the resolver lives with the model loaders (one layer up)
+
+    model_dir = resolve_model_dir(P)
+    return {"model": P.model, "model_dir": str(model_dir), "fingerprint": model_fingerprint(model_dir),
+            "revision": getattr(P, "revision", None), "resolved_commit": hub_commit(model_dir)}

@@ -1,0 +1,226 @@
+"""Caches and artifacts that cannot lie (issue 12): content keys, rebuilds, atomic and self-healing writes."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from lib import atomic, encode, export, fingerprint, paths, params
+from lib.errors import ModelNotAvailableError
+
+TEXTS = ["heart pain", "abnormal skin of the hand", "fever", "small ear with hearing loss", "weak muscle"]
+
+
+def _model_copy(tmp_path, seed: int, name: str = "model"):
+    """A local model folder holding the tiny model of ``seed`` (same file names and sizes for every seed)."""
+    src = encode.build_tiny_model(paths.models_dir() / f"tiny-seed{seed}", seed=seed)
+    dest = tmp_path / name
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(src, dest)
+    return dest
+
+
+def _overwrite_weights(folder, seed: int) -> None:
+    """What fine-tuning in place does: new weights, same names and sizes."""
+    src = encode.build_tiny_model(paths.models_dir() / f"tiny-seed{seed}", seed=seed)
+    shutil.copy2(src / "model.safetensors", folder / "model.safetensors")
+
+
+def _cos(a, b) -> float:
+    return float(np.mean(np.sum(a * b, axis=1)))
+
+
+# --- the three silent-wrong cases -------------------------------------------------------------
+
+
+def test_two_models_of_one_architecture_never_share_vectors(tmp_path):
+    """Before: seed 1's tiny model got seed 0's cached vectors (fingerprint = file names and sizes)."""
+    a, b = _model_copy(tmp_path, 0, "a"), _model_copy(tmp_path, 1, "b")
+    assert (a / "model.safetensors").stat().st_size == (b / "model.safetensors").stat().st_size
+    assert fingerprint.model_fingerprint(a) != fingerprint.model_fingerprint(b)
+    enc_a = encode.load_encoder(params.load("tiny", model=str(a)))
+    enc_b = encode.load_encoder(params.load("tiny", model=str(b)))
+    va = encode.embed(enc_a, TEXTS)
+    vb = encode.embed(enc_b, TEXTS)
+    assert encode.cache_key(enc_a, TEXTS) != encode.cache_key(enc_b, TEXTS)
+    assert _cos(vb, enc_b.encode(TEXTS, progress=False)) > 0.9999
+    assert _cos(va, vb) < 0.99
+
+
+def test_weights_changed_in_place_give_new_vectors_and_artifacts(tmp_path):
+    """Before: a checkpoint rewritten in the same folder kept the old cache entry and ONNX files."""
+    folder = _model_copy(tmp_path, 0, "ckpt")
+    P = params.load("tiny", model=str(folder))
+    old_vec = encode.embed(encode.load_encoder(P), TEXTS)
+    old_onnx = export.fused_onnx(P)
+    _overwrite_weights(folder, 1)
+    new_enc = encode.load_encoder(P)
+    new_vec = encode.embed(new_enc, TEXTS)
+    assert _cos(new_vec, new_enc.encode(TEXTS, progress=False)) > 0.9999
+    assert _cos(old_vec, new_vec) < 0.99
+    new_onnx = export.fused_onnx(P)
+    assert new_onnx != old_onnx
+    onnx_vec = encode.load_encoder(P, "onnx-fp32").encode(TEXTS, progress=False)
+    assert _cos(onnx_vec, new_vec) > 0.999
+
+
+def test_changing_model_behind_a_params_name_rebuilds_every_format(tmp_path):
+    """Before: artifacts/<params name>/onnx-fp32 was reused after `model:` changed (cosine -0.10)."""
+    a, b = _model_copy(tmp_path, 0, "a"), _model_copy(tmp_path, 1, "b")
+    Pa, Pb = params.load("tiny", model=str(a)), params.load("tiny", model=str(b))
+    assert Pa.name == Pb.name
+    assert export.artifact_dir(Pa, "onnx-fp32") != export.artifact_dir(Pb, "onnx-fp32")
+    ref = encode.load_encoder(Pb).encode(TEXTS, progress=False)
+    for fmt in ("onnx-fp32", "onnx-int8-dynamic"):
+        export.fused_onnx(Pa)
+        vec = encode.load_encoder(Pb, fmt).encode(TEXTS, progress=False)
+        assert _cos(vec, ref) > (0.999 if fmt == "onnx-fp32" else 0.9), fmt
+
+
+# --- fingerprints ------------------------------------------------------------------------------
+
+
+def test_fingerprint_is_computed_once_per_file_version(tmp_path, monkeypatch):
+    folder = _model_copy(tmp_path, 0)
+    fingerprint._file_digest.cache_clear()
+    first = fingerprint.model_fingerprint(folder)
+    calls = []
+    real_open = open
+
+    def counting_open(path, mode="r", *a, **k):
+        if "b" in mode and str(path).endswith(".safetensors"):
+            calls.append(path)
+        return real_open(path, mode, *a, **k)
+
+    fingerprint._file_digest.cache_clear()  # the on-disk memo must answer, not a re-hash
+    monkeypatch.setattr("builtins.open", counting_open)
+    assert fingerprint.model_fingerprint(folder) == first
+    assert calls == []
+
+
+def test_tokenizer_or_config_change_changes_the_fingerprint(tmp_path):
+    folder = _model_copy(tmp_path, 0)
+    before = fingerprint.model_fingerprint(folder)
+    cfg = folder / "config.json"
+    cfg.write_text(cfg.read_text().replace('"hidden_act": "gelu"', '"hidden_act": "relu"'))
+    assert fingerprint.model_fingerprint(folder) != before
+
+
+# --- model resolution ---------------------------------------------------------------------------
+
+
+def test_mistyped_local_path_is_folder_not_found_not_a_hub_lookup(monkeypatch):
+    def no_hub(*a, **k):
+        raise AssertionError("a path-like model must not be looked up on the hub")
+    monkeypatch.setattr(encode, "_hub_snapshot", no_hub)
+    for spec in ("./models/my-modle", "/data/models/missing-folder", "models/sub/missing", "~/nothere"):
+        with pytest.raises(ModelNotAvailableError, match="not found"):
+            encode.resolve_model_dir(params.load("tiny", model=spec))
+
+
+def test_hub_revision_is_passed_and_the_commit_recorded(monkeypatch, tmp_path):
+    commit = "a" * 40
+    snap = tmp_path / "hub" / "models--org--m" / "snapshots" / commit
+    shutil.copytree(encode.build_tiny_model(paths.models_dir() / "tiny-seed0"), snap)
+    seen = {}
+
+    def fake_download(repo_id, **kw):
+        seen.update(kw, repo_id=repo_id)
+        return str(snap)
+    monkeypatch.setattr("huggingface_hub.snapshot_download", fake_download)
+    P = params.load("tiny", model="org/m", revision=commit)
+    assert encode.resolve_model_dir(P) == snap
+    assert seen["repo_id"] == "org/m" and seen["revision"] == commit
+    ident = fingerprint.model_identity(P)
+    assert ident["resolved_commit"] == commit and ident["revision"] == commit
+    assert ident["fingerprint"] == fingerprint.model_fingerprint(snap)
+
+
+# --- atomic, self-healing writes ------------------------------------------------------------------
+
+
+def test_truncated_embedding_cache_is_logged_removed_and_rebuilt(tmp_path, caplog):
+    enc = encode.load_encoder(params.load("tiny"))
+    good = encode.embed(enc, TEXTS)
+    path = paths.cache_dir() / "embeddings" / f"{encode.cache_key(enc, TEXTS)}.npy"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with caplog.at_level(logging.WARNING):
+        again = encode.embed(enc, TEXTS)
+    assert np.array_equal(good, again)
+    assert str(path) in caplog.text
+    assert np.array_equal(np.load(path), good)
+
+
+def test_truncated_onnx_artifact_is_logged_removed_and_rebuilt(caplog):
+    P = params.load("tiny")
+    path = export.fused_onnx(P)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with caplog.at_level(logging.WARNING):
+        enc = encode.load_encoder(P, "onnx-fp32")
+    assert str(path) in caplog.text
+    vec = enc.encode(TEXTS, progress=False)
+    assert _cos(vec, encode.load_encoder(P).encode(TEXTS, progress=False)) > 0.999
+
+
+def test_truncated_intermediate_onnx_is_rebuilt(caplog):
+    P = params.load("tiny")
+    unfused = export.unfused_onnx(P)
+    unfused.write_bytes(unfused.read_bytes()[:1000])
+    with caplog.at_level(logging.WARNING):
+        again = export.unfused_onnx(P)
+    export.valid_onnx(again)
+    assert str(unfused) in caplog.text
+
+
+def test_interrupted_write_leaves_nothing_behind(tmp_path):
+    dest = tmp_path / "out.npy"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic.atomic_path(dest) as tmp:
+            tmp.write_bytes(b"partial")
+            raise KeyboardInterrupt
+    assert not dest.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_reader_never_sees_a_torn_file_during_a_rewrite(tmp_path):
+    """Before: a reader during an in-place rewrite crashed 18 times in 728 reads."""
+    dest = tmp_path / "vec.npy"
+    arrays = [np.full((400, 384), i, dtype=np.float32) for i in range(2)]
+    atomic.save_npy(dest, arrays[0])
+    stop, errors = threading.Event(), []
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            atomic.save_npy(dest, arrays[i % 2])
+            i += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for _ in range(300):
+            try:
+                v = np.load(dest)
+                assert v.shape == (400, 384) and v.min() == v.max()
+            except Exception as err:  # noqa: BLE001 - any failure is the defect under test
+                errors.append(err)
+    finally:
+        stop.set()
+        t.join()
+    assert errors == []
+
+
+def test_unreadable_search_record_and_calibration_cache_are_rebuilt(tmp_path, caplog):
+    from lib import quantize
+
+    cache = tmp_path / "model.calib-abc.json"
+    cache.write_text('{"smooth_quant": fal')
+    with caplog.at_level(logging.WARNING):
+        quantize._drop_unreadable_json(cache)
+    assert not cache.exists() and str(cache) in caplog.text
