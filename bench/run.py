@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
-from lib import bench, paths, report  # noqa: E402
+from lib import atomic, bench, paths, report  # noqa: E402
 from lib.fastencode import DEFAULT_TOKEN_BUDGET  # noqa: E402
 from lib import params as params_mod  # noqa: E402
 
@@ -182,7 +182,7 @@ def main(argv=None) -> dict:
     files = {}
     for key, val in (("timing", texts.timing), ("targets", texts.targets), ("sources", texts.sources)):
         files[key] = work / f"{P.name}-{key}.json"
-        files[key].write_text(json.dumps(val, ensure_ascii=False), encoding="utf-8")
+        atomic.write_text(files[key], json.dumps(val, ensure_ascii=False))
 
     # engines and their artifacts ---------------------------------------------------------------
     int8 = [f for f in a.int8_formats.split(",") if f] or None
@@ -342,8 +342,8 @@ def main(argv=None) -> dict:
         "phases_s": phases, "wall_s": time.perf_counter() - t_start,
     }
     path = out_dir / "bench.json"
-    path.write_text(json.dumps(report._jsonable(result), indent=2), encoding="utf-8")
-    (out_dir / "bench.md").write_text(bench.markdown(result), encoding="utf-8")
+    atomic.write_text(path, json.dumps(report._jsonable(result), indent=2))
+    atomic.write_text(out_dir / "bench.md", bench.markdown(result))
     bench.figures(result)
     print(f"wrote {path} and {out_dir / 'bench.md'} in {result['wall_s']:.0f} s")
     return result

@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import atomic
 from .batching import DYNAMIC_PADDING_POOLINGS
 from tqdm.auto import tqdm
 
@@ -372,8 +373,7 @@ def ipex_calibration(P: Params, model_dir: Path, out_json: Path) -> dict[str, An
     calib, _, source = calibration_split(P)
     seq_len = calibration_seq_len(load_tokenizer(model_dir), calib, P.max_length)
     out_json = Path(out_json)
-    out_json.parent.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps(calib, ensure_ascii=False), encoding="utf-8")
+    atomic.write_text(out_json, json.dumps(calib, ensure_ascii=False))
     key = hashlib.sha256(json.dumps(calib, ensure_ascii=False).encode()).hexdigest()[:10]
     return {"calibration": str(out_json), "calibration_batch_size": min(P.batch_size, len(calib)),
             "calibration_seq_len": seq_len, "calibration_source": source, "calibration_key": key}
@@ -829,7 +829,7 @@ def search_child(method: str, n: int, dim: int, n_queries: int, k: int, block: i
     secs = time.perf_counter() - t0
     peak = peak_rss_mb()
     if out_npy:
-        np.save(out_npy, np.asarray(idx, dtype=np.int64))
+        atomic.save_npy(out_npy, np.asarray(idx, dtype=np.int64))
     return {"method": method, "n": n, "dim": dim, "queries": n_queries, "k": k, "seconds": secs,
             "gflops": 2.0 * n_queries * n * dim / secs / 1e9, "rss_inputs_mb": base,
             "peak_extra_mb": (peak - base) if reset_ok else None, "peak_rss_mb": peak,
@@ -871,7 +871,7 @@ def run_search(ns: Sequence[int], dims: Sequence[int], n_queries: int = 2000, k:
         if wanted != targets_file:  # combos run (N, dim) by (N, dim): keep one file at a time
             if targets_file:
                 targets_file.unlink(missing_ok=True)
-            np.save(wanted, random_unit_vectors(n, d, seed))
+            atomic.save_npy(wanted, random_unit_vectors(n, d, seed))
             targets_file = wanted
         argv = [sys.executable, "-m", "lib.bench", "search-child", json.dumps(
             {"method": m, "n": n, "dim": d, "n_queries": n_queries, "k": k, "block": block,
