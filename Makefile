@@ -81,8 +81,11 @@ bench: $(STAMP) models
 readme: $(STAMP)
 	$(PY) -m lib.readme
 
+# As root (usual in containers) Jupyter refuses to start without --allow-root. It prints the URL with
+# its token on start; open that URL (the token is Jupyter's own, never set here).
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser notebooks
+	@echo "JupyterLab on kernel $(KERNEL): open the http://127.0.0.1:<port>/lab?token=... URL printed below"
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) notebooks
 
 clean-results:
 	@echo "Results are never deleted by make; remove results/<model>/ by hand to force a rerun."

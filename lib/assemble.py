@@ -8,7 +8,6 @@ names its data tier (licensed / public stand-in / embedded; the paper's rows: li
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from . import paths, report
+from . import atomic, paths, report
 
 NB_TASK1 = "05-deft-task1-edrm"
 NB_TASK2 = "06-deft-task2-map"
@@ -92,7 +91,7 @@ def load_records(models: Sequence[str], notebooks: Iterable[str] = NOTEBOOKS) ->
     for m in models:
         for nb in notebooks:
             path = report.result_path(m, nb)
-            out[(m, nb)] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+            out[(m, nb)] = report.read_result(m, nb) if path.exists() else None  # a torn file: clear error
     return Records(list(models), out)
 
 
@@ -309,11 +308,11 @@ def write_table(df: pd.DataFrame, stem: str, caption: str) -> list[Path]:
     """``results/paper/<stem>.csv``, ``.md`` (caption above) and ``.tex`` (booktabs tabular)."""
     out = paper_dir()
     csv, md, tex = out / f"{stem}.csv", out / f"{stem}.md", out / f"{stem}.tex"
-    df.to_csv(csv, index=False)
+    atomic.write_text(csv, df.to_csv(index=False))
     shown = df.astype(object).map(fmt_number)
-    md.write_text(f"{caption}\n\n{shown.to_markdown(index=False)}\n", encoding="utf-8")
-    tex.write_text(shown.style.hide(axis="index").to_latex(caption=_tex_escape(caption), hrules=True,
-                                                           label=f"tab:{stem}"), encoding="utf-8")
+    atomic.write_text(md, f"{caption}\n\n{shown.to_markdown(index=False)}\n")
+    atomic.write_text(tex, shown.style.hide(axis="index").to_latex(caption=_tex_escape(caption), hrules=True,
+                                                                   label=f"tab:{stem}"))
     return [csv, md, tex]
 
 
@@ -479,8 +478,7 @@ def write_summary(recs: Records, reported: Mapping, tables: Mapping[str, Sequenc
               "", "All figures written:", ""]
     lines += [f"- `{_rel(p)}`" for p in figures] or ["(none found)"]
     out = paths.results_dir() / "summary.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic.write_text(out, "\n".join(lines) + "\n")
     return out, rows
 
 

@@ -27,3 +27,15 @@ class ParamsError(ValueError):
 
 class ModelNotAvailableError(RuntimeError):
     """A model that cannot be loaded here (offline hub id, missing local folder)."""
+
+
+class ResultFileError(ValueError):
+    """A result file that exists but cannot be read (cut short by an interrupted run, edited by hand).
+
+    Names the file and the make target that rewrites it, instead of a bare JSON parser error.
+    """
+
+    def __init__(self, path: str | Path, params_name: str, notebook: str, reason: str):
+        super().__init__(f"{path}: not a readable result file ({reason}); it was probably cut short by an "
+                         f"interrupted run: delete it and rerun `make results/{params_name}/{notebook}.json`")
+        self.path, self.params_name, self.notebook = Path(path), params_name, notebook

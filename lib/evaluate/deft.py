@@ -423,12 +423,11 @@ def markdown_table(df: "pd.DataFrame", floatfmt: str = ".4f") -> str:
     return "\n".join([head, sep, *body]) + "\n"
 
 
-def write_table(df: "pd.DataFrame", params_name: str, stem: str, caption: str = "") -> dict[str, str]:
-    """``results/<name>/<stem>.csv`` and ``.md`` (caption first, e.g. the data tier and conventions)."""
+def write_table(df: "pd.DataFrame", P: Any, stem: str, caption: str = "") -> dict[str, str]:
+    """``results/<P.name>/<stem>.csv`` and ``.md`` (caption first, e.g. the data tier and conventions),
+    written atomically by ``report.write_table`` (aggregate metrics: publishable, never row-level)."""
     from .. import report
 
-    csv_path = report.table_path(params_name, stem, "csv")
-    md_path = report.table_path(params_name, stem, "md")
-    df.to_csv(csv_path, index=False)
-    md_path.write_text((f"{caption}\n\n" if caption else "") + markdown_table(df), encoding="utf-8")
-    return {"csv": str(csv_path), "md": str(md_path)}
+    out = report.write_table(P, stem, df, formats=("csv", "md"), row_level=False, caption=caption,
+                             markdown=markdown_table)
+    return {fmt: str(path) for fmt, path in out.items()}
