@@ -13,7 +13,12 @@ import pandas as pd
 
 def topk(queries: np.ndarray, targets: np.ndarray, k: int = 10, block: int = 65536,
          query_block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k by inner product: (scores, indices), each (n_queries, k), best first."""
+    """Exact top-k by inner product: (scores, indices), each (n_queries, k), best first.
+
+    No targets is an error here: the (n_queries, 0) result would only fail later, far from the cause.
+    """
+    if len(targets) == 0:
+        raise ValueError(f"topk: no targets to search ({len(queries)} queries)")
     import torch
 
     q_all = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
@@ -68,8 +73,17 @@ def extensive_table(sources: pd.DataFrame, targets: pd.DataFrame, scores: np.nda
 
 def align_and_score(encoder, data, P) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Embed sources and targets with one encoder, align each source to its top-k targets, and score
-    against gold when the data has it. Returns (main table, extensive table, metrics)."""
+    against gold when the data has it. Returns (main table, extensive table, metrics).
+
+    Empty sources or targets fail here, before minutes of encoding, naming the tier and its files.
+    """
     import time
+
+    for what, frame in (("sources", data.sources), ("targets", data.targets)):
+        if len(frame) == 0:
+            files = {k: v for k, v in data.info.items() if k.endswith("_file")}
+            raise ValueError(f"align_and_score: no {what} to align (tier {data.tier!r}, files {files}); "
+                             "nothing was encoded")
 
     from .encode import embed
     from .evaluate.retrieval import gold_ranks, retrieval_metrics

@@ -30,6 +30,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from scipy.stats import norm, zscore
 
+from .data.textio import open_text
 from .errors import DataFormatError
 
 RATING_SCALE: dict[int, str] = {
@@ -181,12 +182,16 @@ EXPERT_COLUMNS = ("source", "target", "rating")
 
 
 def read_expert_ratings(path: str | Path) -> pd.DataFrame:
-    """Validated expert ratings; every problem names the file, the line and the field."""
+    """Validated expert ratings; every problem names the file, the line and the field.
+
+    Read through :func:`lib.data.textio.open_text`: a spreadsheet saved as latin-1 is a
+    DataFormatError naming the line and byte (not a bare UnicodeDecodeError); BOM and gzip are fine.
+    """
     path = Path(path)
     if not path.exists():
         raise DataFormatError(path, "expert-ratings file does not exist")
     rows: dict[tuple[str, str], tuple[int, int]] = {}
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    with open_text(path) as fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]
         missing = [c for c in EXPERT_COLUMNS if c not in header]

@@ -19,6 +19,7 @@ import pandas as pd
 
 from .. import paths
 from ..errors import DataFormatError
+from .textio import open_text
 
 log = logging.getLogger("lib.data.public")
 
@@ -110,22 +111,34 @@ def read_sts_csv(path: Path, score_max: float = 5.0) -> pd.DataFrame:
     """STS CSV (sentence1, sentence2, score): the STS-b multi-mt and MedSTS layout.
 
     A first line that is exactly the header ``sentence1,sentence2,score`` is accepted and skipped.
+    Plain or gzip'd, UTF-8 with or without BOM (see :mod:`lib.data.textio`); line numbers are physical
+    lines. A file with no pair is an error naming the file, never an empty table.
     """
-    rows = []
-    with open(path, encoding="utf-8", newline="") as f:
-        for line, rec in enumerate(csv.reader(f), start=1):
-            if not rec:
-                continue
-            if line == 1 and [c.strip().lower() for c in rec] == ["sentence1", "sentence2", "score"]:
-                continue
-            if len(rec) != 3:
-                raise DataFormatError(path, f"expected 3 fields, got {len(rec)}", line=line)
-            score = _float(rec[2], path, line, "score")
-            if not 0 <= score <= score_max:
-                raise DataFormatError(path, f"score {score} outside [0, {score_max}]", line=line, field="score")
-            rows.append((rec[0], rec[1], score))
+    rows, header, blank = [], False, 0
+    with open_text(path) as f:
+        reader = csv.reader(f)
+        try:
+            for rec in reader:
+                line = reader.line_num
+                if not rec:
+                    blank += 1
+                    continue
+                if line == 1 and [c.strip().lower() for c in rec] == ["sentence1", "sentence2", "score"]:
+                    header = True
+                    continue
+                if len(rec) != 3:
+                    raise DataFormatError(path, f"expected 3 fields, got {len(rec)}", line=line)
+                score = _float(rec[2], path, line, "score")
+                if not 0 <= score <= score_max:
+                    raise DataFormatError(path, f"score {score} outside [0, {score_max}]", line=line,
+                                          field="score")
+                rows.append((rec[0], rec[1], score))
+        except csv.Error as err:
+            raise DataFormatError(path, f"malformed CSV ({err})", line=reader.line_num) from None
+    if not rows:
+        raise DataFormatError(path, "header only, no data rows" if header else "empty file")
     df = pd.DataFrame(rows, columns=["sentence1", "sentence2", "score"])
-    df.attrs.update(score_max=score_max, source=str(path))
+    df.attrs.update(score_max=score_max, source=str(path), skipped={"blank_lines": blank})
     return df
 
 

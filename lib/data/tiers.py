@@ -82,6 +82,8 @@ def alignment_data(P: Params) -> AlignmentData:
     else:
         raise ValueError(f"alignment needs tier embedded or licensed, not {tier!r}")
     n_s, n_t = len(data.sources), len(data.targets)
+    if not (n_s and n_t):  # the loaders refuse empty files; this catches anything else before encoding
+        raise ValueError(f"{tier} tier: {n_s} sources and {n_t} targets, nothing to align ({data.info})")
     data.sources, data.targets, _ = sample_alignment(data.sources, data.targets, P.max_sources, P.max_targets,
                                                      P.seed, data.gold_column, data.target_code_column)
     data.info.update(sources_total=n_s, targets_total=n_t, sources_used=len(data.sources),
