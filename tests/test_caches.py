@@ -224,3 +224,39 @@ def test_unreadable_search_record_and_calibration_cache_are_rebuilt(tmp_path, ca
     with caplog.at_level(logging.WARNING):
         quantize._drop_unreadable_json(cache)
     assert not cache.exists() and str(cache) in caplog.text
+
+
+def test_corrupted_public_download_in_the_cache_is_fetched_again(monkeypatch, caplog, tmp_path):
+    """Before: a download cut short stayed in the cache and failed every later run on its checksum."""
+    import hashlib
+    import io
+
+    from lib.data import public
+
+    rel = next(iter(public.SOURCES))
+    body = b"sentence1,sentence2,score\n"
+    import dataclasses
+    monkeypatch.setitem(public.SOURCES, rel, dataclasses.replace(public.SOURCES[rel],
+                                                                 sha256=hashlib.sha256(body).hexdigest()))
+    monkeypatch.delenv("COMPENDIUM_DATA_MIRROR", raising=False)
+    monkeypatch.setattr(public.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(body))
+    cached = paths.cache_dir() / "public" / rel
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(body[:5])
+    with caplog.at_level(logging.WARNING):
+        assert public.fetch(rel).read_bytes() == body
+    assert str(cached) in caplog.text
+
+
+def test_corrupted_mirror_file_is_an_error_never_deleted(monkeypatch, tmp_path):
+    from lib.data import public
+    from lib.errors import DataFormatError
+
+    rel = next(iter(public.SOURCES))
+    mirror = tmp_path / "mirror"
+    (mirror / rel).parent.mkdir(parents=True)
+    (mirror / rel).write_bytes(b"not the file")
+    monkeypatch.setenv("COMPENDIUM_DATA_MIRROR", str(mirror))
+    with pytest.raises(DataFormatError, match="checksum mismatch"):
+        public.fetch(rel)
+    assert (mirror / rel).exists()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import paths
+from .. import atomic, paths
 from ..errors import DataFormatError
 from .textio import open_text
 
@@ -73,14 +73,18 @@ def fetch(relpath: str) -> Path:
     src = SOURCES[relpath]
     mirror = paths.data_mirror()
     candidates = ([mirror / relpath] if mirror else []) + [paths.cache_dir() / "public" / relpath]
+    dest = candidates[-1]
     for path in candidates:
         if path.exists():
             got = sha256(path)
-            if got != src.sha256:
+            if got == src.sha256:
+                return path
+            if path != dest:  # the user's mirror: never deleted, the user must fix it
                 raise DataFormatError(path, f"checksum mismatch (sha256 {got}, expected {src.sha256})")
-            return path
-    dest = candidates[-1]
-    dest.parent.mkdir(parents=True, exist_ok=True)
+            # our own cached download, cut short or corrupted: logged, removed, downloaded again
+            log.warning("%s: checksum mismatch (sha256 %s, expected %s): removing it and downloading again",
+                        path, got, src.sha256)
+            atomic.remove(path)
     try:
         log.info("downloading %s", src.url)
         with urllib.request.urlopen(src.url, timeout=30) as r:
@@ -93,7 +97,7 @@ def fetch(relpath: str) -> Path:
     got = hashlib.sha256(data).hexdigest()
     if got != src.sha256:
         raise DataFormatError(src.url, f"downloaded file has sha256 {got}, expected {src.sha256}")
-    dest.write_bytes(data)
+    atomic.write_bytes(dest, data)
     return dest
 
 
