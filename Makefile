@@ -27,7 +27,7 @@ NOTEBOOKS := 01-preprocess 02-optimize 03-quantize 04-align 05-deft-task1-edrm 0
              07-activation-outliers 08-heatmaps
 LIB := $(shell find lib -name '*.py' -o -name '*.yaml') pyproject.toml
 
-.PHONY: help setup models paper test bench lab readme clean-results
+.PHONY: help setup models paper test bench lab readme clean-results sync-notebooks
 help:
 	@sed -n '1,8p' Makefile
 
@@ -77,6 +77,10 @@ test: $(STAMP)
 BENCH_ARGS ?=
 bench: $(STAMP) models
 	HF_HUB_OFFLINE=1 $(PY) bench/run.py $(BENCH_ARGS)
+
+# Regenerate every notebook's parameters cell from the params schema (tests fail until this is run).
+sync-notebooks: $(STAMP)
+	$(PY) tools/nbtools.py sync-parameters
 
 readme: $(STAMP)
 	$(PY) -m lib.readme
