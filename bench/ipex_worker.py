@@ -34,7 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # lib.batching: numpy only, no install
 from protocol import serve  # noqa: E402
 
-from lib.batching import DYNAMIC_PADDING_POOLINGS, pad_batch, pool, token_budget_batches  # noqa: E402
+from lib.engines.batching import (  # noqa: E402
+    DYNAMIC_PADDING_POOLINGS,
+    pad_batch,
+    pool,
+    token_budget_batches,
+)
 
 MODES = ("bf16", "int8-sq")
 EXAMPLE_TEXT = "the patient has a small head and long fingers"

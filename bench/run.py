@@ -24,8 +24,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
 from lib import atomic, bench, paths, report  # noqa: E402
-from lib.fastencode import DEFAULT_TOKEN_BUDGET  # noqa: E402
 from lib import params as params_mod  # noqa: E402
+from lib.engines.ort import DEFAULT_TOKEN_BUDGET  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -58,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--search-dims", default="384,768")
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--block", type=int, default=0, help="lib.align.topk block (0 = its default)")
+    ap.add_argument("--block", type=int, default=0, help="lib.search.topk block (0 = its default)")
     ap.add_argument("--search-methods", default="sklearn,blocked,blocked-ort,faiss,int8-rescore")
     ap.add_argument("--out", default="", help="output folder (default results/bench)")
     ap.add_argument("--seed", type=int, default=0)
@@ -174,8 +174,10 @@ def main(argv=None) -> dict:
     threads = P.threads or os.cpu_count() or 1
     report.run_banner(P, bench="engines+gemm+search", n_strings=a.n_strings, rounds=a.rounds)
 
-    from lib import encode, export
-    model_dir = encode.resolve_model_dir(P)
+    from lib import formats
+    from lib.compress import export
+    from lib.engines import hub
+    model_dir = hub.resolve_model_dir(P)
 
     # texts ---------------------------------------------------------------------------------
     texts = bench.bench_texts(a.n_strings, a.seed, a.quality_targets, a.quality_sources)
@@ -218,8 +220,8 @@ def main(argv=None) -> dict:
                 sizes[s.key] = bench.model_bytes([st_folder / "onnx" / s.fmt])
             elif s.kind == "ipex":  # the frozen TorchScript module the worker loads
                 sizes[s.key] = bench.model_bytes([Path(s.options["artifact"])])
-            elif s.fmt in encode.ONNX_BUILDERS:
-                path = encode.onnx_artifact(P, s.fmt)
+            elif s.fmt in formats.ONNX_BUILDERS:
+                path = formats.onnx_artifact(P, s.fmt)
                 artifacts[s.key] = str(path)
                 sizes[s.key] = bench.model_bytes([path])
                 if s.kind == "fast":
@@ -350,7 +352,7 @@ def main(argv=None) -> dict:
 
 
 def energy_note() -> dict:
-    from lib.gate import Rapl
+    from lib.perf.energy import Rapl
     r = Rapl()
     return {"measurable": r.available, "reason": r.reason or "RAPL readable (not yet wired per engine)"}
 

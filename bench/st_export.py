@@ -21,7 +21,10 @@ def main(src: str, work: str) -> None:
     if work_p.exists():
         shutil.rmtree(work_p)
     shutil.copytree(src_p, work_p)
-    from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
+    from sentence_transformers import (
+        SentenceTransformer,
+        export_dynamic_quantized_onnx_model,
+    )
 
     model = SentenceTransformer(str(work_p), backend="onnx", device="cpu", local_files_only=True)
     model.save_pretrained(str(work_p))  # writes onnx/model.onnx beside the weights

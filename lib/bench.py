@@ -23,13 +23,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-
-from . import atomic
-from .batching import DYNAMIC_PADDING_POOLINGS
 from tqdm.auto import tqdm
 
-from . import paths
-from .params import Params
+from lib import atomic, paths
+from lib.engines.batching import DYNAMIC_PADDING_POOLINGS
+from lib.params import Params
 
 log = logging.getLogger("lib.bench")
 
@@ -90,8 +88,8 @@ def bench_texts(n_timing: int = 5000, seed: int = 0, max_targets: int | None = N
                 max_sources: int | None = None) -> BenchTexts:
     """HPO target strings (timing sample) and the quality set: lay terms with gold HPO ids against
     targets, sampled by :func:`lib.data.tiers.sample_alignment` (gold targets always kept, counts in info)."""
-    from .data.hpo import load_hpo
-    from .data.tiers import sample_alignment
+    from lib.data.hpo import load_hpo
+    from lib.data.tiers import sample_alignment
 
     hpo = load_hpo()
     rng = np.random.default_rng(seed)
@@ -107,7 +105,7 @@ def bench_texts(n_timing: int = 5000, seed: int = 0, max_targets: int | None = N
 
 def token_lengths(tokenizer_dir: Path, texts: Sequence[str], max_length: int) -> np.ndarray:
     """Real (unpadded) token counts per string, special tokens included."""
-    from .fastencode import load_fast_tokenizer
+    from lib.engines.ort import load_fast_tokenizer
 
     tok = load_fast_tokenizer(tokenizer_dir, max_length)
     return np.array([len(e.ids) for e in tok.encode_batch(list(texts))], dtype=np.int64)
@@ -183,7 +181,6 @@ def _time_call(fn: Callable[[], Any], min_time: float = 0.2, repeats: int = 5) -
 
 def _ort_gemm_session(M: int, K: int, N: int, int8: bool, threads: int):
     """One-node ONNX graph: MatMul (FP32) or MatMulInteger u8 x s8 (what dynamic INT8 runs)."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
@@ -367,8 +364,8 @@ def ipex_calibration(P: Params, model_dir: Path, out_json: Path) -> dict[str, An
     """
     import hashlib
 
-    from .encode import load_tokenizer
-    from .quantize import calibration_seq_len, calibration_split
+    from lib.compress.calibration import calibration_seq_len, calibration_split
+    from lib.engines.hub import load_tokenizer
 
     calib, _, source = calibration_split(P)
     seq_len = calibration_seq_len(load_tokenizer(model_dir), calib, P.max_length)
@@ -388,7 +385,7 @@ def ipex_config(spec: EngineSpec, P: Params, model_dir: Path, threads: int, arti
     """
     import hashlib
 
-    from .encode import model_fingerprint
+    from lib.fingerprint import model_fingerprint
 
     if spec.kind != "ipex":
         raise ValueError(f"engine {spec.key} is not an IPEX engine (kind {spec.kind!r})")
@@ -417,7 +414,7 @@ def ipex_config(spec: EngineSpec, P: Params, model_dir: Path, threads: int, arti
 
 
 def engine_params(P: Params, spec: EngineSpec) -> Params:
-    from .params import load
+    from lib.params import load
     return load(P.name, **spec.overrides) if spec.overrides else P
 
 
@@ -425,17 +422,17 @@ def build_engine(spec: EngineSpec, P: Params, artifact: str | None):
     """Worker side: an object with ``encode(texts)`` and a ``batch_times`` list (seconds per forward)."""
     Pe = engine_params(P, spec)
     if spec.kind == "fast":
-        from .fastencode import load_fast_encoder
+        from lib.engines.ort import load_fast_encoder
         return load_fast_encoder(Pe, Path(artifact), Path(spec.options["model_dir"]),
                                  **{k: v for k, v in spec.options.items()
                                     if k in ("token_budget", "max_rows", "profile_prefix")})
     if spec.kind in ("lib", "torch-bf16"):
-        from . import encode
-        if spec.kind == "lib" and spec.fmt in encode.ONNX_BUILDERS:
+        from lib import formats
+        if spec.kind == "lib" and spec.fmt in formats.ONNX_BUILDERS:
             # load the prebuilt file directly: onnx_artifact() may import torch to (re)build
             enc = _lib_onnx_encoder(Pe, spec.fmt, Path(artifact))
         else:
-            enc = encode.load_encoder(Pe, spec.fmt)
+            enc = formats.load_encoder(Pe, spec.fmt)
         inner = enc.forward
         if spec.kind == "torch-bf16":
             import torch
@@ -461,10 +458,11 @@ def build_engine(spec: EngineSpec, P: Params, artifact: str | None):
 
 
 def _lib_onnx_encoder(P: Params, fmt: str, path: Path):
-    from . import encode
-    model_dir = encode.resolve_model_dir(P)
-    return encode.BatchEncoder(P.name, fmt, f"bench-{fmt}", encode.load_tokenizer(model_dir), P,
-                               encode.onnx_forward(encode.ort_session(path, P)), {"onnx": str(path)})
+    from lib.engines import encoder, hub
+    from lib.engines import ort as ort_engine
+    model_dir = hub.resolve_model_dir(P)
+    return encoder.BatchEncoder(P.name, fmt, f"bench-{fmt}", hub.load_tokenizer(model_dir), P,
+                               ort_engine.onnx_forward(ort_engine.ort_session(path, P)), {"onnx": str(path)})
 
 
 def model_bytes(files: Sequence[Path]) -> int:
@@ -573,8 +571,8 @@ def mean_cosine(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 def hits_at_1(source_vecs: np.ndarray, target_vecs: np.ndarray, target_codes: Sequence[str],
               gold: Sequence[Sequence[str]]) -> np.ndarray:
     """Per lay term: is the top-1 target's HPO id among its gold ids (kept per term for paired tests)."""
-    from .align import topk
-    from .evaluate.retrieval import gold_ranks
+    from lib.evaluate.retrieval import gold_ranks
+    from lib.search.topk import topk
 
     _, idx = topk(source_vecs, target_vecs, 1)
     codes = np.asarray(target_codes, dtype=object)[idx]
@@ -591,7 +589,7 @@ def not_worse(hits: np.ndarray, peer_hits: np.ndarray, level: float = 0.05) -> d
     """Acc@1 of ``hits`` against the peer's on the same lay terms: equal or better if it is higher, or
     if the exact McNemar test finds no difference at ``level`` (two INT8 roundings of one FP32 model flip
     a few dozen terms each way, so a strict >= on a sample is a coin toss)."""
-    from .evaluate.retrieval import paired_mcnemar
+    from lib.evaluate.retrieval import paired_mcnemar
 
     t = paired_mcnemar(hits, peer_hits)
     t["level"] = level
@@ -701,7 +699,7 @@ def search_faiss(q: np.ndarray, t: np.ndarray, k: int, threads: int) -> tuple[np
 
 
 def search_blocked(q: np.ndarray, t: np.ndarray, k: int, block: int | None) -> tuple[np.ndarray, np.ndarray]:
-    from .align import topk
+    from lib.search.topk import topk
 
     return topk(q, t, k, block=block) if block else topk(q, t, k)
 
@@ -1023,7 +1021,7 @@ def figures(result: dict) -> list[Path]:
     """bench-engines (throughput, latency, memory, quality) and bench-search, via lib.plots."""
     import matplotlib.pyplot as plt
 
-    from .plots import PAPER_WIDTH_IN, save_figure
+    from lib.plots import PAPER_WIDTH_IN, save_figure
 
     out: list[Path] = []
     eng = result["engines"]

@@ -18,15 +18,20 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import atomic, paths
+from lib import atomic, paths
 
 log = logging.getLogger("lib.fingerprint")
 
+
 # Files that define what a model computes: weights, config, tokenizer (vocab, merges, special tokens).
 MODEL_FILE_SUFFIXES = {".safetensors", ".bin", ".json", ".txt", ".model", ".onnx", ".data", ".pt"}
+
+
 # Library versions that change exported graphs, quantized weights or vectors.
 ENGINE_PACKAGES = ("torch", "transformers", "tokenizers", "onnx", "onnxruntime", "onnxruntime-gpu",
                    "neural-compressor", "olive-ai", "torchao")
+
+
 _CHUNK = 1 << 22
 
 
@@ -109,13 +114,3 @@ def hub_commit(model_dir: Path) -> str | None:
     if len(parts) >= 2 and parts[-2] == "snapshots" and len(parts[-1]) == 40:
         return parts[-1]
     return None
-
-
-def model_identity(P) -> dict[str, Any]:
-    """What a result was computed with: the params' model spec, the folder it resolved to, the
-    content fingerprint, the requested hub revision and the resolved hub commit (when from the hub)."""
-    from .encode import resolve_model_dir  # the resolver lives with the model loaders (one layer up)
-
-    model_dir = resolve_model_dir(P)
-    return {"model": P.model, "model_dir": str(model_dir), "fingerprint": model_fingerprint(model_dir),
-            "revision": getattr(P, "revision", None), "resolved_commit": hub_commit(model_dir)}

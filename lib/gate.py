@@ -9,30 +9,25 @@ A format that breaks a threshold is reported as failing with its reasons and is 
 
 from __future__ import annotations
 
-import glob
-import io
 import logging
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from .data.tiers import sample_alignment
-from .params import Params
+from lib.data.tiers import sample_alignment
+from lib.params import Params
+from lib.perf.timing import benchmark, latency_summary
+from lib.perf.size import model_size_mb
 
 log = logging.getLogger("lib.gate")
 
+
 REFERENCE = "fp32-torch"
+
+
 INT8_FORMATS = ("onnx-int8-dynamic", "onnx-int8-smoothquant", "torch-int8")
-RAPL_GLOB = "/sys/class/powercap/intel-rapl:[0-9]*/energy_uj"
-
-
-# ---------------------------------------------------------------------------------------------
-# Evaluation data
 
 
 @dataclass
@@ -61,8 +56,8 @@ def build_gate_data(P: Params, n_latency: int = 2000) -> GateData:
     ``P.max_sources`` / ``P.max_targets``: the gate encodes every format, so it samples where 04-align
     does not), all 100 BIOSSES pairs and STS-b dev (capped by ``P.gate_max_sts_pairs``, else
     ``P.max_eval_pairs``; calibration uses neither) and a latency set of lay terms of natural length."""
-    from .data import public
-    from .data.hpo import load_hpo
+    from lib.data import public
+    from lib.data.hpo import load_hpo
 
     hpo = load_hpo()
     q, t, info = sample_alignment(hpo.lexicon, hpo.targets, _cap(P.max_sources, P.gate_max_sources),
@@ -100,8 +95,8 @@ def sts_spearman(vectors: Mapping[str, np.ndarray], df: pd.DataFrame) -> float:
 def alignment_acc1(q_vec: np.ndarray, t_vec: np.ndarray, data: GateData) -> dict:
     """Acc@1 of lay terms against the target strings (a string listed under several terms counts
     as correct for any of them), overall and on the non-trivial terms."""
-    from .align import topk
-    from .evaluate.retrieval import accuracy_at_k, gold_ranks
+    from lib.evaluate.retrieval import accuracy_at_k, gold_ranks
+    from lib.search.topk import topk
 
     _, idx = topk(q_vec, t_vec, k=1)
     ranks = gold_ranks(data.targets.CODE.to_numpy()[idx], list(data.queries.gold_hpos))
@@ -113,7 +108,7 @@ def alignment_acc1(q_vec: np.ndarray, t_vec: np.ndarray, data: GateData) -> dict
 
 def quality(encoder, data: GateData, use_cache: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
     """Quality metrics of one encoder and its vectors (keyed by text) for agreement checks."""
-    from .encode import embed
+    from lib.engines.cache import embed
 
     texts = list(dict.fromkeys(data.agreement_texts + list(data.targets.STR)))
     vec = embed(encoder, texts, use_cache=use_cache)
@@ -129,7 +124,7 @@ def quality(encoder, data: GateData, use_cache: bool = True) -> tuple[dict, dict
 
 def agreement(ref: Mapping, other: Mapping, data: GateData) -> dict:
     """Cosine and nearest-neighbour agreement with the FP32 vectors, plus top-1 target agreement."""
-    from .evaluate.retrieval import embedding_agreement
+    from lib.evaluate.retrieval import embedding_agreement
 
     texts = data.agreement_texts
     a = embedding_agreement(np.stack([ref["by_text"][s] for s in texts]),
@@ -140,130 +135,6 @@ def agreement(ref: Mapping, other: Mapping, data: GateData) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # Latency and energy
-
-
-class Rapl:
-    """Package energy from /sys/class/powercap (Intel RAPL); ``available`` is False when unreadable.
-
-    RAPL counts the whole package, so on a shared machine other processes' energy is included.
-    """
-
-    def __init__(self, pattern: str = RAPL_GLOB):
-        self.files = sorted(glob.glob(pattern))
-        self.reason = ""
-        try:
-            self._read()
-            self.available = bool(self.files)
-            if not self.files:
-                self.reason = f"no RAPL counters at {pattern} (not exposed on this machine/VM)"
-        except OSError as err:
-            self.available, self.reason = False, f"RAPL counters not readable: {err}"
-
-    def _read(self) -> list[int]:
-        return [int(Path(f).read_text()) for f in self.files]
-
-    def _max(self) -> list[int]:
-        out = []
-        for f in self.files:
-            p = Path(f).with_name("max_energy_range_uj")
-            out.append(int(p.read_text()) if p.exists() else 2**63)
-        return out
-
-    def joules(self, start: list[int], end: list[int]) -> float:
-        """Energy between two readings, counting a counter wrap-around once."""
-        total = 0
-        for s, e, m in zip(start, end, self._max()):
-            total += e - s if e >= s else e + m - s
-        return total / 1e6
-
-    def read(self) -> list[int] | None:
-        return self._read() if self.available else None
-
-
-def latency_batches(texts: Sequence[str], batch_size: int) -> list[list[str]]:
-    """Rows of ``batch_size`` strings sorted by character length: the paper's latency is per batch of
-    ``batch_size`` sentences, and sorting before tokenising gives every format (whatever its
-    tokenizer) the same batches. Each ``encode`` call then forms its own token batches inside."""
-    from .encode import length_sorted_batches
-    texts = list(texts)
-    return [[texts[i] for i in idx] for idx in length_sorted_batches(texts, batch_size)]
-
-
-def benchmark(encoders: Mapping[str, object], texts: Sequence[str], batch_size: int, rounds: int = 3,
-              warmup: int = 2) -> tuple[pd.DataFrame, dict]:
-    """Interleaved rounds (the format order rotates each round) of per-batch wall times.
-
-    Returns one row per (format, round, batch) with ``ms``, and the energy (J) per format when RAPL
-    is readable. Interleaving shares any background load of this machine across formats.
-    """
-    batches = latency_batches(texts, batch_size)
-    names = list(encoders)
-    rapl = Rapl()
-    energy = {n: 0.0 for n in names}
-    for n in names:  # warm-up: session initialisation, allocator growth
-        for b in batches[:warmup]:
-            encoders[n].encode(b, progress=False)
-    rows = []
-    for r in tqdm(range(rounds), desc="latency rounds"):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for n in order:
-            e0 = rapl.read()
-            for i, b in enumerate(batches):
-                t0 = time.perf_counter()
-                encoders[n].encode(b, progress=False)
-                rows.append({"format": n, "round": r, "batch": i, "n": len(b),
-                             "ms": 1000 * (time.perf_counter() - t0)})
-            if e0 is not None:
-                energy[n] += rapl.joules(e0, rapl.read())
-    info = {"energy_available": rapl.available, "energy_reason": rapl.reason, "rounds": rounds,
-            "batches": len(batches), "sentences": len(texts), "batch_size": batch_size}
-    return pd.DataFrame(rows), ({"energy_j": energy, **info} if rapl.available else info)
-
-
-def latency_summary(times: pd.DataFrame, energy: dict, co2_kg_per_kwh: float) -> pd.DataFrame:
-    """avg / max / min ms per batch, sentences per second, energy and CO2 per 1,000 sentences."""
-    g = times.groupby("format", sort=False)
-    out = pd.DataFrame({"latency_avg_ms": g.ms.mean(), "latency_max_ms": g.ms.max(),
-                        "latency_min_ms": g.ms.min(),
-                        "sentences_per_s": g.n.sum() / (g.ms.sum() / 1000.0)})
-    if energy.get("energy_available"):
-        sent = g.n.sum()
-        j = pd.Series(energy["energy_j"]).reindex(out.index)
-        out["energy_j_per_1k"] = j / sent * 1000
-        out["co2_g_per_1k"] = out.energy_j_per_1k / 3.6e6 * co2_kg_per_kwh * 1000
-    else:
-        out["energy_j_per_1k"] = np.nan
-        out["co2_g_per_1k"] = np.nan
-    return out.reset_index()
-
-
-# ---------------------------------------------------------------------------------------------
-# Size
-
-
-def model_size_mb(encoder) -> float:
-    """On-disk size of what a format loads: the ONNX file (+ external data), the PyTorch weight
-    files, or for torch-int8 the quantized state dict as ``torch.save`` writes it."""
-    from .quantize import file_size_mb
-
-    info = getattr(encoder, "info", {})
-    if "onnx" in info:
-        return file_size_mb(Path(info["onnx"]))
-    folder = Path(info["model_dir"])
-    if getattr(encoder, "fmt", "") == "torch-int8":
-        import torch
-
-        from .encode import load_torch_model
-        from .quantize import torch_int8
-        buf = io.BytesIO()
-        torch.save(torch_int8(load_torch_model(folder)).state_dict(), buf)
-        return buf.getbuffer().nbytes / 2**20
-    weights = [p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin")]
-    return sum(p.stat().st_size for p in weights) / 2**20
-
-
-# ---------------------------------------------------------------------------------------------
-# Pass / fail
 
 
 def check(metrics: Mapping[str, float], ref: Mapping[str, float], P: Params) -> tuple[bool, list[str]]:
@@ -296,7 +167,7 @@ def run_gate(P: Params, formats: Sequence[str], data: GateData, encoders: Mappin
 
     The reference format is always evaluated first and included in the table.
     """
-    from .encode import load_encoder
+    from lib.formats import load_encoder
 
     names = [REFERENCE] + [f for f in formats if f != REFERENCE]
     encoders = dict(encoders or {})

@@ -22,8 +22,8 @@ from typing import Any, Literal, Mapping, Sequence
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import paths
-from .errors import ParamsError
+from lib import paths
+from lib.errors import ParamsError
 
 Pooling = Literal["cls", "mean", "mean_unmasked_padded"]
 Format = Literal["fp32-torch", "onnx-fp32", "onnx-int8-dynamic", "onnx-int8-smoothquant",

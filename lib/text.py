@@ -11,7 +11,7 @@ import functools
 import importlib.util
 import re
 import unicodedata
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from tqdm.auto import tqdm
 

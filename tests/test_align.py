@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from lib import align
-from lib.encode import normalize
+from lib.engines.batching import normalize
+from lib.search import align, topk
 
 
 def test_topk_matches_full_matrix_across_blocks():
@@ -10,14 +10,14 @@ def test_topk_matches_full_matrix_across_blocks():
     q, t = normalize(rng.normal(size=(37, 16))), normalize(rng.normal(size=(1001, 16)))
     full = q @ t.T
     want_i = np.argsort(-full, axis=1)[:, :7]
-    s, i = align.topk(q, t, k=7, block=100, query_block=10)
+    s, i = topk.topk(q, t, k=7, block=100, query_block=10)
     assert np.array_equal(i, want_i)
     assert np.allclose(s, np.take_along_axis(full, want_i, 1), atol=1e-6)
 
 
 def test_topk_with_k_larger_than_targets():
     q, t = normalize(np.eye(3)), normalize(np.eye(3)[:2])
-    s, i = align.topk(q, t, k=5)
+    s, i = topk.topk(q, t, k=5)
     assert s.shape == (3, 2) and i[0, 0] == 0 and i[1, 0] == 1
 
 
@@ -31,7 +31,7 @@ def test_main_table_marks_correct_alignment():
 
 
 def test_readme_section_replacement():
-    from lib.readme import replace_section
+    from lib.report.readme import replace_section
     text = "a\n<!-- x:start -->\nold\n<!-- x:end -->\nb\n"
     assert replace_section(text, "x", "new") == "a\n<!-- x:start -->\nnew\n<!-- x:end -->\nb\n"
     import pytest

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from lib import assemble, params, report
+from lib import params, report
 from lib.data import paper
+from lib.report import paper as assemble
 
 T1 = {"tier": "public stand-in", "model_format": "onnx-int8-smoothquant", "datasets": {
     "stsb-fr": {"label": "public stand-in: STS-benchmark FR (test)", "tier": "public stand-in",

@@ -12,8 +12,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from lib import bench
-from lib.encode import pad_batch, token_budget_batches
-from lib.batching import pool
+from lib.engines.batching import pad_batch, pool, token_budget_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,7 +49,8 @@ def test_model_ops_hand_computed():
 
 def test_tiny_bert_macs_per_token():
     """The tiny test BERT (hidden 64, FFN 256, 2 layers): 2 * (4*64*64 + 2*64*256) MACs per token."""
-    from lib import export, params
+    from lib import params
+    from lib.compress import export
     res = bench.linear_macs_per_token(export.unfused_onnx(params.load("tiny")))
     assert res["macs_per_token"] == 2 * (4 * 64 * 64 + 2 * 64 * 256)
     assert res["n_matmuls"] == 12
@@ -119,12 +119,14 @@ def test_best_int8_is_the_fastest_gated_lean_engine():
 
 def test_ort_op_profile_tiny(tmp_path):
     """ORT's profiler on the fast engine: kernel time per op type, inside the pass's wall time."""
-    from lib import encode, export, params
+    from lib import params
+    from lib.compress import export
+    from lib.engines import hub
 
     P = params.load("tiny", threads=1)
     texts = ["abnormal heart", "pain", "small hand and foot with long finger", "fever"] * 10
     spec = bench.EngineSpec("fast-fp32", "fast", "fast", "onnx-fp32", "fp32",
-                            options={"model_dir": str(encode.resolve_model_dir(P)), "token_budget": 32})
+                            options={"model_dir": str(hub.resolve_model_dir(P)), "token_budget": 32})
     p = bench.ort_op_profile(spec, P, str(export.fused_onnx(P)), texts, tmp_path)
     assert p["texts"] == 40 and p["ort_calls"] >= 2
     assert 0 < p["kernel_s"] <= p["session_run_s"] <= p["wall_s"]
@@ -202,13 +204,15 @@ def test_gemm_ceiling_schema():
 
 def test_fast_encoder_matches_lib_encoder():
     """Same vectors as lib.encode's ONNX FP32 engine (different batching, same maths)."""
-    from lib import encode, export, params
-    from lib.fastencode import load_fast_encoder
+    from lib import formats, params
+    from lib.compress import export
+    from lib.engines import hub
+    from lib.engines.ort import load_fast_encoder
 
     P = params.load("tiny")
     texts = ["abnormal heart", "pain", "small hand and foot with long finger", "fever", "x" * 40]
-    ref = encode.load_encoder(P, "onnx-fp32").encode(texts, progress=False)
-    fast = load_fast_encoder(P, export.fused_onnx(P), encode.resolve_model_dir(P), token_budget=16, max_rows=2)
+    ref = formats.load_encoder(P, "onnx-fp32").encode(texts, progress=False)
+    fast = load_fast_encoder(P, export.fused_onnx(P), hub.resolve_model_dir(P), token_budget=16, max_rows=2)
     got = fast.encode(texts)
     assert len(fast.batch_times) >= 3
     np.testing.assert_allclose((ref * got).sum(1), 1.0, atol=1e-4)
@@ -298,9 +302,10 @@ def test_engine_list_has_ipex_specs():
 
 
 def test_ipex_config(tmp_path):
-    from lib import encode, params
+    from lib import params
+    from lib.engines import hub
     P = params.load("tiny")
-    md = encode.resolve_model_dir(P)
+    md = hub.resolve_model_dir(P)
     eng = {e.key: e for e in bench.default_engines(P, int8_formats=[])}
     cal = {"calibration": str(tmp_path / "c.json"), "calibration_batch_size": 16, "calibration_seq_len": 20,
            "calibration_key": "abc"}
@@ -326,18 +331,20 @@ def test_ipex_config(tmp_path):
 def test_ipex_calibration_is_lib_quantize_s(tmp_path, monkeypatch):
     """Same sentences, batch size and padding length as lib.quantize.prepare_calibration; the worker's
     fixed-shape batches hold the same ids as lib.quantize.fixed_shape_batches."""
-    from lib import encode, params, quantize
+    from lib import params
+    from lib.compress import calibration
+    from lib.engines import hub
     if not os.environ.get("COMPENDIUM_DATA_MIRROR") and (MIRROR / "SHA256SUMS").exists():
         monkeypatch.setenv("COMPENDIUM_DATA_MIRROR", str(MIRROR))
     P = params.load("tiny")
-    md = encode.resolve_model_dir(P)
+    md = hub.resolve_model_dir(P)
     cal = bench.ipex_calibration(P, md, tmp_path / "cal.json")
     texts = json.loads(Path(cal["calibration"]).read_text(encoding="utf-8"))
-    assert texts == quantize.calibration_split(P)[0] and len(texts) == P.calibration_size
-    tok = encode.load_tokenizer(md)
-    assert cal["calibration_seq_len"] == quantize.calibration_seq_len(tok, texts, P.max_length)
+    assert texts == calibration.calibration_split(P)[0] and len(texts) == P.calibration_size
+    tok = hub.load_tokenizer(md)
+    assert cal["calibration_seq_len"] == calibration.calibration_seq_len(tok, texts, P.max_length)
     assert cal["calibration_batch_size"] == min(P.batch_size, len(texts))
-    ref = quantize.fixed_shape_batches(tok, texts, ["input_ids", "attention_mask", "token_type_ids"],
+    ref = calibration.fixed_shape_batches(tok, texts, ["input_ids", "attention_mask", "token_type_ids"],
                                        cal["calibration_batch_size"], cal["calibration_seq_len"])
     got = _ipex_worker_module().calibration_batches(tok, texts, cal["calibration_batch_size"],
                                                     cal["calibration_seq_len"])
@@ -350,11 +357,11 @@ def test_ipex_calibration_is_lib_quantize_s(tmp_path, monkeypatch):
 
 def test_ipex_worker_batches_pads_and_pools_with_lib_batching():
     """The worker runs in another venv yet shares lib.batching (numpy only) instead of copying it."""
-    from lib import batching
+    from lib.engines import batching
     w = _ipex_worker_module()
     assert w.token_budget_batches is batching.token_budget_batches
     assert w.pad_batch is batching.pad_batch and w.pool is batching.pool
-    src = (ROOT / "lib" / "batching.py").read_text()
+    src = (ROOT / "lib" / "engines" / "batching.py").read_text()
     imports = {line.split()[1] for line in src.splitlines() if line.startswith(("import ", "from "))}
     assert imports <= {"__future__", "typing", "numpy"}, imports   # importable in any side venv
 

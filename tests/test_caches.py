@@ -9,7 +9,9 @@ import threading
 import numpy as np
 import pytest
 
-from lib import atomic, encode, export, fingerprint, paths, params
+from lib import atomic, fingerprint, formats, params, paths
+from lib.compress import export
+from lib.engines import cache, hub
 from lib.errors import ModelNotAvailableError
 
 TEXTS = ["heart pain", "abnormal skin of the hand", "fever", "small ear with hearing loss", "weak muscle"]
@@ -17,7 +19,7 @@ TEXTS = ["heart pain", "abnormal skin of the hand", "fever", "small ear with hea
 
 def _model_copy(tmp_path, seed: int, name: str = "model"):
     """A local model folder holding the tiny model of ``seed`` (same file names and sizes for every seed)."""
-    src = encode.build_tiny_model(paths.models_dir() / f"tiny-seed{seed}", seed=seed)
+    src = hub.build_tiny_model(paths.models_dir() / f"tiny-seed{seed}", seed=seed)
     dest = tmp_path / name
     if dest.exists():
         shutil.rmtree(dest)
@@ -27,7 +29,7 @@ def _model_copy(tmp_path, seed: int, name: str = "model"):
 
 def _overwrite_weights(folder, seed: int) -> None:
     """What fine-tuning in place does: new weights, same names and sizes."""
-    src = encode.build_tiny_model(paths.models_dir() / f"tiny-seed{seed}", seed=seed)
+    src = hub.build_tiny_model(paths.models_dir() / f"tiny-seed{seed}", seed=seed)
     shutil.copy2(src / "model.safetensors", folder / "model.safetensors")
 
 
@@ -43,11 +45,11 @@ def test_two_models_of_one_architecture_never_share_vectors(tmp_path):
     a, b = _model_copy(tmp_path, 0, "a"), _model_copy(tmp_path, 1, "b")
     assert (a / "model.safetensors").stat().st_size == (b / "model.safetensors").stat().st_size
     assert fingerprint.model_fingerprint(a) != fingerprint.model_fingerprint(b)
-    enc_a = encode.load_encoder(params.load("tiny", model=str(a)))
-    enc_b = encode.load_encoder(params.load("tiny", model=str(b)))
-    va = encode.embed(enc_a, TEXTS)
-    vb = encode.embed(enc_b, TEXTS)
-    assert encode.cache_key(enc_a, TEXTS) != encode.cache_key(enc_b, TEXTS)
+    enc_a = formats.load_encoder(params.load("tiny", model=str(a)))
+    enc_b = formats.load_encoder(params.load("tiny", model=str(b)))
+    va = cache.embed(enc_a, TEXTS)
+    vb = cache.embed(enc_b, TEXTS)
+    assert cache.cache_key(enc_a, TEXTS) != cache.cache_key(enc_b, TEXTS)
     assert _cos(vb, enc_b.encode(TEXTS, progress=False)) > 0.9999
     assert _cos(va, vb) < 0.99
 
@@ -56,16 +58,16 @@ def test_weights_changed_in_place_give_new_vectors_and_artifacts(tmp_path):
     """Before: a checkpoint rewritten in the same folder kept the old cache entry and ONNX files."""
     folder = _model_copy(tmp_path, 0, "ckpt")
     P = params.load("tiny", model=str(folder))
-    old_vec = encode.embed(encode.load_encoder(P), TEXTS)
+    old_vec = cache.embed(formats.load_encoder(P), TEXTS)
     old_onnx = export.fused_onnx(P)
     _overwrite_weights(folder, 1)
-    new_enc = encode.load_encoder(P)
-    new_vec = encode.embed(new_enc, TEXTS)
+    new_enc = formats.load_encoder(P)
+    new_vec = cache.embed(new_enc, TEXTS)
     assert _cos(new_vec, new_enc.encode(TEXTS, progress=False)) > 0.9999
     assert _cos(old_vec, new_vec) < 0.99
     new_onnx = export.fused_onnx(P)
     assert new_onnx != old_onnx
-    onnx_vec = encode.load_encoder(P, "onnx-fp32").encode(TEXTS, progress=False)
+    onnx_vec = formats.load_encoder(P, "onnx-fp32").encode(TEXTS, progress=False)
     assert _cos(onnx_vec, new_vec) > 0.999
 
 
@@ -75,10 +77,10 @@ def test_changing_model_behind_a_params_name_rebuilds_every_format(tmp_path):
     Pa, Pb = params.load("tiny", model=str(a)), params.load("tiny", model=str(b))
     assert Pa.name == Pb.name
     assert export.artifact_dir(Pa, "onnx-fp32") != export.artifact_dir(Pb, "onnx-fp32")
-    ref = encode.load_encoder(Pb).encode(TEXTS, progress=False)
+    ref = formats.load_encoder(Pb).encode(TEXTS, progress=False)
     for fmt in ("onnx-fp32", "onnx-int8-dynamic"):
         export.fused_onnx(Pa)
-        vec = encode.load_encoder(Pb, fmt).encode(TEXTS, progress=False)
+        vec = formats.load_encoder(Pb, fmt).encode(TEXTS, progress=False)
         assert _cos(vec, ref) > (0.999 if fmt == "onnx-fp32" else 0.9), fmt
 
 
@@ -117,16 +119,16 @@ def test_tokenizer_or_config_change_changes_the_fingerprint(tmp_path):
 def test_mistyped_local_path_is_folder_not_found_not_a_hub_lookup(monkeypatch):
     def no_hub(*a, **k):
         raise AssertionError("a path-like model must not be looked up on the hub")
-    monkeypatch.setattr(encode, "_hub_snapshot", no_hub)
+    monkeypatch.setattr(hub, "_hub_snapshot", no_hub)
     for spec in ("./models/my-modle", "/data/models/missing-folder", "models/sub/missing", "~/nothere"):
         with pytest.raises(ModelNotAvailableError, match="not found"):
-            encode.resolve_model_dir(params.load("tiny", model=spec))
+            hub.resolve_model_dir(params.load("tiny", model=spec))
 
 
 def test_hub_revision_is_passed_and_the_commit_recorded(monkeypatch, tmp_path):
     commit = "a" * 40
     snap = tmp_path / "hub" / "models--org--m" / "snapshots" / commit
-    shutil.copytree(encode.build_tiny_model(paths.models_dir() / "tiny-seed0"), snap)
+    shutil.copytree(hub.build_tiny_model(paths.models_dir() / "tiny-seed0"), snap)
     seen = {}
 
     def fake_download(repo_id, **kw):
@@ -134,9 +136,9 @@ def test_hub_revision_is_passed_and_the_commit_recorded(monkeypatch, tmp_path):
         return str(snap)
     monkeypatch.setattr("huggingface_hub.snapshot_download", fake_download)
     P = params.load("tiny", model="org/m", revision=commit)
-    assert encode.resolve_model_dir(P) == snap
+    assert hub.resolve_model_dir(P) == snap
     assert seen["repo_id"] == "org/m" and seen["revision"] == commit
-    ident = fingerprint.model_identity(P)
+    ident = hub.model_identity(P)
     assert ident["resolved_commit"] == commit and ident["revision"] == commit
     assert ident["fingerprint"] == fingerprint.model_fingerprint(snap)
 
@@ -145,13 +147,13 @@ def test_hub_revision_is_passed_and_the_commit_recorded(monkeypatch, tmp_path):
 
 
 def test_truncated_embedding_cache_is_logged_removed_and_rebuilt(tmp_path, caplog):
-    enc = encode.load_encoder(params.load("tiny"))
-    good = encode.embed(enc, TEXTS)
-    path = paths.cache_dir() / "embeddings" / f"{encode.cache_key(enc, TEXTS)}.npy"
+    enc = formats.load_encoder(params.load("tiny"))
+    good = cache.embed(enc, TEXTS)
+    path = paths.cache_dir() / "embeddings" / f"{cache.cache_key(enc, TEXTS)}.npy"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with caplog.at_level(logging.WARNING):
-        again = encode.embed(enc, TEXTS)
+        again = cache.embed(enc, TEXTS)
     assert np.array_equal(good, again)
     assert str(path) in caplog.text
     assert np.array_equal(np.load(path), good)
@@ -163,10 +165,10 @@ def test_truncated_onnx_artifact_is_logged_removed_and_rebuilt(caplog):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])
     with caplog.at_level(logging.WARNING):
-        enc = encode.load_encoder(P, "onnx-fp32")
+        enc = formats.load_encoder(P, "onnx-fp32")
     assert str(path) in caplog.text
     vec = enc.encode(TEXTS, progress=False)
-    assert _cos(vec, encode.load_encoder(P).encode(TEXTS, progress=False)) > 0.999
+    assert _cos(vec, formats.load_encoder(P).encode(TEXTS, progress=False)) > 0.999
 
 
 def test_truncated_intermediate_onnx_is_rebuilt(caplog):
@@ -217,12 +219,12 @@ def test_a_reader_never_sees_a_torn_file_during_a_rewrite(tmp_path):
 
 
 def test_unreadable_search_record_and_calibration_cache_are_rebuilt(tmp_path, caplog):
-    from lib import quantize
+    from lib.compress import smoothquant
 
     cache = tmp_path / "model.calib-abc.json"
     cache.write_text('{"smooth_quant": fal')
     with caplog.at_level(logging.WARNING):
-        quantize._drop_unreadable_json(cache)
+        smoothquant._drop_unreadable_json(cache)
     assert not cache.exists() and str(cache) in caplog.text
 
 

@@ -1,7 +1,5 @@
 """Loaders of every tier: round-trips of the synthetic fixtures and each bad-input case."""
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from lib import params

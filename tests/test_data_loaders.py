@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import align, ratings
+from lib.analysis import ratings
 from lib.data import fixtures, lexicon, medsts, public, tiers, umls
 from lib.errors import DataFormatError
+from lib.search import align, topk
 
 HEADER = ";".join(lexicon.LEX_COLUMNS)
 
@@ -78,7 +79,7 @@ def test_align_and_score_rejects_empty_inputs_before_encoding():
 
 def test_topk_rejects_empty_targets():
     with pytest.raises(ValueError, match="no targets"):
-        align.topk(np.ones((2, 4), np.float32), np.zeros((0, 4), np.float32), k=3)
+        topk.topk(np.ones((2, 4), np.float32), np.zeros((0, 4), np.float32), k=3)
 
 
 def test_alignment_data_with_no_sources_is_an_error(monkeypatch):

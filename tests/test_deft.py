@@ -13,8 +13,9 @@ import pytest
 from lib import params
 from lib.data import deft
 from lib.errors import DataFormatError
-from lib.evaluate import deft as ev
+from lib.evaluate import deft as ev_deft
 from lib.evaluate import regression
+from lib.report import deft as deft_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,26 +25,26 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_edrm_reference_convention_clips_and_normalises_by_reference():
     # r=0,s=1: dmax 5, 1-1/5=0.8 | r=5,s=5: 1 | r=2.5,s=0: dmax 2.5, 0 | r=4,s=6->5: dmax 4, 0.75
-    items = ev.edrm_items([1, 5, 0, 6], [0, 5, 2.5, 4], "reference")
+    items = ev_deft.edrm_items([1, 5, 0, 6], [0, 5, 2.5, 4], "reference")
     np.testing.assert_allclose(items, [0.8, 1.0, 0.0, 0.75])
-    assert ev.edrm([1, 5, 0, 6], [0, 5, 2.5, 4]) == pytest.approx(0.6375)
+    assert ev_deft.edrm([1, 5, 0, 6], [0, 5, 2.5, 4]) == pytest.approx(0.6375)
 
 
 def test_edrm_system_convention_normalises_by_system_and_counts_missing_as_zero():
     # s=1,r=0: dmax 4, 0.75 | s=5,r=5: 1 | s=0,r=2.5: dmax 5, 0.5 | s=NaN->0,r=4: dmax 5, 0.2
-    items = ev.edrm_items([1, 5, 0, np.nan], [0, 5, 2.5, 4], "system")
+    items = ev_deft.edrm_items([1, 5, 0, np.nan], [0, 5, 2.5, 4], "system")
     np.testing.assert_allclose(items, [0.75, 1.0, 0.5, 0.2])
-    assert ev.edrm([1, 5, 0, np.nan], [0, 5, 2.5, 4], "system") == pytest.approx(0.6125)
+    assert ev_deft.edrm([1, 5, 0, np.nan], [0, 5, 2.5, 4], "system") == pytest.approx(0.6125)
 
 
 def test_edrm_conventions_differ_and_perfect_is_one():
-    assert ev.edrm([2, 3], [2, 3]) == 1.0 == ev.edrm([2, 3], [2, 3], "system")
-    assert ev.edrm([1], [3], "reference") == pytest.approx(1 - 2 / 3)
-    assert ev.edrm([1], [3], "system") == pytest.approx(1 - 2 / 4)
+    assert ev_deft.edrm([2, 3], [2, 3]) == 1.0 == ev_deft.edrm([2, 3], [2, 3], "system")
+    assert ev_deft.edrm([1], [3], "reference") == pytest.approx(1 - 2 / 3)
+    assert ev_deft.edrm([1], [3], "system") == pytest.approx(1 - 2 / 4)
     with pytest.raises(ValueError):
-        ev.edrm([1], [3], "other")  # type: ignore[arg-type]
+        ev_deft.edrm([1], [3], "other")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        ev.edrm([1, 2], [3])
+        ev_deft.edrm([1, 2], [3])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -58,14 +59,14 @@ GOLD = np.array([1, 3, 3, 2, 2])
 
 
 def test_gold_ranks_pessimistic_ties():
-    np.testing.assert_array_equal(ev.gold_ranks(SCORES, GOLD), [1, 2, 3, 2, 1])
-    assert ev.gold_ranks(np.zeros((2, 3)), [1, 3]).tolist() == [3, 3]  # a constant scorer gets nothing
+    np.testing.assert_array_equal(ev_deft.gold_ranks(SCORES, GOLD), [1, 2, 3, 2, 1])
+    assert ev_deft.gold_ranks(np.zeros((2, 3)), [1, 3]).tolist() == [3, 3]  # a constant scorer gets nothing
     with pytest.raises(ValueError):
-        ev.gold_ranks(SCORES, [0, 1, 1, 1, 1])
+        ev_deft.gold_ranks(SCORES, [0, 1, 1, 1, 1])
 
 
 def test_task2_map_mapk_and_p_at_1():
-    m = ev.task2_metrics(ev.gold_ranks(SCORES, GOLD), GOLD)
+    m = ev_deft.task2_metrics(ev_deft.gold_ranks(SCORES, GOLD), GOLD)
     assert m["map"] == pytest.approx((1 + 0.5 + 1 / 3 + 0.5 + 1) / 5)
     assert m["map_1"] == pytest.approx(1.0)
     assert m["map_2"] == pytest.approx((0.5 + 1) / 2)
@@ -77,7 +78,7 @@ def test_task2_map_mapk_and_p_at_1():
 
 
 def test_task2_empty_group_is_none_not_zero():
-    m = ev.task2_metrics([1, 2], [1, 1])
+    m = ev_deft.task2_metrics([1, 2], [1, 1])
     assert m["map_2"] is None and m["map_3"] is None
     assert m["map_mean"] == pytest.approx(0.75) == m["map"]
 
@@ -85,7 +86,7 @@ def test_task2_empty_group_is_none_not_zero():
 def test_candidate_scores_are_rowwise_cosines():
     src = np.array([[1.0, 0.0], [0.0, 1.0]])
     cands = np.array([[[1, 0], [0, 1], [0.6, 0.8]], [[1, 0], [0, 1], [0.6, 0.8]]], dtype=float)
-    np.testing.assert_allclose(ev.candidate_scores(src, cands), [[1, 0, 0.6], [0, 1, 0.8]], atol=1e-6)
+    np.testing.assert_allclose(ev_deft.candidate_scores(src, cands), [[1, 0, 0.6], [0, 1, 0.8]], atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,58 +95,58 @@ def test_candidate_scores_are_rowwise_cosines():
 
 def test_classification_metrics_hand_computed():
     # pred>=2.5: [1,0,1,1]; gold>=2.5: [1,0,0,1] -> TP 2, FP 1, FN 0, TN 1
-    c = ev.classification_metrics([3, 1, 4, 2.5], [4, 2, 1, 3], 2.5)
+    c = ev_deft.classification_metrics([3, 1, 4, 2.5], [4, 2, 1, 3], 2.5)
     assert (c["accuracy"], c["precision"], c["recall"]) == pytest.approx((0.75, 2 / 3, 1.0))
     assert c["f1"] == pytest.approx(0.8)
 
 
 def test_minmax_mapping_fitted_on_train_only_and_unclipped():
-    m = ev.fit_score_mapping([0.2, 0.6, 0.4], None, "minmax")
+    m = ev_deft.fit_score_mapping([0.2, 0.6, 0.4], None, "minmax")
     np.testing.assert_allclose(m.transform([0.2, 0.4, 0.8]), [0.0, 2.5, 7.5])
     # the reference EDRM convention clips the 7.5 to 5
-    assert ev.edrm(m.transform([0.8]), [5.0]) == 1.0
+    assert ev_deft.edrm(m.transform([0.8]), [5.0]) == 1.0
 
 
 def test_calibrated_mappings_stay_on_scale():
     x, y = [0.1, 0.2, 0.3, 0.4], [0.0, 1.0, 4.0, 5.0]
-    iso = ev.fit_score_mapping(x, y, "isotonic")
+    iso = ev_deft.fit_score_mapping(x, y, "isotonic")
     np.testing.assert_allclose(iso.transform([0.0, 0.1, 0.4, 0.9]), [0.0, 0.0, 5.0, 5.0])
-    lin = ev.fit_score_mapping(x, y, "linear")
+    lin = ev_deft.fit_score_mapping(x, y, "linear")
     out = lin.transform([-5.0, 0.25, 5.0])
     assert out[0] == 0.0 and out[2] == 5.0 and out[1] == pytest.approx(2.5)
     with pytest.raises(ValueError):
-        ev.fit_score_mapping(x, None, "isotonic")
+        ev_deft.fit_score_mapping(x, None, "isotonic")
 
 
 def test_correlations_and_bootstrap_ci():
     pred, gold = [1, 2, 3, 4, 5, 6], [1, 3, 2, 4, 6, 5]
-    c = ev.correlations(pred, gold)
+    c = ev_deft.correlations(pred, gold)
     assert c["spearman"] == pytest.approx(1 - 6 * 4 / (6 * 35))  # sum d^2 = 4
     assert 0 < c["spearman_p"] < 0.05
-    lo, hi = ev.paired_bootstrap_ci(pred, gold, "spearman", 200, 0)
+    lo, hi = ev_deft.paired_bootstrap_ci(pred, gold, "spearman", 200, 0)
     assert lo <= c["spearman"] <= hi
-    assert ev.paired_bootstrap_ci(pred, gold, "spearman", 0, 0) is None
+    assert ev_deft.paired_bootstrap_ci(pred, gold, "spearman", 0, 0) is None
 
 
 def test_undersample_balances_classes_deterministically():
     gold = [4, 4, 4, 1, 3]
-    keep = ev.undersample_balanced(gold, 2.5, seed=0)
+    keep = ev_deft.undersample_balanced(gold, 2.5, seed=0)
     assert len(keep) == 2 and 3 in keep
-    assert keep.tolist() == ev.undersample_balanced(gold, 2.5, seed=0).tolist()
+    assert keep.tolist() == ev_deft.undersample_balanced(gold, 2.5, seed=0).tolist()
 
 
 def test_evaluate_task1_set_reports_both_mappings():
     rng = np.random.default_rng(0)
     gold = rng.uniform(0, 5, 80)
     cos = gold / 5 * 0.6 + 0.2 + rng.normal(0, 0.05, 80)
-    r = ev.evaluate_task1_set(cos[:40], gold[:40], cos[40:], gold[40:], threshold=2.5, bootstrap=20)
+    r = ev_deft.evaluate_task1_set(cos[:40], gold[:40], cos[40:], gold[40:], threshold=2.5, bootstrap=20)
     assert set(r["mappings"]) == {"minmax", "isotonic"}
     mm = r["mappings"]["minmax"]
     assert mm["edrm_convention"] == "reference" and set(mm["edrm_by_convention"]) == {"reference", "system"}
     assert mm["spearman"] == pytest.approx(r["raw_cosine"]["spearman"])  # monotone map
     assert mm["spearman"] > 0.8 and mm["edrm"] > 0.7
     assert mm["edrm_ci"][0] <= mm["edrm"] <= mm["edrm_ci"][1]
-    u = ev.evaluate_task1_set(cos[:40], gold[:40], cos[40:], gold[40:], threshold=2.5, undersample_test=True)
+    u = ev_deft.evaluate_task1_set(cos[:40], gold[:40], cos[40:], gold[40:], threshold=2.5, undersample_test=True)
     assert u["undersampled_test"] and u["n_test"] < 40
 
 
@@ -161,10 +162,10 @@ def test_regressors_fit_train_and_score_held_out():
 
 def test_tables_put_paper_rows_beside_ours():
     from lib.data import paper
-    m = ev.task2_metrics(ev.gold_ranks(SCORES, GOLD), GOLD)
-    t2 = ev.table2_frame({"x": {"label": "public stand-in: test", **m}}, paper.reported(), "sys")
+    m = ev_deft.task2_metrics(ev_deft.gold_ranks(SCORES, GOLD), GOLD)
+    t2 = deft_tables.table2_frame({"x": {"label": "public stand-in: test", **m}}, paper.reported(), "sys")
     assert t2.system.iloc[0] == "sys" and len(t2) == 1 + len(paper.reported()["table2"]) + 1
-    md = ev.markdown_table(t2)
+    md = deft_tables.markdown_table(t2)
     assert md.startswith("| system |") and "public stand-in: test" in md
 
 

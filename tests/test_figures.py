@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import outliers, plots, report
+from lib import plots, report
+from lib.analysis import outliers
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@ import zipfile
 
 import pytest
 
-from lib import models
+from lib.engines import parts as models
 
 
 def _wheel(path, member, data):

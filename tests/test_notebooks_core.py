@@ -1,6 +1,5 @@
 """Papermill smoke runs of the foundation notebooks on the tiny model and synthetic fixtures."""
 
-import json
 
 import pytest
 

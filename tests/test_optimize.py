@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import olive_compat, optimize, params
+from lib import params
+from lib.compress.olive import compat as olive_compat
+from lib.compress.olive import search as optimize
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = ROOT.parent / "shared" / "data"
@@ -203,7 +205,7 @@ os.environ["OLIVE_DISABLE_TELEMETRY"] = "1"
 from olive.engine.footprint import FootprintNode
 from olive.evaluator.metric import Metric
 from olive.workflows.run.config import RunEngineConfig
-from lib import olive_compat
+from lib.compress.olive import compat as olive_compat
 
 METRIC = {"name": "q", "type": "custom",
           "sub_types": [{"name": "s", "priority": 1, "higher_is_better": True}],

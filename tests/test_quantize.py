@@ -6,7 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import gate, params, quantize
+from lib import gate, params
+from lib.compress import calibration, dynamic, graph, smoothquant
+from lib.engines import ort as ort_engine
+from lib.evaluate import retrieval
+from lib.perf import energy, timing
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +36,7 @@ class _Tok:
 
 def test_fixed_shape_batches_wrap_around_and_keep_shape():
     texts = ["a", "bb cc", "ddd", "e e e", "ffff"]
-    feeds = quantize.fixed_shape_batches(_Tok(), texts, ["input_ids", "attention_mask", "token_type_ids"],
+    feeds = calibration.fixed_shape_batches(_Tok(), texts, ["input_ids", "attention_mask", "token_type_ids"],
                                          batch_size=2, seq_len=4)
     assert len(feeds) == 3                              # ceil(5 / 2)
     assert {f["input_ids"].shape for f in feeds} == {(2, 4)}
@@ -41,15 +45,15 @@ def test_fixed_shape_batches_wrap_around_and_keep_shape():
 
 
 def test_calibration_seq_len_is_longest_capped():
-    assert quantize.calibration_seq_len(_Tok(), ["a b c", "a"], max_length=8) == 3
-    assert quantize.calibration_seq_len(_Tok(), ["a b c d e f g h i j"], max_length=8) == 8
+    assert calibration.calibration_seq_len(_Tok(), ["a b c", "a"], max_length=8) == 3
+    assert calibration.calibration_seq_len(_Tok(), ["a b c d e f g h i j"], max_length=8) == 8
 
 
 def test_describe_matmul_reads_layer_and_role():
-    assert quantize.describe_matmul("/m/encoder/layer.3/output/dense/MatMul") == {"layer": 3, "kind": "ffn-out"}
-    assert quantize.describe_matmul("/m/encoder/layer.0/attention/output/dense/MatMul")["kind"] == "attn-out"
-    assert quantize.describe_matmul("/m/encoder/layer.11/intermediate/dense/MatMul") == {"layer": 11, "kind": "ffn-in"}
-    assert quantize.describe_matmul("/m/encoder/layer.1/attention/self/value/MatMul")["kind"] == "v"
+    assert graph.describe_matmul("/m/encoder/layer.3/output/dense/MatMul") == {"layer": 3, "kind": "ffn-out"}
+    assert graph.describe_matmul("/m/encoder/layer.0/attention/output/dense/MatMul")["kind"] == "attn-out"
+    assert graph.describe_matmul("/m/encoder/layer.11/intermediate/dense/MatMul") == {"layer": 11, "kind": "ffn-in"}
+    assert graph.describe_matmul("/m/encoder/layer.1/attention/self/value/MatMul")["kind"] == "v"
 
 
 def test_gate_check_names_every_broken_threshold(P):
@@ -67,16 +71,16 @@ def test_gate_check_names_every_broken_threshold(P):
 @pytest.mark.parametrize("n,answer", [(73, 18), (73, 0), (73, 1), (73, 73), (36, 5), (1, 1), (0, 0)])
 def test_first_passing_finds_the_smallest_k_in_log_steps(n, answer):
     calls = []
-    k, seen = quantize.first_passing(n, lambda k: calls.append(k) or k >= answer)
+    k, seen = smoothquant.first_passing(n, lambda k: calls.append(k) or k >= answer)
     assert k == answer and seen == calls and len(set(calls)) == len(calls)
     assert len(calls) <= 2 * answer.bit_length() + 2      # 11 builds for k = 18, not 19
 
 
 def test_first_passing_none_when_nothing_passes_and_never_returns_a_failure():
-    assert quantize.first_passing(10, lambda k: False) == (None, [0, 1, 2, 4, 8, 10])
+    assert smoothquant.first_passing(10, lambda k: False) == (None, [0, 1, 2, 4, 8, 10])
     # not monotone: 3 passes, 4 fails, 5.. pass; the answer passes and its predecessor fails
     ok = lambda k: k == 3 or k >= 5
-    k, _ = quantize.first_passing(12, ok)
+    k, _ = smoothquant.first_passing(12, ok)
     assert ok(k) and not ok(k - 1)
 
 
@@ -90,11 +94,11 @@ def test_choose_never_picks_a_failing_model():
 
 def test_latency_summary_hand_computed():
     times = pd.DataFrame({"format": ["a", "a", "b"], "n": [10, 10, 20], "ms": [100.0, 300.0, 50.0]})
-    s = gate.latency_summary(times, {"energy_available": False}, 0.475).set_index("format")
+    s = timing.latency_summary(times, {"energy_available": False}, 0.475).set_index("format")
     assert s.loc["a", "latency_avg_ms"] == 200 and s.loc["a", "latency_max_ms"] == 300
     assert s.loc["a", "sentences_per_s"] == pytest.approx(20 / 0.4)
     assert np.isnan(s.loc["b", "energy_j_per_1k"])
-    e = gate.latency_summary(times, {"energy_available": True, "energy_j": {"a": 36.0, "b": 0.0}}, 0.5)
+    e = timing.latency_summary(times, {"energy_available": True, "energy_j": {"a": 36.0, "b": 0.0}}, 0.5)
     # 36 J for 20 sentences = 1800 J / 1k = 0.0005 kWh -> 0.25 g CO2 at 0.5 kg/kWh
     assert e.set_index("format").loc["a", "co2_g_per_1k"] == pytest.approx(0.25)
 
@@ -104,10 +108,10 @@ def test_rapl_reads_counters_and_wraps(tmp_path):
     d.mkdir()
     (d / "energy_uj").write_text("900\n")
     (d / "max_energy_range_uj").write_text("1000\n")
-    r = gate.Rapl(str(tmp_path / "intel-rapl:[0-9]*" / "energy_uj"))
+    r = energy.Rapl(str(tmp_path / "intel-rapl:[0-9]*" / "energy_uj"))
     assert r.available and r.read() == [900]
     assert r.joules([900], [100]) == pytest.approx(200 / 1e6)   # wrapped once
-    missing = gate.Rapl(str(tmp_path / "nothing" / "energy_uj"))
+    missing = energy.Rapl(str(tmp_path / "nothing" / "energy_uj"))
     assert not missing.available and "no RAPL" in missing.reason and missing.read() is None
 
 
@@ -130,33 +134,33 @@ def test_alignment_sample_keeps_gold_targets_and_counts_the_rest():
 
 @pytest.fixture(scope="module")
 def cal(P):
-    return quantize.prepare_calibration(P)
+    return calibration.prepare_calibration(P)
 
 
 def _ops(path):
-    from lib.export import fusion_stats
+    from lib.compress.export import fusion_stats
     return fusion_stats(path)
 
 
 def test_smoothquant_tiny_builds_loadable_static_int8(P, cal):
-    found, sens = quantize.fallback_for(P, cal, P.smoothquant_alpha, "QOperator")
-    assert len(sens) == len(quantize.linear_matmuls(cal.unfused)) == 12   # 2 layers x 6 linears
+    found, sens = smoothquant.fallback_for(P, cal, P.smoothquant_alpha, "QOperator")
+    assert len(sens) == len(graph.linear_matmuls(cal.unfused)) == 12   # 2 layers x 6 linears
     assert found.reached and found.steps[-1]["mean_cosine"] >= found.target_cosine
     for qf, op in (("QOperator", "QLinearMatMul"), ("QDQ", "QuantizeLinear")):
-        path = quantize.smoothquant_int8_to(P, quant_format=qf, keep_fp32=found.keep_fp32)
+        path = smoothquant.smoothquant_int8_to(P, quant_format=qf, keep_fp32=found.keep_fp32)
         assert _ops(path).get(op, 0) > 0
-        ref = quantize.embed_onnx(cal.unfused, P, cal.held_out)
-        vec = quantize.embed_onnx(path, P, cal.held_out)
-        assert vec.shape == ref.shape and quantize.mean_cosine(ref, vec) > 0.99
+        ref = ort_engine.embed_onnx(cal.unfused, P, cal.held_out)
+        vec = ort_engine.embed_onnx(path, P, cal.held_out)
+        assert vec.shape == ref.shape and retrieval.mean_cosine(ref, vec) > 0.99
 
 
 def test_qdq_debug_sensitivity_ranks_every_matmul_and_drives_the_search(P, cal):
-    fast = quantize.layer_sensitivity_debug(P, cal, P.smoothquant_alpha, n_sentences=8)
-    nodes = quantize.linear_matmuls(cal.unfused)
+    fast = smoothquant.layer_sensitivity_debug(P, cal, P.smoothquant_alpha, n_sentences=8)
+    nodes = graph.linear_matmuls(cal.unfused)
     assert sorted(fast.node) == sorted(nodes) and (fast.loss >= 0).all() and fast.loss.notna().all()
     assert fast.loss.is_monotonic_decreasing and (fast.activation_noise > 0).all()
     Pd = params.load("tiny", sensitivity_method="qdq-debug")
-    found, sens = quantize.fallback_for(Pd, cal, Pd.smoothquant_alpha, "QDQ")
+    found, sens = smoothquant.fallback_for(Pd, cal, Pd.smoothquant_alpha, "QDQ")
     assert "activation_noise" in sens and found.keep_fp32 == list(sens.node[:len(found.keep_fp32)])
     assert found.reached
 
@@ -165,36 +169,36 @@ def test_decomposed_smoothquant_equals_the_ort_hook(P, cal, tmp_path):
     """Our two-step route (INC smoothing, then quantize_static) gives the hook's model."""
     work = tmp_path / "w"
     work.mkdir()
-    smoothed = quantize.smoothed_fp32(cal, 0.5, work)
-    mine = quantize.static_int8(smoothed, work / "mine.onnx", cal, "QOperator")
-    hook = quantize.static_int8(cal.unfused, work / "hook.onnx", cal, "QOperator", smoothquant_alpha=0.5)
-    a = quantize.embed_onnx(mine, P, cal.held_out)
-    b = quantize.embed_onnx(hook, P, cal.held_out)
+    smoothed = smoothquant.smoothed_fp32(cal, 0.5, work)
+    mine = smoothquant.static_int8(smoothed, work / "mine.onnx", cal, "QOperator")
+    hook = smoothquant.static_int8(cal.unfused, work / "hook.onnx", cal, "QOperator", smoothquant_alpha=0.5)
+    a = ort_engine.embed_onnx(mine, P, cal.held_out)
+    b = ort_engine.embed_onnx(hook, P, cal.held_out)
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_exclusion_keeps_matmuls_fp32(P, cal):
-    nodes = quantize.linear_matmuls(cal.unfused)
-    path = quantize.smoothquant_int8_to(P, quant_format="QOperator", keep_fp32=nodes[:3])
+    nodes = graph.linear_matmuls(cal.unfused)
+    path = smoothquant.smoothquant_int8_to(P, quant_format="QOperator", keep_fp32=nodes[:3])
     assert _ops(path)["QLinearMatMul"] == len(nodes) - 3
 
 
 def test_dynamic_int8_per_channel_and_per_tensor(P, cal):
-    ref = quantize.embed_onnx(cal.unfused, P, cal.held_out)
+    ref = ort_engine.embed_onnx(cal.unfused, P, cal.held_out)
     for per_channel in (True, False):
-        path = quantize.dynamic_int8_to(P, per_channel=per_channel)
+        path = dynamic.dynamic_int8_to(P, per_channel=per_channel)
         assert _ops(path).get("MatMulInteger", 0) > 0
-        assert quantize.mean_cosine(ref, quantize.embed_onnx(path, P, cal.held_out)) > 0.99
+        assert retrieval.mean_cosine(ref, ort_engine.embed_onnx(path, P, cal.held_out)) > 0.99
 
 
 def test_registered_formats_load_through_encode(P):
-    from lib.encode import load_encoder
+    from lib.formats import load_encoder
     ref = load_encoder(P, "fp32-torch").encode(["skin rash", "abnormal heart"], progress=False)
     for fmt in ("onnx-int8-dynamic", "onnx-int8-smoothquant", "torch-int8"):
         vec = load_encoder(P, fmt).encode(["skin rash", "abnormal heart"], progress=False)
         assert vec.shape == ref.shape
         assert np.allclose(np.linalg.norm(vec, axis=1), 1.0, atol=1e-5)
-        assert quantize.mean_cosine(ref, vec) > 0.98
+        assert retrieval.mean_cosine(ref, vec) > 0.98
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,7 +206,8 @@ def test_registered_formats_load_through_encode(P):
 
 
 def test_gate_fails_a_broken_model(P):
-    from lib.encode import BatchEncoder, load_encoder
+    from lib.engines.encoder import BatchEncoder
+    from lib.formats import load_encoder
 
     ref = load_encoder(P, "fp32-torch")
     rng = np.random.default_rng(0)
@@ -212,7 +217,7 @@ def test_gate_fails_a_broken_model(P):
         return h + rng.normal(0, 3 * h.std(), h.shape).astype(np.float32)
 
     broken = BatchEncoder(P.name, "onnx-int8-dynamic", "broken-noise", ref.tokenizer, P, noisy,
-                          {"onnx": str(quantize.dynamic_int8(P))})
+                          {"onnx": str(dynamic.dynamic_int8(P))})
     data = gate.build_gate_data(P, n_latency=32)
     table, times, bench = gate.run_gate(P, ["onnx-int8-dynamic"], data, rounds=1, use_cache=False,
                                         encoders={"fp32-torch": ref, "onnx-int8-dynamic": broken})

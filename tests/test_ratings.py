@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import ratings
+from lib.analysis import ratings
 from lib.errors import DataFormatError
 
 FIX = Path(__file__).parent / "fixtures" / "ratings"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .lexicon import LEX_COLUMNS, write_lexicon
-from .umls import MRCONSO_COLUMNS, write_mrconso
+from lib.data.lexicon import LEX_COLUMNS, write_lexicon
+from lib.data.umls import MRCONSO_COLUMNS, write_mrconso
 
 CONCEPTS = [  # (made-up CUI, preferred English string, French string, lay term, lay explanation)
     ("C9000001", "Myocardial infarction", "Infarctus du myocarde", "crise cardiaque",
@@ -62,7 +62,7 @@ def write_all(folder: str | Path) -> dict[str, Path]:
     out["medsts"] = folder / "medsts.csv"
     medsts_frame().to_csv(out["medsts"], index=False, header=False)
     try:
-        from . import deft
+        from lib.data import deft
     except ImportError:  # DEFT loaders not present in this checkout
         return out
     deft_dir = folder / "deft2020"

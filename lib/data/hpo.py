@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataFormatError
-from .lexicon import LEX_COLUMNS
-from .umls import MRCONSO_COLUMNS
+from lib.data.lexicon import LEX_COLUMNS
+from lib.data.umls import MRCONSO_COLUMNS
+from lib.errors import DataFormatError
 
 log = logging.getLogger("lib.data.hpo")
 

@@ -9,8 +9,8 @@ from typing import Iterator, TextIO
 
 import pandas as pd
 
-from ..errors import DataFormatError
-from .textio import open_text
+from lib.data.textio import open_text
+from lib.errors import DataFormatError
 
 LEX_COLUMNS = ["Terme", "Taux de complexité", "Indice de comparaison", "Explication au grand public",
                "Taux de simplification", "Sources"]

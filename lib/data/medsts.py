@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .public import read_sts_csv
+from lib.data.public import read_sts_csv
 
 
 def read_medsts(path: str | Path) -> pd.DataFrame:

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import atomic, paths
-from ..errors import DataFormatError
-from .textio import open_text
+from lib import atomic, paths
+from lib.data.textio import open_text
+from lib.errors import DataFormatError
 
 log = logging.getLogger("lib.data.public")
 

@@ -25,8 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from tqdm.auto import tqdm
 
-from ..errors import DataFormatError
-from .textio import UTF8_BOM, is_gzip, open_binary
+from lib.data.textio import UTF8_BOM, is_gzip, open_binary
+from lib.errors import DataFormatError
 
 log = logging.getLogger("lib.data.umls")
 

@@ -97,3 +97,8 @@ def embedding_agreement(ref: np.ndarray, other: np.ndarray, k: int = 1) -> dict:
             return s.argmax(1)
         out["nn_agreement"] = float(np.mean(nn(ref) == nn(other)))
     return out
+
+
+def mean_cosine(ref: np.ndarray, other: np.ndarray) -> float:
+    """Mean row-wise cosine of two L2-normalised matrices."""
+    return float(np.mean(np.sum(ref * other, axis=1)))

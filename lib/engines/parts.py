@@ -16,7 +16,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import paths
+from lib import paths
 
 PARTS = {
     "all-mpnet-base-v2": {

@@ -1,48 +1,11 @@
-"""Exact cosine top-k alignment without the full N_sources x N_targets matrix, and the paper's tables.
-
-Vectors are L2-normalised, so cosine = dot product. Targets are scanned in blocks: memory is
-O(n_queries x block) instead of O(n_queries x n_targets), and results are exact (same as the full
-matrix, ties aside).
+"""Aligning sources to targets: the paper's main and extensive tables and the retrieval metrics.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-
-def topk(queries: np.ndarray, targets: np.ndarray, k: int = 10, block: int = 65536,
-         query_block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k by inner product: (scores, indices), each (n_queries, k), best first.
-
-    No targets is an error here: the (n_queries, 0) result would only fail later, far from the cause.
-    """
-    if len(targets) == 0:
-        raise ValueError(f"topk: no targets to search ({len(queries)} queries)")
-    import torch
-
-    q_all = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
-    t_all = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
-    n_t = t_all.shape[0]
-    k_eff = min(k, n_t)
-    out_s = np.empty((q_all.shape[0], k_eff), dtype=np.float32)
-    out_i = np.empty((q_all.shape[0], k_eff), dtype=np.int64)
-    with torch.inference_mode():
-        for qs in range(0, q_all.shape[0], query_block):
-            q = q_all[qs:qs + query_block]
-            best_s = torch.full((q.shape[0], k_eff), -torch.inf)
-            best_i = torch.zeros((q.shape[0], k_eff), dtype=torch.int64)
-            for ts in range(0, n_t, block):
-                s = q @ t_all[ts:ts + block].T
-                kk = min(k_eff, s.shape[1])
-                bs, bi = torch.topk(s, kk, dim=1)
-                cat_s = torch.cat([best_s, bs], dim=1)
-                cat_i = torch.cat([best_i, bi + ts], dim=1)
-                best_s, pos = torch.topk(cat_s, k_eff, dim=1)
-                best_i = torch.gather(cat_i, 1, pos)
-            out_s[qs:qs + len(q)] = best_s.numpy()
-            out_i[qs:qs + len(q)] = best_i.numpy()
-    return out_s, out_i
+from lib.search.topk import topk
 
 
 def main_table(sources: pd.DataFrame, targets: pd.DataFrame, scores: np.ndarray, idx: np.ndarray,
@@ -85,9 +48,9 @@ def align_and_score(encoder, data, P) -> tuple[pd.DataFrame, pd.DataFrame, dict]
             raise ValueError(f"align_and_score: no {what} to align (tier {data.tier!r}, files {files}); "
                              "nothing was encoded")
 
-    from .encode import embed
-    from .evaluate.retrieval import gold_ranks, retrieval_metrics
-    from .text import clean
+    from lib.engines.cache import embed
+    from lib.evaluate.retrieval import gold_ranks, retrieval_metrics
+    from lib.text import clean
 
     src_text = data.sources["source_text"].tolist()
     tgt_text = data.targets["STR"].tolist()

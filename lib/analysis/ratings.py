@@ -30,8 +30,8 @@ from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from scipy.stats import norm, zscore
 
-from .data.textio import open_text
-from .errors import DataFormatError
+from lib.data.textio import open_text
+from lib.errors import DataFormatError
 
 RATING_SCALE: dict[int, str] = {
     5: "same concept",
@@ -41,7 +41,11 @@ RATING_SCALE: dict[int, str] = {
     1: "same top-level branch",
     0: "unrelated",
 }
+
+
 PHENOTYPIC_ABNORMALITY = "HP:0000118"
+
+
 ID_SEPARATORS = ("|", ";", ",")
 
 
@@ -178,6 +182,7 @@ def rate_alignments(table: pd.DataFrame, graph: IsAGraph) -> pd.Series:
 # ---------------------------------------------------------------------------------------------
 # Expert ratings (CSV: source,target,rating)
 
+
 EXPERT_COLUMNS = ("source", "target", "rating")
 
 
@@ -300,37 +305,3 @@ def complementarity(a: pd.DataFrame, b: pd.DataFrame, key: str = "source_id") ->
         "lost_a": len(a) - n, "lost_b": len(b) - n,
     }
     return m, summary
-
-
-# ---------------------------------------------------------------------------------------------
-# Inputs: the 04-align result files
-
-
-def alignment_tables(params_name: str, formats: Sequence[str] | None = None) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """The 04-align result record of one params file and its main table per format.
-
-    A missing result or table raises ``FileNotFoundError`` naming the make target that builds it.
-    """
-    from . import report
-
-    record = report.read_result(params_name, "04-align")
-    fmts = list(formats) if formats else list(record["metrics"].get("formats", {}))
-    tables = {}
-    for fmt in fmts:
-        path = report.table_path(params_name, f"04-align.{fmt}.main", "csv")
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: run `make results/{params_name}/04-align.json` "
-                                    f"with format {fmt!r} in params `formats`")
-        tables[fmt] = pd.read_csv(path, dtype={"gold_cui": str, "gold_hpo": str, "pred_cui": str,
-                                               "pred_hpo": str, "source_id": str}, keep_default_na=False)
-        tables[fmt]["score"] = pd.to_numeric(tables[fmt]["score"])
-        if "correct" in tables[fmt]:
-            tables[fmt]["correct"] = tables[fmt]["correct"].astype(str).str.lower().isin(["true", "1"])
-    return record, tables
-
-
-def models_with_alignment() -> list[str]:
-    """Params names that have a 04-align result file (candidates for the second model)."""
-    from . import paths
-    root = paths.results_dir()
-    return sorted(p.parent.name for p in root.glob("*/04-align.json")) if root.exists() else []

@@ -19,15 +19,46 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
-from . import atomic, paths
-from .errors import ResultFileError
-from .params import Params, licensed_inputs
+from lib import atomic, paths
+from lib.errors import ResultFileError
+from lib.params import Params, licensed_inputs
+
+log = logging.getLogger("lib.report")
+
+
+def alignment_tables(params_name: str, formats: Sequence[str] | None = None) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """The 04-align result record of one params file and its main table per format.
+
+    A missing result or table raises ``FileNotFoundError`` naming the make target that builds it.
+    """
+    record = read_result(params_name, "04-align")
+    fmts = list(formats) if formats else list(record["metrics"].get("formats", {}))
+    tables = {}
+    for fmt in fmts:
+        path = table_path(params_name, f"04-align.{fmt}.main", "csv")
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: run `make results/{params_name}/04-align.json` "
+                                    f"with format {fmt!r} in params `formats`")
+        tables[fmt] = pd.read_csv(path, dtype={"gold_cui": str, "gold_hpo": str, "pred_cui": str,
+                                               "pred_hpo": str, "source_id": str}, keep_default_na=False)
+        tables[fmt]["score"] = pd.to_numeric(tables[fmt]["score"])
+        if "correct" in tables[fmt]:
+            tables[fmt]["correct"] = tables[fmt]["correct"].astype(str).str.lower().isin(["true", "1"])
+    return record, tables
+
+
+def models_with_alignment() -> list[str]:
+    """Params names that have a 04-align result file (candidates for the second model)."""
+    from lib import paths
+    root = paths.results_dir()
+    return sorted(p.parent.name for p in root.glob("*/04-align.json")) if root.exists() else []
+
 
 if TYPE_CHECKING:
     import pandas as pd
 
-log = logging.getLogger("lib")
 
 TRACKED_PACKAGES = ("torch", "transformers", "sentence-transformers", "onnx", "onnxruntime",
                     "onnxruntime-gpu", "olive-ai", "neural-compressor", "onnx-neural-compressor",
@@ -75,7 +106,7 @@ def _model_identity(P: Params) -> dict[str, Any]:
     """``lib.fingerprint.model_identity(P)``, or ``{"error": ...}``: a result is still written (and
     says why the identity is missing) when the model cannot be resolved or the module is absent."""
     try:
-        from .fingerprint import model_identity
+        from lib.engines.hub import model_identity
         return dict(model_identity(P))
     except Exception as err:  # any failure is recorded, never fatal to the run that produced the metrics
         log.warning("model identity of %s unavailable: %s: %s", P.name, type(err).__name__, err)
@@ -126,7 +157,10 @@ def read_result(params_name: str, notebook: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # Tables, and the folder that marks outputs derived from licensed data
 
+
 LICENSED_DIR = "licensed-derived"
+
+
 LICENSED_SOURCES = {
     "umls_mrconso": "the UMLS Metathesaurus (MRCONSO.RRF; UMLS Metathesaurus License)",
     "lay_lexicon": "the French lay lexicon (LEX)",

@@ -1,17 +1,4 @@
-"""INT8 quantization: ONNX Runtime dynamic INT8, SmoothQuant W8A8 static INT8, torchao INT8.
-
-Builders ``f(P) -> Path`` are registered in :data:`lib.encode.ONNX_BUILDERS`, so any notebook can ask
-for ``onnx-int8-dynamic`` or ``onnx-int8-smoothquant`` and get the artifact built on first use.
-
-SmoothQuant goes through the same two library pieces as ONNX Runtime's hook
-(``quantize_static(extra_options={"SmoothQuant": True})``): Neural Compressor 3.7.1's
-``ORTSmoothQuant.transform`` (the FP32 smoothing) and ONNX Runtime's ``quantize_static``. We call them
-one after the other instead of through the hook so that one smoothed model and one calibration cache
-serve the whole alpha sweep and the per-layer sensitivity search (the hook recalibrates every call);
-``tests/test_quantize.py`` checks that both routes give the same graph.
-
-Which linear MatMuls stay in FP32 is chosen by :func:`search_fp32_fallback` (per-layer sensitivity,
-then the smallest sensitivity-ordered fallback set whose held-out cosine reaches the target), never by name.
+"""SmoothQuant W8A8 static INT8 with a searched FP32 fallback.
 """
 
 from __future__ import annotations
@@ -20,228 +7,33 @@ import hashlib
 import json
 import logging
 import os
-import re
-from itertools import zip_longest
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import atomic
-from .params import Params
+from lib import atomic
+from lib.params import Params
+from lib.evaluate.retrieval import mean_cosine
+from lib.compress.calibration import Calibration
+from lib.compress.calibration import FeedReader
+from lib.compress.graph import describe_matmul
+from lib.engines.ort import embed_onnx
+from lib.compress.graph import linear_matmuls
+from lib.compress.calibration import prepare_calibration
 
-log = logging.getLogger("lib.quantize")
+log = logging.getLogger("lib.compress.smoothquant")
+
 
 QUANT_FORMATS = ("QOperator", "QDQ")
+
+
 # Margin above the gate's cosine threshold that the fallback search aims for on its own held-out
 # sentences, so that the gate (other texts) still holds.
 SEARCH_COSINE_MARGIN = 0.004
-
-
-# ---------------------------------------------------------------------------------------------
-# Calibration text
-
-
-def calibration_pool(P: Params) -> tuple[list[str], str]:
-    """Sentences to calibrate on, and a label naming where they come from.
-
-    MedSTS when ``P.medsts`` is set (the paper's choice); else STS-benchmark train sentences and HPO
-    term definitions. BIOSSES is left out on purpose: all 100 pairs serve the gate's Spearman (its
-    20-pair test split is too small for a 0.01 threshold), and the HPO lay terms are the gate's queries.
-    """
-    from .data import public
-
-    if P.medsts:
-        from . import paths
-        from .data.medsts import read_medsts
-        df = read_medsts(paths.project_path(P.medsts))
-        texts = pd.unique(pd.concat([df.sentence1, df.sentence2]).astype(str))
-        return [str(t) for t in np.random.default_rng(P.seed).permutation(texts)], f"MedSTS ({P.medsts})"
-    stsb = "stsb-fr" if P.language == "fr" else "stsb-en"
-    df = public.load_sts(stsb, "train")
-    parts = [pd.unique(pd.concat([df.sentence1, df.sentence2]).astype(str)).tolist()]
-    from .data.hpo import load_hpo
-    defs = load_hpo().terms.definition.astype(str)
-    parts.append([d for d in defs if len(d.split()) >= 4])
-    # interleave so any prefix of the pool mixes the sources
-    rng = np.random.default_rng(P.seed)
-    shuffled = [list(rng.permutation(p)) for p in parts]
-    pool = [s for group in zip_longest(*shuffled) for s in group if s is not None]
-    return pool, f"{stsb} train + HPO definitions"
-
-
-def calibration_split(P: Params) -> tuple[list[str], list[str], str]:
-    """(calibration sentences, held-out search sentences, source label), disjoint, seeded."""
-    pool, source = calibration_pool(P)
-    n = P.calibration_size
-    if len(pool) < 2 * n:
-        raise ValueError(f"calibration needs 2 x calibration_size={n} sentences, source has {len(pool)}")
-    return pool[:n], pool[n:2 * n], source
-
-
-def fixed_shape_batches(tokenizer, texts: Sequence[str], input_names: Sequence[str], batch_size: int,
-                        seq_len: int) -> list[dict[str, np.ndarray]]:
-    """Calibration feeds of one fixed shape (Neural Compressor stacks them: shapes must agree).
-
-    The last batch is completed with the first sentences again, so no sentence is dropped.
-    """
-    texts = list(texts)
-    n_batches = max(1, -(-len(texts) // batch_size))
-    padded = (texts * (1 + n_batches * batch_size // max(len(texts), 1)))[:n_batches * batch_size]
-    out = []
-    for i in range(n_batches):
-        enc = tokenizer(padded[i * batch_size:(i + 1) * batch_size], padding="max_length",
-                        truncation=True, max_length=seq_len, return_tensors="np")
-        feed = {k: np.asarray(enc[k], dtype=np.int64) for k in input_names if k in enc}
-        if "token_type_ids" in input_names and "token_type_ids" not in feed:
-            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
-        out.append(feed)
-    return out
-
-
-class FeedReader:
-    """ONNX Runtime ``CalibrationDataReader`` over prepared feeds (deep-copyable, rewindable)."""
-
-    def __init__(self, feeds: list[dict[str, np.ndarray]]):
-        self.feeds = feeds
-        self._i = 0
-
-    def get_next(self) -> dict | None:
-        if self._i >= len(self.feeds):
-            return None
-        self._i += 1
-        return self.feeds[self._i - 1]
-
-    def rewind(self) -> None:
-        self._i = 0
-
-    def __len__(self) -> int:
-        return len(self.feeds)
-
-    def __iter__(self) -> Iterator[dict]:
-        return iter(self.feeds)
-
-
-def calibration_seq_len(tokenizer, texts: Sequence[str], max_length: int) -> int:
-    """One padding length for all calibration batches: the longest text (capped at max_length)."""
-    lens = [len(x) for x in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
-    return int(min(max_length, max(lens)))
-
-
-# ---------------------------------------------------------------------------------------------
-# Graph inspection
-
-
-def onnx_input_names(path: Path) -> list[str]:
-    import onnx
-    m = onnx.load(str(path), load_external_data=False)
-    inits = {i.name for i in m.graph.initializer}
-    return [i.name for i in m.graph.input if i.name not in inits]
-
-
-def linear_matmuls(path: Path) -> list[str]:
-    """Names of the MatMul nodes whose weight is a constant: the model's linear layers.
-
-    The attention score MatMuls (two activations) are not in the search space.
-    """
-    import onnx
-    m = onnx.load(str(path), load_external_data=False)
-    consts = {i.name for i in m.graph.initializer}
-    consts |= {o for n in m.graph.node if n.op_type == "Constant" for o in n.output}
-    return [n.name for n in m.graph.node if n.op_type == "MatMul" and n.input[1] in consts]
-
-
-_KIND_PATTERNS = (("attention.*query", "q"), ("attention.*key", "k"), ("attention.*value", "v"),
-                  ("attention.*output", "attn-out"), ("intermediate", "ffn-in"), ("output", "ffn-out"),
-                  ("pooler", "pooler"))
-
-
-def describe_matmul(name: str) -> dict:
-    """Layer index and role (q/k/v/attn-out/ffn-in/ffn-out) read from an exported node name."""
-    layer = re.search(r"layers?[._/](\d+)", name)
-    kind = next((k for pat, k in _KIND_PATTERNS if re.search(pat, name)), "other")
-    return {"layer": int(layer.group(1)) if layer else -1, "kind": kind}
-
-
-def file_size_mb(path: Path) -> float:
-    """Size of an ONNX model including any external-data file beside it."""
-    total = path.stat().st_size
-    data = path.with_suffix(path.suffix + ".data")
-    if data.exists():
-        total += data.stat().st_size
-    return total / 2**20
-
-
-# ---------------------------------------------------------------------------------------------
-# Dynamic INT8 (MatMulInteger)
-
-
-def dynamic_int8_to(P: Params, per_channel: bool = True, nodes_to_exclude: Sequence[str] = ()) -> Path:
-    """Dynamic INT8 of the fused FP32 graph (weights s8, activations u8 per batch)."""
-    from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
-
-    from .export import artifact_dir, cached_onnx, fused_onnx
-
-    src = fused_onnx(P)
-    out_dir = artifact_dir(P, "onnx-int8-dynamic")
-    tag = "per-channel" if per_channel else "per-tensor"
-    if nodes_to_exclude:
-        tag += "-x" + hashlib.sha1(",".join(sorted(nodes_to_exclude)).encode()).hexdigest()[:8]
-    out = out_dir / f"model-{tag}.onnx"
-
-    def build(tmp: Path) -> None:
-        # The fused graph only quantizes after shape inference with ORT's optimizer skipped (stack notes).
-        pre = cached_onnx(out_dir / "model-preprocessed.onnx",
-                          lambda t: quant_pre_process(str(src), str(t), skip_optimization=True))
-        quantize_dynamic(str(pre), str(tmp), per_channel=per_channel, weight_type=QuantType.QInt8,
-                         nodes_to_exclude=list(nodes_to_exclude))
-        log.info("dynamic INT8 (%s): %s", tag, out)
-    return cached_onnx(out, build)
-
-
-def dynamic_int8(P: Params) -> Path:
-    """The ``onnx-int8-dynamic`` format: per-channel weights (per-tensor loses ~4 cosine points)."""
-    return dynamic_int8_to(P, per_channel=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# SmoothQuant W8A8 (static)
-
-
-@dataclass
-class Calibration:
-    """Everything the static builds of one params file share."""
-
-    unfused: Path
-    feeds: list[dict[str, np.ndarray]]
-    held_out: list[str]
-    source: str
-    seq_len: int
-    n_sentences: int
-
-    @property
-    def key(self) -> str:
-        h = hashlib.sha256()
-        for f in self.feeds:
-            h.update(repr(f["input_ids"].shape).encode())
-            h.update(f["input_ids"].tobytes())
-        return h.hexdigest()[:10]
-
-
-def prepare_calibration(P: Params) -> Calibration:
-    """Unfused FP32 graph (SmoothQuant needs LayerNorm -> MatMul) and fixed-shape calibration feeds."""
-    from .encode import load_tokenizer, resolve_model_dir
-    from .export import unfused_onnx
-
-    src = unfused_onnx(P)
-    tok = load_tokenizer(resolve_model_dir(P))
-    calib, held_out, source = calibration_split(P)
-    seq_len = calibration_seq_len(tok, calib, P.max_length)
-    feeds = fixed_shape_batches(tok, calib, onnx_input_names(src), min(P.batch_size, len(calib)), seq_len)
-    return Calibration(src, feeds, held_out, source, seq_len, len(calib))
 
 
 def smoothed_fp32(cal: Calibration, alpha: float, out_dir: Path) -> Path:
@@ -250,7 +42,7 @@ def smoothed_fp32(cal: Calibration, alpha: float, out_dir: Path) -> Path:
     import onnx
     from neural_compressor.adaptor.ox_utils.smooth_quant import ORTSmoothQuant
 
-    from .export import cached_onnx
+    from lib.compress.export import cached_onnx
 
     def build(tmp: Path) -> None:
         model = onnx.load(str(cal.unfused))
@@ -268,7 +60,12 @@ def static_int8(src: Path, out: Path, cal: Calibration, quant_format: str = "QDQ
     With ``smoothquant_alpha`` the ONNX Runtime SmoothQuant hook does the smoothing itself.
     Calibration ranges are cached beside ``src`` (per calibration set) and reused.
     """
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     if quant_format not in QUANT_FORMATS:
         raise ValueError(f"quant_format must be one of {QUANT_FORMATS}, got {quant_format!r}")
@@ -300,28 +97,6 @@ def _drop_unreadable_json(path: Path) -> None:
         except (ValueError, UnicodeDecodeError) as err:
             log.warning("calibration cache %s is unreadable (%s): removing it, ranges are recomputed", path, err)
             atomic.remove(path)
-
-
-def onnx_encoder(P: Params, label: str, path: Path):
-    """A ``BatchEncoder`` for any ONNX artifact (e.g. a variant of a registered format), with the
-    same tokenising and pooling as every format; the fingerprint holds the model's and the file's content."""
-    from .encode import BatchEncoder, load_tokenizer, onnx_forward, ort_session, resolve_model_dir
-    from .fingerprint import file_digest, model_fingerprint
-
-    model_dir = resolve_model_dir(P)
-    fp = file_digest(path)[:12]
-    return BatchEncoder(P.name, label, f"{model_fingerprint(model_dir)}-{label}-{fp}", load_tokenizer(model_dir),
-                        P, onnx_forward(ort_session(path, P)), {"model_dir": str(model_dir), "onnx": str(path)})
-
-
-def embed_onnx(path: Path, P: Params, texts: Sequence[str]) -> np.ndarray:
-    """Sentence vectors from an ONNX file (no cache: search candidates are overwritten in place)."""
-    return onnx_encoder(P, path.stem, path).encode(texts, progress=False)
-
-
-def mean_cosine(ref: np.ndarray, other: np.ndarray) -> float:
-    """Mean row-wise cosine of two L2-normalised matrices."""
-    return float(np.mean(np.sum(ref * other, axis=1)))
 
 
 def layer_sensitivity(P: Params, cal: Calibration, alpha: float | None,
@@ -357,15 +132,15 @@ def layer_sensitivity_debug(P: Params, cal: Calibration, alpha: float | None,
     build and encode per MatMul (72 on a BERT-base model). Columns as :func:`layer_sensitivity`,
     ``cosine_only_this_int8`` empty.
     """
-    from . import outliers
+    from lib.compress import qdq_debug
 
     work = search_dir(P)
     work.mkdir(parents=True, exist_ok=True)
     src = smoothed_fp32(cal, alpha, work) if alpha is not None else cal.unfused
     qdq = static_int8(src, work / f"sensitivity-qdq-{os.getpid()}.onnx", cal, "QDQ")
-    feeds = outliers.debug_feeds(P, cal.held_out, n_sentences, cal.seq_len)
-    acts, weights = outliers.qdq_debug(src, qdq, feeds)
-    consumers, _, weight_users = outliers.matmul_links(qdq)
+    feeds = qdq_debug.debug_feeds(P, cal.held_out, n_sentences, cal.seq_len)
+    acts, weights = qdq_debug.qdq_debug(src, qdq, feeds)
+    consumers, _, weight_users = qdq_debug.matmul_links(qdq)
     qdq.unlink(missing_ok=True)
 
     def noise(sqnr_db) -> float:
@@ -432,7 +207,7 @@ def first_passing(n: int, ok: Callable[[int], bool]) -> tuple[int | None, list[i
 
 def search_dir(P: Params) -> Path:
     """Where the search, the alpha sweep and the final build share smoothed graphs and calibration ranges."""
-    from .export import artifact_dir
+    from lib.compress.export import artifact_dir
     return artifact_dir(P, "onnx-int8-smoothquant") / "search"
 
 
@@ -471,7 +246,7 @@ def search_fp32_fallback(P: Params, cal: Calibration, alpha: float | None, quant
 
 
 def _search_record_path(P: Params, alpha: float | None, quant_format: str, cal: Calibration) -> Path:
-    from .export import artifact_dir
+    from lib.compress.export import artifact_dir
     a = "none" if alpha is None else f"{alpha:.2f}"
     method = "" if P.sensitivity_method == "probe" else f"-{P.sensitivity_method}"
     # the target cosine decides where the search stops: a record searched for another gate is not ours
@@ -506,7 +281,7 @@ def smoothquant_int8_to(P: Params, alpha: float | None = None, quant_format: str
     ``alpha`` / ``quant_format`` default to params; ``keep_fp32=None`` runs (or reuses) the
     sensitivity search for this alpha and format.
     """
-    from .export import artifact_dir, cached_onnx
+    from lib.compress.export import artifact_dir, cached_onnx
 
     alpha = P.smoothquant_alpha if alpha is None else alpha
     quant_format = quant_format or P.quant_format
@@ -530,7 +305,7 @@ def smoothquant_int8_to(P: Params, alpha: float | None = None, quant_format: str
 
 def plain_static_int8_to(P: Params, quant_format: str = "QDQ", keep_fp32: Sequence[str] = ()) -> Path:
     """Static INT8 without SmoothQuant (same calibration and fallback): the ablation baseline."""
-    from .export import artifact_dir, cached_onnx
+    from lib.compress.export import artifact_dir, cached_onnx
 
     cal = prepare_calibration(P)
     tag = hashlib.sha1(",".join(sorted(keep_fp32)).encode()).hexdigest()[:8]
@@ -563,18 +338,3 @@ def alpha_sweep(P: Params, alphas: Sequence[float] | None = None, quant_format: 
                      "min_cosine": float(cos.min())})
     (work / f"sweep-{os.getpid()}.onnx").unlink(missing_ok=True)
     return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------------------------------------
-# PyTorch INT8
-
-
-def torch_int8(model):
-    """torchao dynamic INT8 (per-token activations, per-channel weights) on every nn.Linear.
-
-    IPEX's static SmoothQuant cannot import beside torch 2.13 (stack notes); torchao runs here.
-    """
-    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
-
-    quantize_(model, Int8DynamicActivationInt8WeightConfig())
-    return model

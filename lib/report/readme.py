@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from . import atomic, paths
+from lib import atomic, paths
 
 
 def replace_section(text: str, name: str, body: str) -> str:

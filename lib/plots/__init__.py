@@ -6,6 +6,7 @@ fonts set by :func:`style`, so that what is legible on screen is legible in prin
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -14,24 +15,38 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from . import atomic, paths  # noqa: E402
+from lib import atomic, paths  # noqa: E402
+
+log = logging.getLogger("lib.plots")
+
 
 FORMAT_COLORS = {
     "fp32-torch": "#4C72B0", "onnx-fp32": "#55A868", "onnx-int8-dynamic": "#DD8452",
     "onnx-int8-smoothquant": "#C44E52", "torch-int8": "#8172B3", "olive-best": "#937860",
     "paper": "#444444",
 }
+
+
 FORMAT_LABELS = {
     "fp32-torch": "FP32 (PyTorch)", "onnx-fp32": "FP32 (ONNX)", "onnx-int8-dynamic": "INT8 dynamic",
     "onnx-int8-smoothquant": "INT8 SmoothQuant", "torch-int8": "INT8 (torchao)", "olive-best": "Olive best",
     "paper": "paper",
 }
+
+
 # Before / after smoothing and the two models of the dual-model analysis
 STAGE_COLORS = {"before": "#4C72B0", "after": "#C44E52"}
+
+
 MODEL_LINESTYLES = ("-", "--", ":", "-.")
+
+
 PAPER_WIDTH_IN = 6.8  # two-column width of the paper, inches
+
+
 FONT_SIZE = 8.0
 
 
@@ -187,4 +202,53 @@ def length_distributions(lengths: Mapping[str, "np.ndarray"], title: str = ""):
     ax.set_xscale("log")
     ax.set_xlabel("tokens per string (log scale)")
     ax.set_title(title)
+    return fig
+
+
+def pareto_figure(summary: dict, title: str = ""):
+    """Quality vs latency of every candidate: frontier, goal thresholds, chosen model, baselines."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    from lib.plots import FORMAT_COLORS, PAPER_WIDTH_IN
+
+    df = pd.DataFrame(summary["candidates"])
+    base = summary["baseline"]
+    latency_goal = next((s["goal"]["value"] for s in summary["olive_config"]["evaluators"]["ours"]["metrics"][0]
+                         ["sub_types"] if s["name"] == "latency_ms" and s.get("goal")), None)
+    fig, axes = plt.subplots(1, 2, figsize=(PAPER_WIDTH_IN, 2.9), sharex=True)
+    for ax, metric, label in ((axes[0], "mean_cosine", "mean cosine to FP32"),
+                              (axes[1], "spearman", "STS Spearman (held-out)")):
+        ok = df["meets_goals"].astype(bool)
+        ax.scatter(df.loc[~ok, "latency_ms"], df.loc[~ok, metric], s=18, c="#bbbbbb",
+                   label="candidate (fails a goal)")
+        ax.scatter(df.loc[ok, "latency_ms"], df.loc[ok, metric], s=18, c=FORMAT_COLORS["olive-best"],
+                   label="candidate (meets goals)")
+        front = df[df["pareto"].astype(bool)].sort_values("latency_ms")
+        ax.plot(front["latency_ms"], front[metric], "-", c="k", lw=0.8, label="Pareto frontier")
+        if summary.get("chosen"):
+            ch = summary["chosen"]
+            ax.scatter([ch["latency_ms"]], [ch[metric]], s=90, marker="*", c="#C44E52", zorder=5,
+                       label="chosen")
+        ax.scatter([base["latency_ms"]], [base[metric]], marker="s", s=22, c=FORMAT_COLORS["fp32-torch"],
+                   label="input (PyTorch FP32)")
+        vs = summary.get("vs_onnx_fp32") or {}
+        if vs:
+            ax.scatter([vs["onnx_fp32"]["latency_ms"]], [vs["onnx_fp32"][metric]], marker="D", s=22,
+                       c=FORMAT_COLORS["onnx-fp32"], label="ONNX FP32 (un-optimized)")
+        if latency_goal is not None:  # the search's own goal (none in tests that drop it)
+            ax.axvline(base["latency_ms"] * (1 - latency_goal / 100), ls=":", c="0.4", lw=0.8)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor log labels overlap at this width
+        ax.set_xlabel("latency per batch (ms, log scale)")
+        ax.set_ylabel(label)
+    axes[0].axhline(summary["olive_config"]["evaluators"]["ours"]["metrics"][0]["sub_types"][0]["goal"]["value"],
+                    ls=":", c="0.4", lw=0.8)
+    axes[1].axhline(base["spearman"] - summary["olive_config"]["evaluators"]["ours"]["metrics"][0]
+                    ["sub_types"][1]["goal"]["value"], ls=":", c="0.4", lw=0.8)
+    axes[1].legend(fontsize=6, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     return fig

@@ -52,13 +52,24 @@ from lib import atomic, paths
 from lib.fingerprint import settings_key
 from lib.params import Params
 
-log = logging.getLogger("lib.optimize")
+log = logging.getLogger("lib.compress.olive.search")
+
 
 NOTEBOOK = "02-optimize"
+
+
 SPEEDUP_GOAL_PERCENT = 20.0          # latency improvement >= 20% (Olive: percent-min-improvement)
+
+
 LITERAL_RELATIVE_DROP = 1e-4         # the literal "0.01%" reading, reported beside the goals
+
+
 METRIC = "quality"                   # the custom metric's name; sub-types below
+
+
 RANKED_SUBTYPES = ("mean_cosine", "spearman", "latency_ms")   # Olive objectives, in priority order
+
+
 FINAL_PASS = "session_params_tuning"
 
 
@@ -261,8 +272,9 @@ def config_hash(config: dict) -> str:
 
 def olive_model_loader(model_path: str):
     """Olive's ``model_loader``: the keyword-calling export wrapper of lib.export."""
-    from lib.encode import load_tokenizer, load_torch_model
-    from lib.export import _wrapper, model_input_names
+    from lib.compress.export import _wrapper, model_input_names
+    from lib.engines.hub import load_tokenizer
+    from lib.engines.torch import load_torch_model
 
     model_dir = Path(model_path)
     return _wrapper(load_torch_model(model_dir), model_input_names(load_tokenizer(model_dir)))
@@ -273,7 +285,7 @@ def _forward_for(model, device, execution_providers):
     inference settings) for candidates, the eval-mode wrapper for the PyTorch input model."""
     session = model.prepare_session(device=device, execution_providers=execution_providers)
     if hasattr(session, "get_inputs"):
-        from lib.encode import onnx_forward
+        from lib.engines.ort import onnx_forward
         return onnx_forward(session)
     import torch
 
@@ -291,7 +303,7 @@ def timed_encode(forward, batches: list[dict], attention_masks: list[np.ndarray]
                  order: np.ndarray, repeats: int) -> tuple[np.ndarray, np.ndarray]:
     """Vectors (in input order) and per-batch wall times, shape (repeats, n_batches), after one
     warm-up batch. Hand-rolled timing: Olive's latency metric uses dummy inputs, we want real text."""
-    from lib.encode import pool
+    from lib.engines.batching import pool
 
     forward(batches[0])
     times = np.zeros((repeats, len(batches)))
@@ -379,8 +391,9 @@ def calibration_pairs(P: Params) -> pd.DataFrame:
 def prepare_eval_data(P: Params, out: Path) -> Path:
     """Tokenised held-out sentences (fixed batches, so every candidate sees the same inputs), the
     gold scores and the FP32 PyTorch reference vectors, in one ``.npz``."""
-    from lib.encode import (length_sorted_batches, load_encoder, load_tokenizer, resolve_model_dir,
-                            tokenize)
+    from lib.engines.encoder import length_sorted_batches, tokenize
+    from lib.engines.hub import load_tokenizer, resolve_model_dir
+    from lib.engines.torch import load_torch_encoder
 
     if out.exists():
         try:
@@ -392,7 +405,7 @@ def prepare_eval_data(P: Params, out: Path) -> Path:
             atomic.remove(out)
     pairs = calibration_pairs(P)
     texts = list(pairs["sentence1"]) + list(pairs["sentence2"])
-    ref = load_encoder(P, "fp32-torch").encode(texts, progress=False)
+    ref = load_torch_encoder(P).encode(texts, progress=False)
     tok = load_tokenizer(resolve_model_dir(P))
     arrays: dict[str, np.ndarray] = {"reference": ref, "gold": pairs["score"].to_numpy(float),
                                      "pooling": np.array(P.pooling)}
@@ -415,7 +428,7 @@ def prepare_eval_data(P: Params, out: Path) -> Path:
 def work_dir(P: Params) -> Path:
     """Olive's work folder (cache, output, eval data) under the git-ignored cache, keyed by the model's
     content (:func:`lib.export.artifact_key`), not the params name; the Olive config's hash keys the rest."""
-    from lib.export import artifact_key
+    from lib.compress.export import artifact_key
     return paths.cache_dir() / "olive" / artifact_key(P)
 
 
@@ -515,7 +528,7 @@ def choose(df: pd.DataFrame) -> int | None:
 def run_olive(config: dict):
     """Run the workflow (with the Olive 0.13 shims); returns Olive's WorkflowOutput."""
     olive_env()
-    from lib import olive_compat
+    from lib.compress.olive import compat as olive_compat
 
     olive_compat.apply()
     from olive.workflows import run as olive_run
@@ -539,8 +552,8 @@ def compare_with_onnx_fp32(P: Params, chosen: Path, session_options: dict, eval_
                            rounds: int = 3, repeats: int = 3) -> dict:
     """Latency of the chosen model vs the un-optimized ONNX FP32 export (lib.export.unfused_onnx),
     interleaved round by round so both see the same load on the shared CPU."""
-    from lib.encode import onnx_forward, ort_session
-    from lib.export import unfused_onnx
+    from lib.compress.export import unfused_onnx
+    from lib.engines.ort import onnx_forward, ort_session
 
     base = onnx_forward(ort_session(unfused_onnx(P), P))
     best = onnx_forward(ort_session(chosen, P, extra_options=session_options))
@@ -589,8 +602,8 @@ def search(P: Params, force: bool = False, *,
     ``vs_onnx_fp32`` (latency and quality of the chosen model against the un-optimized ONNX FP32
     export, same run), ``seconds`` (search wall time), ``opsets`` (of the chosen model),
     ``eval_data`` (the held-out split used)."""
-    from lib.encode import load_tokenizer, resolve_model_dir
-    from lib.export import artifact_dir, model_input_names
+    from lib.compress.export import artifact_dir, model_input_names
+    from lib.engines.hub import load_tokenizer, resolve_model_dir
 
     model_dir = resolve_model_dir(P)
     names = model_input_names(load_tokenizer(model_dir))
@@ -669,6 +682,7 @@ def olive_best(P: Params, *, speedup_goal_percent: float | None = SPEEDUP_GOAL_P
 # ---------------------------------------------------------------------------------------------
 # Reporting (used by notebooks/02-optimize.ipynb)
 
+
 TABLE_COLUMNS = ("mean_cosine", "min_cosine", "nn_agreement", "spearman", "latency_ms",
                  "latency_max_ms", "latency_min_ms", "sentences_per_s", "goal_cosine", "goal_spearman",
                  "goal_latency", "meets_goals", "meets_literal_goal", "olive_goals_met", "olive_pareto",
@@ -692,55 +706,6 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
     lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines) + "\n"
-
-
-def pareto_figure(summary: dict, title: str = ""):
-    """Quality vs latency of every candidate: frontier, goal thresholds, chosen model, baselines."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-    from lib.plots import FORMAT_COLORS, PAPER_WIDTH_IN
-
-    df = pd.DataFrame(summary["candidates"])
-    base = summary["baseline"]
-    latency_goal = next((s["goal"]["value"] for s in summary["olive_config"]["evaluators"]["ours"]["metrics"][0]
-                         ["sub_types"] if s["name"] == "latency_ms" and s.get("goal")), None)
-    fig, axes = plt.subplots(1, 2, figsize=(PAPER_WIDTH_IN, 2.9), sharex=True)
-    for ax, metric, label in ((axes[0], "mean_cosine", "mean cosine to FP32"),
-                              (axes[1], "spearman", "STS Spearman (held-out)")):
-        ok = df["meets_goals"].astype(bool)
-        ax.scatter(df.loc[~ok, "latency_ms"], df.loc[~ok, metric], s=18, c="#bbbbbb",
-                   label="candidate (fails a goal)")
-        ax.scatter(df.loc[ok, "latency_ms"], df.loc[ok, metric], s=18, c=FORMAT_COLORS["olive-best"],
-                   label="candidate (meets goals)")
-        front = df[df["pareto"].astype(bool)].sort_values("latency_ms")
-        ax.plot(front["latency_ms"], front[metric], "-", c="k", lw=0.8, label="Pareto frontier")
-        if summary.get("chosen"):
-            ch = summary["chosen"]
-            ax.scatter([ch["latency_ms"]], [ch[metric]], s=90, marker="*", c="#C44E52", zorder=5,
-                       label="chosen")
-        ax.scatter([base["latency_ms"]], [base[metric]], marker="s", s=22, c=FORMAT_COLORS["fp32-torch"],
-                   label="input (PyTorch FP32)")
-        vs = summary.get("vs_onnx_fp32") or {}
-        if vs:
-            ax.scatter([vs["onnx_fp32"]["latency_ms"]], [vs["onnx_fp32"][metric]], marker="D", s=22,
-                       c=FORMAT_COLORS["onnx-fp32"], label="ONNX FP32 (un-optimized)")
-        if latency_goal is not None:  # the search's own goal (none in tests that drop it)
-            ax.axvline(base["latency_ms"] * (1 - latency_goal / 100), ls=":", c="0.4", lw=0.8)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())  # minor log labels overlap at this width
-        ax.set_xlabel("latency per batch (ms, log scale)")
-        ax.set_ylabel(label)
-    axes[0].axhline(summary["olive_config"]["evaluators"]["ours"]["metrics"][0]["sub_types"][0]["goal"]["value"],
-                    ls=":", c="0.4", lw=0.8)
-    axes[1].axhline(base["spearman"] - summary["olive_config"]["evaluators"]["ours"]["metrics"][0]
-                    ["sub_types"][1]["goal"]["value"], ls=":", c="0.4", lw=0.8)
-    axes[1].legend(fontsize=6, loc="lower right")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 def result_record(summary: dict) -> tuple[dict, dict]:

@@ -27,9 +27,12 @@ import importlib.metadata
 import logging
 from typing import Any
 
-log = logging.getLogger("lib.olive_compat")
+log = logging.getLogger("lib.compress.olive.compat")
+
 
 AFFECTED_SERIES = "0.13."
+
+
 _applied: list[str] = []
 
 

@@ -15,15 +15,29 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from . import atomic, paths, report
+from lib import atomic, paths, report
 
 NB_TASK1 = "05-deft-task1-edrm"
+
+
 NB_TASK2 = "06-deft-task2-map"
+
+
 NB_QUANT = "03-quantize"
+
+
 NB_ALIGN = "04-align"
+
+
 NB_OUTLIERS = "07-activation-outliers"
+
+
 NB_HEATMAPS = "08-heatmaps"
+
+
 NOTEBOOKS = (NB_QUANT, NB_ALIGN, NB_TASK1, NB_TASK2, NB_OUTLIERS, NB_HEATMAPS)
+
+
 # The paper's figures: (label, our file stem prefix, notebook, what the paper's figure shows)
 PAPER_FIGURES = (
     ("Figure 3", "fig3-task1-regression", NB_TASK1,
@@ -35,11 +49,17 @@ PAPER_FIGURES = (
     ("Figure 5b", "fig5b-score-distributions", NB_HEATMAPS, "Gaussian distribution of scores across model formats"),
     ("Figure 5c", "fig5c-complementarity", NB_HEATMAPS, "detail of the complementarity area of (b)"),
 )
+
+
 PAPER_TIER = "licensed (DEFT 2020, as reported by the paper)"
+
+
 # Which of our models stands in for each of the paper's models when the paper's own is not run:
 # a BERT-base-sized model for KRISSBERT (BERT-base), the other embedded model for SapBERT-Large.
 DEFAULT_PAIRING = {"KRISSBERT": ["krissbert", "mpnet-base", "minilm-l6"],
                    "SapBERT-Large": ["sapbert-large", "minilm-l6", "mpnet-base"]}
+
+
 PAPER_MAPPING = "minmax"  # the paper's map of cosines to 0-5 (MinMaxScaler)
 
 

@@ -1,0 +1,1 @@
+"""Analyses over models and results: activation outliers, ontology ratings, DEFT task runs."""

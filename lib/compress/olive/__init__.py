@@ -1,0 +1,1 @@
+"""Olive: the search over ONNX Runtime optimizations and its version-guarded shims."""

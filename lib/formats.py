@@ -1,0 +1,74 @@
+"""Format registry: each format's artifact builder and engine, imported explicitly (no strings).
+
+A format is a name in params (``formats:``): ``fp32-torch`` and ``torch-int8`` run on the PyTorch
+engine; the ONNX formats run on the ONNX Runtime engine over an artifact that their builder makes on
+first use (so any notebook can run alone). This is the only module that knows both the builders
+(:mod:`lib.compress`) and the engines (:mod:`lib.engines`), which is why it sits above both.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+from lib import atomic
+from lib.compress.dynamic import dynamic_int8
+from lib.compress.export import fused_onnx
+from lib.compress.olive.search import olive_best
+from lib.compress.smoothquant import smoothquant_int8
+from lib.engines.encoder import BatchEncoder
+from lib.engines.hub import load_tokenizer, resolve_model_dir
+from lib.engines.ort import onnx_forward, ort_session
+from lib.engines.torch import load_torch_encoder
+from lib.fingerprint import engine_versions, file_digest, model_fingerprint, settings_key
+from lib.params import Params
+
+log = logging.getLogger("lib.formats")
+
+TORCH_FORMATS = ("fp32-torch", "torch-int8")
+# Each ONNX format's builder: params -> path of its .onnx artifact (built on first use, content-keyed).
+ONNX_BUILDERS: dict[str, Callable[[Params], Path]] = {
+    "onnx-fp32": fused_onnx,
+    "onnx-int8-dynamic": dynamic_int8,
+    "onnx-int8-smoothquant": smoothquant_int8,
+    "olive-best": olive_best,
+}
+
+
+def onnx_artifact(P: Params, fmt: str) -> Path:
+    """Path of a format's ONNX model, built on first use (so any notebook can run alone)."""
+    return ONNX_BUILDERS[fmt](P)
+
+
+def load_encoder(P: Params, fmt: str = "fp32-torch") -> BatchEncoder:
+    """An encoder for params ``P`` in format ``fmt``; every format shares tokenizer and pooling.
+
+    The encoder's ``fingerprint`` is content-keyed: the model folder's bytes, the format, the engine
+    library versions and (for ONNX formats) the artifact file's bytes, so cached vectors can never be
+    handed to another model, another build or another runtime.
+    """
+    if fmt in TORCH_FORMATS:
+        return load_torch_encoder(P, int8=fmt == "torch-int8")
+    if fmt in ONNX_BUILDERS:
+        model_dir = resolve_model_dir(P)
+        fp = model_fingerprint(model_dir)
+        path, session = _onnx_session_healing(P, fmt)
+        return BatchEncoder(P.name, fmt, f"{fp}-{fmt}-{settings_key(**engine_versions())}-{file_digest(path)[:12]}",
+                            load_tokenizer(model_dir), P, onnx_forward(session),
+                            {"model_dir": str(model_dir), "onnx": str(path), "model_fingerprint": fp})
+    raise ValueError(f"unknown format {fmt!r}; known: {', '.join(TORCH_FORMATS + tuple(ONNX_BUILDERS))}")
+
+
+def _onnx_session_healing(P: Params, fmt: str):
+    """Build (or reuse) a format's artifact and open it; an artifact that fails to load is logged
+    with its path, removed and rebuilt once (a truncated file must never be trusted or kept)."""
+    path = onnx_artifact(P, fmt)
+    try:
+        return path, ort_session(path, P)
+    except Exception as err:  # onnxruntime raises its own exception types for a bad model file
+        log.warning("artifact %s failed to load (%s: %s): removing it and rebuilding", path,
+                    type(err).__name__, err)
+        atomic.remove(path)
+        path = onnx_artifact(P, fmt)
+        return path, ort_session(path, P)

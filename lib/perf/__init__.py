@@ -1,0 +1,1 @@
+"""Performance measurement shared by the gate, Olive's metric and the benchmark."""
