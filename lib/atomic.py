@@ -31,8 +31,8 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=(dest.suffix if suffix is None else suffix) + ".tmp",
-                                    dir=dest.parent)
+    keep = dest.suffix if suffix is None else suffix
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=keep + ".tmp", dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     # a name ending in ".tmp" would be rejected by writers that check the extension: keep the real one last

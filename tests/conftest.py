@@ -53,3 +53,11 @@ def run_notebook(session_dirs):
                             progress_bar=False)
         return out
     return run
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that executes a notebook (through ``run_notebook``) is marked ``notebook``, so
+    ``make test-fast`` (``-m "not notebook"``) runs the unit tests alone without a list to maintain."""
+    for item in items:
+        if "run_notebook" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.notebook)

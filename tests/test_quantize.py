@@ -79,7 +79,8 @@ def test_first_passing_finds_the_smallest_k_in_log_steps(n, answer):
 def test_first_passing_none_when_nothing_passes_and_never_returns_a_failure():
     assert smoothquant.first_passing(10, lambda k: False) == (None, [0, 1, 2, 4, 8, 10])
     # not monotone: 3 passes, 4 fails, 5.. pass; the answer passes and its predecessor fails
-    ok = lambda k: k == 3 or k >= 5
+    def ok(k: int) -> bool:
+        return k == 3 or k >= 5
     k, _ = smoothquant.first_passing(12, ok)
     assert ok(k) and not ok(k - 1)
 

@@ -23,10 +23,12 @@ def test_retrieval_metrics_ci_contains_point_estimate():
 
 def test_embedding_agreement_detects_change():
     rng = np.random.default_rng(1)
-    a = rng.normal(size=(20, 8)); a /= np.linalg.norm(a, axis=1, keepdims=True)
+    a = rng.normal(size=(20, 8))
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
     same = r.embedding_agreement(a, a)
     assert same["mean_cosine"] == pytest.approx(1.0, abs=1e-6) and same["nn_agreement"] == 1.0
-    b = rng.normal(size=(20, 8)); b /= np.linalg.norm(b, axis=1, keepdims=True)
+    b = rng.normal(size=(20, 8))
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
     assert r.embedding_agreement(a, b)["mean_cosine"] < 0.5
 
 

@@ -193,7 +193,7 @@ def smoothed_weights(smoothed: Path, nodes: Sequence[str]) -> dict[str, str]:
 def choose_nodes(table: pd.DataFrame, layers: Sequence[int], kinds: Sequence[str]) -> pd.DataFrame:
     """Rows of :func:`matmul_inputs` for the given layers (negative = from the end) and roles."""
     n_layers = int(table.layer.max()) + 1
-    want = {l % n_layers for l in layers}
+    want = {layer % n_layers for layer in layers}
     sel = table[table.layer.isin(want) & table.kind.isin(kinds)]
     if sel.empty:
         raise ValueError(f"no MatMul for layers {list(layers)} and kinds {list(kinds)}; "

@@ -138,7 +138,8 @@ def matmul_links(qdq_model: Path) -> tuple[dict[str, list[str]], dict[str, str],
 
 
 def summarize_debug(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Mean SQNR of the MatMul inputs per (layer, role) for each variant (e.g. static INT8 vs SmoothQuant + static INT8)."""
+    """Mean SQNR of the MatMul inputs per (layer, role) for each variant (e.g. static INT8 vs
+    SmoothQuant + static INT8)."""
     parts = []
     for variant, t in tables.items():
         t = t[(t.layer >= 0) & (t.role == "input")].copy()

@@ -46,15 +46,15 @@ SOURCES: dict[str, Source] = {
     "hpo-fr/hp-fr.synonyms.tsv": Source(_HPOFR + "hp-fr.synonyms.tsv",
                                         "bb94699ec496161cad0813b22d00a3db1394b971605f246dd8d452d9655c5454", "HPO"),
     "stsb-multi-mt/stsb-en-dev.csv": Source(_STSB + "stsb-en-dev.csv",
-                                            "d29586e96558c4eb52cf5ea5d14e9c24d3bf0e44f111b017caba43a5adc33226", "CC BY-SA 4.0"),
+        "d29586e96558c4eb52cf5ea5d14e9c24d3bf0e44f111b017caba43a5adc33226", "CC BY-SA 4.0"),
     "stsb-multi-mt/stsb-en-train.csv": Source(_STSB + "stsb-en-train.csv",
-                                              "e1e84fec60bbb598735552f54a35f4949904a484750fd2cb11e2720e49f63da6", "CC BY-SA 4.0"),
+        "e1e84fec60bbb598735552f54a35f4949904a484750fd2cb11e2720e49f63da6", "CC BY-SA 4.0"),
     "stsb-multi-mt/stsb-fr-dev.csv": Source(_STSB + "stsb-fr-dev.csv",
-                                            "d9f0ed00811dc0d91663f195790bccc4627e0da3575e79e4e06ac777ec38039f", "CC BY-SA 4.0"),
+        "d9f0ed00811dc0d91663f195790bccc4627e0da3575e79e4e06ac777ec38039f", "CC BY-SA 4.0"),
     "stsb-multi-mt/stsb-fr-test.csv": Source(_STSB + "stsb-fr-test.csv",
-                                             "f7da31a1d88557344afcb26430dc1c6cb85e76b564333de1a29f8008205b39b2", "CC BY-SA 4.0"),
+        "f7da31a1d88557344afcb26430dc1c6cb85e76b564333de1a29f8008205b39b2", "CC BY-SA 4.0"),
     "stsb-multi-mt/stsb-fr-train.csv": Source(_STSB + "stsb-fr-train.csv",
-                                              "29cece1d7e713cbc5c6940d4a0bbba7764da093e6d0b9da8fee26662b8af1d0a", "CC BY-SA 4.0"),
+        "29cece1d7e713cbc5c6940d4a0bbba7764da093e6d0b9da8fee26662b8af1d0a", "CC BY-SA 4.0"),
 }
 
 

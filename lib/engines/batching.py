@@ -33,7 +33,8 @@ def token_budget_batches(lengths: np.ndarray, token_budget: int, max_rows: int) 
     return batches
 
 
-def pad_batch(ids: Sequence[Sequence[int]], length: int | None = None, pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def pad_batch(ids: Sequence[Sequence[int]], length: int | None = None,
+              pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """int64 input ids and attention mask, right-padded to ``length`` (default: the longest)."""
     length = length or max(len(x) for x in ids)
     out = np.full((len(ids), length), pad_id, dtype=np.int64)

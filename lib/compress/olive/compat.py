@@ -17,7 +17,8 @@ The bugs (olive-ai 0.13.0, pydantic 2.13):
 4. ``Metric.user_config`` is declared as the field-less ``ConfigBase``, so pydantic dumps a custom
    metric's user config (``user_script``, ``evaluate_func``, its kwargs) as ``{}``;
    ``RunEngineConfig.create_engine`` and ``OliveCache.prepare_resources_for_local`` rebuild the
-   evaluator from such dumps, and every evaluation then fails with ``ValueError: evaluate_func or metric_func is not specified in the metric config``.
+   evaluator from such dumps, and every evaluation then fails with
+   ``ValueError: evaluate_func or metric_func is not specified in the metric config``.
 """
 
 from __future__ import annotations
