@@ -4,6 +4,7 @@ Why a module: the paper shows linear regression, SVR (RBF), random forest and a 
 trend without saying on what data the fits were judged. Here each regressor is fitted on the training
 split (system score -> gold score) and its R^2 is computed on the test split, so the R^2 values say
 how well a calibration learned on train transfers.
+The figure itself is drawn by ``lib.plots.deft.regression_figure`` from :func:`compare_regressors`' fits.
 """
 
 from __future__ import annotations
@@ -53,19 +54,3 @@ def compare_regressors(x_train: Sequence[float], y_train: Sequence[float], x_tes
                      "r2_train": float(r2_score(ytr, model.predict(xtr))),
                      "curve_x": grid.ravel(), "curve_y": model.predict(grid)}
     return out
-
-
-def plot_regressions(ax, x_test: Sequence[float], y_test: Sequence[float], fits: dict[str, Any],
-                     title: str, xlabel: str = "predicted similarity (mapped to 0-5)") -> None:
-    """Scatter of test pairs plus each regressor's curve, R^2 (held-out) in the legend."""
-    ax.scatter(x_test, y_test, s=8, alpha=0.35, color="#888888", label="test pairs")
-    colors = {"linear": "#4C72B0", "svr-rbf": "#DD8452", "random-forest": "#55A868", "poly-3": "#C44E52"}
-    for name in REGRESSORS:
-        f = fits[name]
-        order = np.argsort(f["curve_x"])
-        ax.plot(f["curve_x"][order], f["curve_y"][order], color=colors[name], lw=1.6,
-                label=f"{name}  R²={f['r2_test']:.3f}")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("gold similarity (0-5)")
-    ax.set_title(title)
-    ax.legend(loc="upper left", fontsize=7)
