@@ -15,8 +15,9 @@ strings sorted by token length and cut into batches of at most ``token_budget`` 
 padding), masked mean pooling, L2-normalised; per-batch latency is the model call alone.
 
 Runs with torch 2.8 + IPEX 2.8 + transformers 4.51 (never the main venv: IPEX aborts beside torch 2.13),
-so it imports only torch, intel_extension_for_pytorch, transformers, numpy and protocol.py.
-Usage: python bench/ipex_worker.py build|serve '<json config>'  (keys: see lib.bench.ipex_config)
+so it imports only torch, intel_extension_for_pytorch, transformers, numpy, bench/protocol.py and the
+standard-library or numpy-only lib modules (lib.engines.batching, lib.perf.memory).
+Usage: python bench/ipex_worker.py build|serve '<json config>'  (keys: see bench.engines.ipex_config)
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # lib.batching: numpy only, no install
-from protocol import serve  # noqa: E402
+_here = Path(__file__).resolve().parent  # bench.protocol, lib.engines.batching (numpy only) from the checkout
+sys.path[:] = [str(_here.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _here]
+
+from bench.protocol import serve  # noqa: E402
 
 from lib.engines.batching import (  # noqa: E402
     DYNAMIC_PADDING_POOLINGS,

@@ -1,30 +1,23 @@
-"""Worker side of the benchmark protocol: one JSON object per line on stdin/stdout.
+"""The benchmark's worker pipe: one JSON object per line on stdin/stdout; both sides live here.
 
-Standard library and numpy only, so the side environments (sentence-transformers, IPEX) can use it.
-Commands: {"cmd": "time", "texts": file, "limit": n}, {"cmd": "encode", "texts": file, "out": npy},
-{"cmd": "rss"}, {"cmd": "quit"}. Answers: one JSON line each; {"error": ...} on failure.
+Worker side (:func:`serve`): standard library, numpy and :mod:`lib.perf.memory` (standard library only),
+so the side environments (sentence-transformers, IPEX) can use it from the checkout. Coordinator side:
+:class:`Worker`. Commands: {"cmd": "time", "texts": file, "limit": n}, {"cmd": "encode", "texts": file,
+"out": npy}, {"cmd": "rss"}, {"cmd": "quit"}. Answers: one JSON line each; {"error": ...} on failure.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
+import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Callable
 
-
-def _status(field: str) -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from lib.perf.memory import peak_rss_mb, rss_mb
 
 
 def _texts(path: str, limit: int | None) -> list[str]:
@@ -46,8 +39,8 @@ def serve(build: Callable[[], tuple[object, dict]]) -> None:
     try:
         t0 = time.perf_counter()
         engine, info = build()
-        say({"ready": True, "load_s": time.perf_counter() - t0, "rss_mb": _status("VmRSS"),
-             "peak_rss_mb": _status("VmHWM"), "torch_imported": "torch" in sys.modules, **info})
+        say({"ready": True, "load_s": time.perf_counter() - t0, "rss_mb": rss_mb(),
+             "peak_rss_mb": peak_rss_mb(), "torch_imported": "torch" in sys.modules, **info})
     except Exception as err:  # report to the coordinator, which names the engine
         traceback.print_exc()
         say({"error": f"{type(err).__name__}: {err}"})
@@ -61,7 +54,7 @@ def serve(build: Callable[[], tuple[object, dict]]) -> None:
                 say({"bye": True})
                 return
             if cmd["cmd"] == "rss":
-                say({"rss_mb": _status("VmRSS"), "peak_rss_mb": _status("VmHWM"),
+                say({"rss_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(),
                      "torch_imported": "torch" in sys.modules})
                 continue
             texts = _texts(cmd["texts"], cmd.get("limit"))
@@ -76,3 +69,46 @@ def serve(build: Callable[[], tuple[object, dict]]) -> None:
         except Exception as err:
             traceback.print_exc()
             say({"error": f"{type(err).__name__}: {err}"})
+
+
+class Worker:
+    """Coordinator side: a worker process for one engine ``spec`` (an ``EngineSpec``: its key names the
+    engine in errors), speaking one JSON object per line on stdin/stdout."""
+
+    def __init__(self, spec, argv: list[str], env: dict | None = None, timeout: float = 900):
+        self.spec, self.timeout = spec, timeout
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=None, text=True, env=env, bufsize=1)
+        self.ready: dict = {}
+
+    def wait_ready(self) -> dict:
+        """Block until the engine is built (workers load in parallel; loading is not timed)."""
+        if not self.ready:
+            self.ready = self._read()
+        return self.ready
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"engine {self.spec.key}: worker exited (code {self.proc.poll()}) "
+                               f"before answering; see its stderr above")
+        msg = json.loads(line)
+        if "error" in msg:
+            raise RuntimeError(f"engine {self.spec.key}: {msg['error']}")
+        return msg
+
+    def call(self, **cmd) -> dict:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.call(cmd="quit")
+            except (RuntimeError, BrokenPipeError, ValueError):
+                pass
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()

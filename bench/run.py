@@ -19,13 +19,18 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+_here = ROOT / "bench"  # import bench.* and lib.* from the checkout, never a bench/ file as a top-level module
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != _here]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
-from lib import atomic, bench, paths, report  # noqa: E402
+from bench import engines as bench_engines  # noqa: E402
+from bench import quality, search  # noqa: E402
+from bench import report as bench_report  # noqa: E402
+from bench.protocol import Worker  # noqa: E402
+from lib import atomic, paths, report, results  # noqa: E402
 from lib import params as params_mod  # noqa: E402
-from lib.engines.ort import DEFAULT_TOKEN_BUDGET  # noqa: E402
+from lib.perf import gemm, size, timing  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -46,8 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="skip every side venv (sentence-transformers peer and the paper's IPEX route)")
     ap.add_argument("--no-ipex", action="store_true",
                     help="skip the IPEX side venv (torch 2.8 + IPEX 2.8: ~7 GB of wheels on first build)")
-    ap.add_argument("--token-budget", type=int, default=DEFAULT_TOKEN_BUDGET,
-                    help=f"fast engine: padded tokens per ORT call (default {DEFAULT_TOKEN_BUDGET}, see lib.fastencode)")
+    ap.add_argument("--token-budget", type=int, default=0,
+                    help="fast engines: padded tokens per ORT call (0 = params ort_token_budget)")
     ap.add_argument("--no-profile", action="store_true",
                     help="skip ORT's per-op profile of our best INT8 engine (where its time goes)")
     ap.add_argument("--threads", type=int, default=0, help="threads per engine (0 = all cores)")
@@ -58,7 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--search-dims", default="384,768")
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--block", type=int, default=0, help="lib.search.topk block (0 = its default)")
+    ap.add_argument("--block", type=int, default=0, help="lib.search.topk block (0 = its backend's default)")
     ap.add_argument("--search-methods", default="sklearn,blocked,blocked-ort,faiss,int8-rescore")
     ap.add_argument("--out", default="", help="output folder (default results/bench)")
     ap.add_argument("--seed", type=int, default=0)
@@ -89,12 +94,14 @@ def side_env(name: str) -> tuple[Path | None, str]:
     return side_python(name), "ok"
 
 
-def prepare_st(model_dir: Path, work: Path) -> tuple[Path | None, str]:
-    """Side venv + the peer's ONNX exports; returns (folder, note) or (None, why it was skipped)."""
+def prepare_st(model_dir: Path, work: Path, recipe: str | None, int8_file: str | None) -> tuple[Path | None, str]:
+    """Side venv + the peer's ONNX exports (FP32, and INT8 with this CPU's ``recipe`` when there is one);
+    returns (folder, note) or (None, why it was skipped)."""
     py, why = side_env("st-onnx")
     if py is None:
         return None, why
-    r = subprocess.run([str(py), str(ROOT / "bench" / "st_export.py"), str(model_dir), str(work)],
+    argv = [str(py), str(ROOT / "bench" / "st_export.py"), str(model_dir), str(work)]
+    r = subprocess.run(argv + ([recipe, int8_file] if recipe and int8_file else []),
                        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if r.returncode != 0:
         return None, f"sentence-transformers export failed: {_last_line(r.stderr)}"
@@ -110,17 +117,17 @@ def prepare_ipex(specs: list, P, model_dir: Path, work: Path, threads: int) -> d
         return {}
     py, why = side_env("ipex")
     if py is None:
-        return {s.key: bench.skipped(why) for s in ipex_specs}
+        return {s.key: bench_engines.skipped(why) for s in ipex_specs}
     out_dir = work / "ipex"
     skipped: dict[str, str] = {}
     calibration = None
     for s in ipex_specs:
         try:
             if s.fmt == "int8-sq" and calibration is None:
-                calibration = bench.ipex_calibration(P, model_dir, work / f"{P.name}-ipex-calibration.json")
-            cfg = bench.ipex_config(s, P, model_dir, threads, out_dir, calibration)
+                calibration = bench_engines.ipex_calibration(P, model_dir, work / f"{P.name}-ipex-calibration.json")
+            cfg = bench_engines.ipex_config(s, P, model_dir, threads, out_dir, calibration)
         except Exception as err:  # e.g. calibration data missing, pooling the route does not run
-            skipped[s.key] = bench.skipped(f"{type(err).__name__}: {err}")
+            skipped[s.key] = bench_engines.skipped(f"{type(err).__name__}: {err}")
             continue
         artifact = Path(cfg["artifact"])
         if not artifact.exists():
@@ -132,14 +139,14 @@ def prepare_ipex(specs: list, P, model_dir: Path, work: Path, threads: int) -> d
                                capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
             log.write_text(r.stdout + "\n--- stderr ---\n" + r.stderr, encoding="utf-8")
             if r.returncode != 0 or not artifact.exists():
-                skipped[s.key] = bench.skipped(f"IPEX build failed: {_last_line(r.stderr)} (log: {log})")
+                skipped[s.key] = bench_engines.skipped(f"IPEX build failed: {_last_line(r.stderr)} (log: {log})")
                 continue
             print(f"built {s.key} in {time.perf_counter() - t0:.0f} s", flush=True)
         s.options = cfg
     return skipped
 
 
-def start_worker(spec: bench.EngineSpec, P, artifact: str, st_folder: Path | None, threads: int) -> bench.Worker:
+def start_worker(spec: bench_engines.EngineSpec, P, artifact: str, st_folder: Path | None, threads: int) -> Worker:
     env = {**os.environ, "BENCH_PARAMS": P.name, "HF_HUB_OFFLINE": "1"}
     if spec.kind == "st":
         py = side_python("st-onnx")
@@ -148,7 +155,18 @@ def start_worker(spec: bench.EngineSpec, P, artifact: str, st_folder: Path | Non
         argv = [str(side_python("ipex")), str(ROOT / "bench" / "ipex_worker.py"), "serve", json.dumps(spec.options)]
     else:
         argv = [sys.executable, str(ROOT / "bench" / "worker.py"), json.dumps(spec.__dict__), artifact or ""]
-    return bench.Worker(spec, argv, env=env)
+    return Worker(spec, argv, env=env)
+
+
+def worker_engine(w: Worker, texts_file: Path) -> timing.Engine:
+    """A worker as an engine of :func:`lib.perf.timing.interleaved_rounds`: one "time" command per pass
+    (the worker's own clock: the pipe round trip is left out), on the engine's subset if it has one."""
+    def engine(limit: int | None) -> timing.Pass:
+        if limit is not None and w.spec.subset:
+            limit = min(limit, w.spec.subset)
+        res = w.call(cmd="time", texts=str(texts_file), limit=w.spec.subset if limit is None else limit)
+        return timing.Pass(res["n"], res["batch_s"], res["seconds"])
+    return engine
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,7 +198,7 @@ def main(argv=None) -> dict:
     model_dir = hub.resolve_model_dir(P)
 
     # texts ---------------------------------------------------------------------------------
-    texts = bench.bench_texts(a.n_strings, a.seed, a.quality_targets, a.quality_sources)
+    texts = quality.bench_texts(a.n_strings, a.seed, a.quality_targets, a.quality_sources)
     files = {}
     for key, val in (("timing", texts.timing), ("targets", texts.targets), ("sources", texts.sources)):
         files[key] = work / f"{P.name}-{key}.json"
@@ -188,28 +206,34 @@ def main(argv=None) -> dict:
 
     # engines and their artifacts ---------------------------------------------------------------
     int8 = [f for f in a.int8_formats.split(",") if f] or None
-    gate = bench.gated_formats(P.name)
-    off = ({name: "--no-side" for name in bench.SIDE_ENVS} if a.no_side
+    gate = bench_engines.gated_formats(P.name)
+    off = ({name: "--no-side" for name in bench_engines.SIDE_ENVS} if a.no_side
            else {"ipex": "--no-ipex"} if a.no_ipex else {})  # side venv -> the flag that skips it
-    specs = bench.default_engines(P, a.paper_strings, int8, bench.SIDE_ENVS)
+    specs = bench_engines.default_engines(P, a.paper_strings, int8, bench_engines.SIDE_ENVS)
     if a.engines:
         keep = set(a.engines.split(","))
         specs = [s for s in specs if s.key in keep]
     notes: dict[str, str] = {}
     for s in specs:  # side venvs switched off by a flag: said in the report
-        flag = off.get(bench.SIDE_ENV_OF_KIND.get(s.kind, ""))
+        flag = off.get(bench_engines.SIDE_ENV_OF_KIND.get(s.kind, ""))
         if flag:
-            notes[s.key] = bench.skipped(flag)
+            notes[s.key] = bench_engines.skipped(flag)
     specs = [s for s in specs if s.key not in notes]
     artifacts: dict[str, str] = {}
-    sizes: dict[str, int] = {}
+    sizes: dict[str, float] = {}  # MB on disk
     st_folder = None
+    st_int8 = next((s for s in specs if s.kind == "st" and s.precision == "int8"), None)
+    if st_int8 is not None and not st_int8.fmt:  # no sentence-transformers INT8 recipe for this CPU
+        notes[st_int8.key] = bench_engines.skipped(bench_engines.this_cpu_st_recipe()[1])
+        specs.remove(st_int8)
+        st_int8 = None
     if any(s.kind == "st" for s in specs):
-        st_folder, why = prepare_st(model_dir, work / f"st-{P.name}")
+        st_folder, why = prepare_st(model_dir, work / f"st-{P.name}", st_int8 and st_int8.options.get("recipe"),
+                                    st_int8 and st_int8.fmt)
         if st_folder is None:
             for s in specs:
                 if s.kind == "st":
-                    notes[s.key] = bench.skipped(why)
+                    notes[s.key] = bench_engines.skipped(why)
             specs = [s for s in specs if s.kind != "st"]
     ipex_skipped = prepare_ipex(specs, P, model_dir, work, threads)
     notes.update(ipex_skipped)
@@ -217,48 +241,49 @@ def main(argv=None) -> dict:
     for s in list(specs):
         try:
             if s.kind == "st":
-                sizes[s.key] = bench.model_bytes([st_folder / "onnx" / s.fmt])
+                sizes[s.key] = size.files_size_mb([st_folder / "onnx" / s.fmt])
             elif s.kind == "ipex":  # the frozen TorchScript module the worker loads
-                sizes[s.key] = bench.model_bytes([Path(s.options["artifact"])])
+                sizes[s.key] = size.files_size_mb([Path(s.options["artifact"])])
             elif s.fmt in formats.ONNX_BUILDERS:
                 path = formats.onnx_artifact(P, s.fmt)
                 artifacts[s.key] = str(path)
-                sizes[s.key] = bench.model_bytes([path])
+                sizes[s.key] = size.model_size_mb(s.fmt, onnx=path)
                 if s.kind == "fast":
-                    s.options.update(model_dir=str(model_dir), token_budget=a.token_budget)
+                    s.options.update(model_dir=str(model_dir), token_budget=a.token_budget or P.ort_token_budget)
             else:
-                sizes[s.key] = bench.model_bytes(sorted(model_dir.glob("*.safetensors"))
-                                                 or sorted(model_dir.glob("*.bin")))
+                sizes[s.key] = size.model_size_mb(s.fmt, model_dir)
         except Exception as err:  # a format that cannot be built here is reported, not fatal
-            notes[s.key] = bench.skipped(f"not built: {type(err).__name__}: {err}")
+            notes[s.key] = bench_engines.skipped(f"not built: {type(err).__name__}: {err}")
             specs.remove(s)
 
     phase("texts, side venvs, artifacts, IPEX builds")
     # op counts on real tokens ----------------------------------------------------------------
     cfg = json.loads((model_dir / "config.json").read_text())
     layers, hidden = cfg["num_hidden_layers"], cfg["hidden_size"]
-    macs = bench.linear_macs_per_token(export.unfused_onnx(P))
-    lengths = bench.token_lengths(model_dir, texts.timing, P.max_length)
-    ops_all = bench.model_ops(lengths, macs["macs_per_token"], layers, hidden)
-    ops_paper = bench.model_ops(lengths[:a.paper_strings], macs["macs_per_token"], layers, hidden)
+    macs = gemm.linear_macs_per_token(export.unfused_onnx(P))
+    lengths = quality.token_lengths(model_dir, texts.timing, P.max_length)
+    ops_all = gemm.model_ops(lengths, macs["macs_per_token"], layers, hidden)
+    ops_paper = gemm.model_ops(lengths[:a.paper_strings], macs["macs_per_token"], layers, hidden)
 
     # GEMM ceiling (before the workers start: nothing else of ours runs) ------------------------
-    gemm = None if a.no_gemm else bench.gemm_ceiling(macs["shapes"], ints(a.gemm_rows), threads)
+    ceiling_run = None if a.no_gemm else gemm.gemm_ceiling(macs["shapes"], ints(a.gemm_rows), threads)
 
     phase("GEMM ceiling")
     # workers: load, warm up, interleaved rounds, memory, quality -------------------------------
     started = [start_worker(s, P, artifacts.get(s.key, ""), st_folder, threads) for s in specs]
-    workers: list[bench.Worker] = []
+    workers: list[Worker] = []
     ready: dict[str, dict] = {}
     for w in started:
         try:
             ready[w.spec.key] = w.wait_ready()
             workers.append(w)
         except Exception as err:  # an engine that fails to load is reported, the others still run
-            notes[w.spec.key] = bench.skipped(f"failed to load: {err}")
+            notes[w.spec.key] = bench_engines.skipped(f"failed to load: {err}")
             w.close()
     try:
-        timing = bench.interleaved_rounds(workers, files["timing"], a.rounds)
+        timed = timing.interleaved_rounds({w.spec.key: worker_engine(w, files["timing"]) for w in workers},
+                                          a.rounds, warmup_strings=256, desc="timing rounds")
+        lat = timing.latency_summary(timed)
         mem = {w.spec.key: w.call(cmd="rss") for w in workers}
         phase("workers loaded, interleaved timing rounds")
         vecs: dict[str, dict[str, np.ndarray]] = {}
@@ -278,58 +303,63 @@ def main(argv=None) -> dict:
     phase("quality encodes")
 
     # assemble ------------------------------------------------------------------------------
-    ceiling = (gemm or {}).get("ceiling", {})
+    ceiling = (ceiling_run or {}).get("ceiling", {})
     engines = {}
     for w in workers:
         k, s = w.spec.key, w.spec
-        t = timing[k]
+        t = lat.loc[k]
+        median_s = float(t["median_pass_s"])
         ops = ops_paper if s.subset else ops_all
         rec = {"label": s.label, "kind": s.kind, "format": s.fmt, "precision": s.precision,
-               "strings": t["n"], "rounds_s": t["seconds"], "median_s": t["median_s"],
-               "strings_per_s": t["strings_per_s"], "latency_ms": t["latency_ms"],
+               "strings": int(t["strings"]), "rounds_s": [float(x) for x in t["rounds_s"]], "median_s": median_s,
+               "strings_per_s": float(t["sentences_per_s"]),
+               "latency_ms": {"avg": float(t["latency_avg_ms"]), "p50": float(t["latency_p50_ms"]),
+                              "p95": float(t["latency_p95_ms"]), "max": float(t["latency_max_ms"]),
+                              "n": int(t["calls"])},
+               "energy_j_per_1k": None if np.isnan(t["energy_j_per_1k"]) else float(t["energy_j_per_1k"]),
                "peak_rss_mb": mem[k]["peak_rss_mb"], "load_s": ready[k].get("load_s"),
-               "torch_imported": mem[k].get("torch_imported"), "model_mb": sizes.get(k, 0) / bench.MB,
-               "linear_gops": ops["linear_ops"] / t["median_s"] / 1e9,
-               "total_gops": ops["total_ops"] / t["median_s"] / 1e9}
+               "torch_imported": mem[k].get("torch_imported"), "model_mb": sizes.get(k, 0.0),
+               "linear_gops": ops["linear_ops"] / median_s / 1e9,
+               "total_gops": ops["total_ops"] / median_s / 1e9}
         c = ceiling.get(s.precision)
-        rec["fraction_of_ceiling"] = (ops["linear_ops"] / t["median_s"] / c["ops_per_s"]) if c else None
+        rec["fraction_of_ceiling"] = (ops["linear_ops"] / median_s / c["ops_per_s"]) if c else None
         if k in vecs and "torch-fp32" in vecs:
             both = lambda d: np.concatenate([d["sources"], d["targets"]])  # noqa: E731
-            rec["cosine_to_fp32"] = bench.mean_cosine(both(vecs["torch-fp32"]), both(vecs[k]))
-            hits[k] = bench.hits_at_1(vecs[k]["sources"], vecs[k]["targets"], texts.target_codes, texts.gold)
+            rec["cosine_to_fp32"] = quality.mean_cosine(both(vecs["torch-fp32"]), both(vecs[k]))
+            hits[k] = quality.hits_at_1(vecs[k]["sources"], vecs[k]["targets"], texts.target_codes, texts.gold)
             rec["acc1"] = float(hits[k].mean())
         engines[k] = rec
     peer_hits = hits.get("st-onnx-int8")
     for k in hits:  # paired test of every engine's Acc@1 against the peer's INT8, on the same lay terms
         if peer_hits is not None and k != "st-onnx-int8":
-            engines[k]["acc1_vs_st_int8"] = bench.not_worse(hits[k], peer_hits)
+            engines[k]["acc1_vs_st_int8"] = quality.not_worse(hits[k], peer_hits)
 
     for k, e in engines.items():
-        e["speed_vs_paper"] = bench.ratio(e["strings_per_s"], engines.get("paper", {}).get("strings_per_s"))
-        e["speed_vs_st_int8"] = bench.ratio(e["strings_per_s"], engines.get("st-onnx-int8", {}).get("strings_per_s"))
-        e["rss_vs_paper"] = bench.ratio(e["peak_rss_mb"], engines.get("paper", {}).get("peak_rss_mb"))
+        e["speed_vs_paper"] = ratio(e["strings_per_s"], engines.get("paper", {}).get("strings_per_s"))
+        e["speed_vs_st_int8"] = ratio(e["strings_per_s"], engines.get("st-onnx-int8", {}).get("strings_per_s"))
+        e["rss_vs_paper"] = ratio(e["peak_rss_mb"], engines.get("paper", {}).get("peak_rss_mb"))
 
-    ours = bench.best_int8(engines, P.gate_min_cosine)
+    ours = quality.best_int8(engines, P.gate_min_cosine)
     profile = None
     spec_ours = next((s for s in specs if s.key == ours), None)
     if not a.no_profile and spec_ours is not None:  # best_int8 only picks fast engines
-        profile = bench.ort_op_profile(spec_ours, P, artifacts[ours], texts.timing, work / "profile")
+        profile = bench_engines.profile_engine(spec_ours, P, artifacts[ours], texts.timing, work / "profile")
         profile["engine"] = ours
         c = ceiling.get(spec_ours.precision, {}).get("ops_per_s")
         if c and profile["gemm_op_s"]:
             profile["gemm_ops_fraction_of_ceiling"] = ops_all["linear_ops"] / profile["gemm_op_s"] / c
     phase("ORT profile")
-    search = None
+    searched = None
     if not a.no_search:
-        search = bench.run_search(ints(a.search_n), ints(a.search_dims), a.queries, a.k, a.block or None,
-                                  threads, a.seed, a.search_methods.split(","), workdir=work / "search")
+        searched = search.run_search(ints(a.search_n), ints(a.search_dims), a.queries, a.k, a.block or None,
+                                     threads, a.seed, a.search_methods.split(","), workdir=work / "search")
         fp32_ceiling = ceiling.get("fp32", {}).get("ops_per_s")
-        for r in search:
+        for r in searched:
             if "gflops" in r and fp32_ceiling:
                 r["fraction_of_fp32_ceiling"] = r["gflops"] * 1e9 / fp32_ceiling
 
     phase("search")
-    targets = check_targets(engines, ours, search, ints(a.search_n))
+    targets = check_targets(engines, ours, searched, ints(a.search_n))
     result = {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -339,25 +369,32 @@ def main(argv=None) -> dict:
         "model": {"layers": layers, "hidden": hidden, **{k: v for k, v in macs.items() if k != "shapes"},
                   "mean_tokens": float(lengths.mean()), "ops_timing_set": ops_all,
                   "ops_paper_subset": ops_paper},
-        "gemm": gemm, "engines": engines, "notes": notes, "ours_best_int8": ours, "profile": profile,
-        "energy": energy_note(), "search": search, "targets": targets,
+        "gemm": ceiling_run, "engines": engines, "notes": notes, "ours_best_int8": ours, "profile": profile,
+        "energy": energy_note(timed), "search": searched, "targets": targets,
         "phases_s": phases, "wall_s": time.perf_counter() - t_start,
     }
     path = out_dir / "bench.json"
-    atomic.write_text(path, json.dumps(report._jsonable(result), indent=2))
-    atomic.write_text(out_dir / "bench.md", bench.markdown(result))
-    bench.figures(result)
+    atomic.write_text(path, json.dumps(results.jsonable(result), indent=2))
+    atomic.write_text(out_dir / "bench.md", bench_report.markdown(result))
+    bench_report.figures(result)
     print(f"wrote {path} and {out_dir / 'bench.md'} in {result['wall_s']:.0f} s")
     return result
 
 
-def energy_note() -> dict:
-    from lib.perf.energy import Rapl
-    r = Rapl()
-    return {"measurable": r.available, "reason": r.reason or "RAPL readable (not yet wired per engine)"}
+def energy_note(timed: timing.Timings) -> dict:
+    """Whether the timing rounds measured energy (RAPL around each pass), and why not."""
+    return {"measurable": timed.energy_available,
+            "reason": timed.energy_reason or "RAPL package counters read around each engine's pass"}
 
 
-def check_targets(engines: dict, ours: str | None, search: list | None, ns: list[int]) -> list[dict]:
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, or None when either is missing, not finite, or b is 0 (the report shows a dash)."""
+    if a is None or b is None or not np.isfinite(a) or not np.isfinite(b) or b == 0:
+        return None
+    return float(a) / float(b)
+
+
+def check_targets(engines: dict, ours: str | None, searched: list | None, ns: list[int]) -> list[dict]:
     """Issue 6's targets, each with the measured value and whether it is met."""
     out = []
     e = engines.get(ours or "", {})
@@ -380,23 +417,24 @@ def check_targets(engines: dict, ours: str | None, search: list | None, ns: list
     out.append({"target": "ours INT8 >= 35% of INT8 GEMM ceiling (linear MatMuls, real tokens)", "engine": ours,
                 "value": e.get("fraction_of_ceiling"), "threshold": 0.35,
                 "met": _ge(e.get("fraction_of_ceiling"), 0.35)})
-    rss = bench.ratio(e.get("peak_rss_mb"), paper.get("peak_rss_mb"))
+    rss = ratio(e.get("peak_rss_mb"), paper.get("peak_rss_mb"))
     out.append({"target": "ours INT8 peak RSS <= 30% of the paper's pipeline", "engine": ours, "value": rss,
                 "threshold": 0.30, "met": None if rss is None else rss <= 0.30})
-    if search:
+    if searched:
         nmax = max(ns)
-        for d in sorted({r["dim"] for r in search}):
-            ours_rows = [r for r in search if r["method"] in ("blocked", "blocked-ort") and r["n"] == nmax
+        for d in sorted({r["dim"] for r in searched}):
+            ours_rows = [r for r in searched if r["method"] in ("blocked", "blocked-ort") and r["n"] == nmax
                          and r["dim"] == d and "seconds" in r]
             b = min(ours_rows, key=lambda r: r["seconds"]) if ours_rows else {}
-            f = next((r for r in search if r["method"] == "faiss" and r["n"] == nmax and r["dim"] == d), {})
+            f = next((r for r in searched if r["method"] == "faiss" and r["n"] == nmax and r["dim"] == d), {})
             frac = b.get("fraction_of_fp32_ceiling")
             out.append({"target": f"exact top-k N={nmax} dim {d}: >= 50% of FP32 GEMM ceiling",
                         "engine": b.get("method"), "value": frac, "threshold": 0.5, "met": _ge(frac, 0.5)})
-            rt = bench.ratio(b.get("seconds"), f.get("seconds"))
+            rt = ratio(b.get("seconds"), f.get("seconds"))
             out.append({"target": f"exact top-k N={nmax} dim {d}: within 1.2x of FAISS IndexFlatIP",
-                        "engine": b.get("method"), "value": rt, "threshold": 1.2, "met": None if rt is None else rt <= 1.2})
-            i8 = next((r for r in search if r["method"] == "int8-rescore" and r["n"] == nmax and r["dim"] == d), {})
+                        "engine": b.get("method"), "value": rt, "threshold": 1.2,
+                        "met": None if rt is None else rt <= 1.2})
+            i8 = next((r for r in searched if r["method"] == "int8-rescore" and r["n"] == nmax and r["dim"] == d), {})
             if i8:
                 out.append({"target": f"INT8 search + FP32 re-scoring N={nmax} dim {d}: same top-10 >= 99%",
                             "value": i8.get("agreement_with_faiss"), "threshold": 0.99,

@@ -13,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from protocol import serve  # noqa: E402
+_here = Path(__file__).resolve().parent  # bench.protocol from the checkout (it needs lib.perf.memory)
+sys.path[:] = [str(_here.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _here]
+
+from bench.protocol import serve  # noqa: E402
 
 
 class StEngine:

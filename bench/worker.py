@@ -10,13 +10,15 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from protocol import serve  # noqa: E402
+_here = Path(__file__).resolve().parent  # import bench.* and lib.* from the checkout, no bench/ file top-level
+sys.path[:] = [str(_here.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _here]
+
+from bench.protocol import serve  # noqa: E402
 
 
 def build():
+    from bench.engines import EngineSpec, build_engine
     from lib import params
-    from lib.bench import EngineSpec, build_engine
 
     spec = EngineSpec(**json.loads(sys.argv[1]))
     P = params.load(os.environ.get("BENCH_PARAMS", "minilm-l6"))

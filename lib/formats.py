@@ -15,13 +15,12 @@ from typing import Callable
 from lib import atomic
 from lib.compress.dynamic import dynamic_int8
 from lib.compress.export import fused_onnx
-from lib.compress.olive.search import olive_best
+from lib.compress.olive.search import olive_best, olive_session_options
 from lib.compress.smoothquant import smoothquant_int8
-from lib.engines.encoder import BatchEncoder
-from lib.engines.hub import load_tokenizer, resolve_model_dir
-from lib.engines.ort import onnx_forward, ort_session
+from lib.engines.encoder import Encoder
+from lib.engines.hub import resolve_model_dir
+from lib.engines.ort import onnx_encoder, ort_session
 from lib.engines.torch import load_torch_encoder
-from lib.fingerprint import engine_versions, file_digest, model_fingerprint, settings_key
 from lib.params import Params
 
 log = logging.getLogger("lib.formats")
@@ -34,6 +33,10 @@ ONNX_BUILDERS: dict[str, Callable[[Params], Path]] = {
     "onnx-int8-smoothquant": smoothquant_int8,
     "olive-best": olive_best,
 }
+# ONNX Runtime SessionOptions a format was tuned with (applied over lib.engines.ort's defaults).
+SESSION_OPTIONS: dict[str, Callable[[Params], dict]] = {
+    "olive-best": olive_session_options,
+}
 
 
 def onnx_artifact(P: Params, fmt: str) -> Path:
@@ -41,34 +44,33 @@ def onnx_artifact(P: Params, fmt: str) -> Path:
     return ONNX_BUILDERS[fmt](P)
 
 
-def load_encoder(P: Params, fmt: str = "fp32-torch") -> BatchEncoder:
-    """An encoder for params ``P`` in format ``fmt``; every format shares tokenizer and pooling.
+def load_encoder(P: Params, fmt: str = "fp32-torch") -> Encoder:
+    """An encoder for params ``P`` in format ``fmt``: the PyTorch engine for ``TORCH_FORMATS``, the one
+    ONNX Runtime engine (:class:`lib.engines.ort.OrtEncoder`) for every ONNX format, with the session
+    options the format was tuned with (``olive-best``). Every format shares tokens and pooling.
 
     The encoder's ``fingerprint`` is content-keyed: the model folder's bytes, the format, the engine
-    library versions and (for ONNX formats) the artifact file's bytes, so cached vectors can never be
-    handed to another model, another build or another runtime.
+    library versions, the engine's batching and (for ONNX formats) the artifact file's bytes, so cached
+    vectors can never be handed to another model, another build or another runtime.
     """
     if fmt in TORCH_FORMATS:
         return load_torch_encoder(P, int8=fmt == "torch-int8")
     if fmt in ONNX_BUILDERS:
-        model_dir = resolve_model_dir(P)
-        fp = model_fingerprint(model_dir)
-        path, session = _onnx_session_healing(P, fmt)
-        return BatchEncoder(P.name, fmt, f"{fp}-{fmt}-{settings_key(**engine_versions())}-{file_digest(path)[:12]}",
-                            load_tokenizer(model_dir), P, onnx_forward(session),
-                            {"model_dir": str(model_dir), "onnx": str(path), "model_fingerprint": fp})
+        extra = SESSION_OPTIONS[fmt](P) if fmt in SESSION_OPTIONS else None
+        path, session = _onnx_session_healing(P, fmt, extra)
+        return onnx_encoder(P, fmt, path, model_dir=resolve_model_dir(P), session=session)
     raise ValueError(f"unknown format {fmt!r}; known: {', '.join(TORCH_FORMATS + tuple(ONNX_BUILDERS))}")
 
 
-def _onnx_session_healing(P: Params, fmt: str):
+def _onnx_session_healing(P: Params, fmt: str, extra_options: dict | None = None):
     """Build (or reuse) a format's artifact and open it; an artifact that fails to load is logged
     with its path, removed and rebuilt once (a truncated file must never be trusted or kept)."""
     path = onnx_artifact(P, fmt)
     try:
-        return path, ort_session(path, P)
+        return path, ort_session(path, P, extra_options)
     except Exception as err:  # onnxruntime raises its own exception types for a bad model file
         log.warning("artifact %s failed to load (%s: %s): removing it and rebuilding", path,
                     type(err).__name__, err)
         atomic.remove(path)
         path = onnx_artifact(P, fmt)
-        return path, ort_session(path, P)
+        return path, ort_session(path, P, extra_options)

@@ -18,8 +18,8 @@ import pandas as pd
 
 from lib.data.tiers import sample_alignment
 from lib.params import Params
-from lib.perf.timing import benchmark, latency_summary
 from lib.perf.size import model_size_mb
+from lib.perf.timing import interleaved_rounds, latency_batches, latency_summary, timed_batches
 
 log = logging.getLogger("lib.gate")
 
@@ -161,6 +161,24 @@ def choose(table: pd.DataFrame, candidates: Sequence[str] = INT8_FORMATS) -> str
     return str(ok.sort_values("latency_avg_ms").iloc[0].format)
 
 
+# Latency columns of the gate table (lib.perf.timing.latency_summary has more): per batch of P.batch_size.
+LATENCY_COLUMNS = ("latency_avg_ms", "latency_max_ms", "latency_min_ms", "sentences_per_s", "energy_j_per_1k",
+                   "co2_g_per_1k")
+
+
+def latency(encoders: Mapping[str, object], texts: Sequence[str], P: Params, rounds: int
+            ) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """Every encoder timed by lib.perf.timing's interleaved rounds on the same batches of ``P.batch_size``
+    strings (the paper's latency unit: one ``encode`` call per batch), after two warm-up batches.
+    Returns (per-call times with a ``format`` column, run facts, the gate's latency columns by format)."""
+    batches = latency_batches(texts, P.batch_size)
+    t = interleaved_rounds({f: timed_batches(lambda b, e=e: e.encode(b, progress=False), batches)
+                            for f, e in encoders.items()}, rounds, warmup_strings=2 * P.batch_size)
+    info = {**t.info, "batches": len(batches), "sentences": len(texts), "batch_size": P.batch_size}
+    lat = latency_summary(t, P.co2_kg_per_kwh)[list(LATENCY_COLUMNS)]
+    return t.calls.rename(columns={"engine": "format"}), info, lat
+
+
 def run_gate(P: Params, formats: Sequence[str], data: GateData, encoders: Mapping[str, object] | None = None,
              rounds: int = 3, use_cache: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Evaluate every format against fp32-torch: (gate table, per-batch times, benchmark info).
@@ -177,12 +195,12 @@ def run_gate(P: Params, formats: Sequence[str], data: GateData, encoders: Mappin
     results, vecs = {}, {}
     for f in names:
         results[f], vecs[f] = quality(encoders[f], data, use_cache=use_cache)
-    times, bench = benchmark(encoders, data.latency_texts, P.batch_size, rounds=rounds)
-    lat = latency_summary(times, bench, P.co2_kg_per_kwh).set_index("format")
+    times, bench, lat = latency(encoders, data.latency_texts, P, rounds)
     rows = []
     for f in names:
+        e = encoders[f]
         row = {"format": f, **results[f], **agreement(vecs[REFERENCE], vecs[f], data),
-               "size_mb": model_size_mb(encoders[f]), **lat.loc[f].to_dict(),
+               "size_mb": model_size_mb(e.fmt, e.info.get("model_dir"), e.info.get("onnx")), **lat.loc[f].to_dict(),
                "artifact": encoders[f].info.get("onnx", encoders[f].info.get("model_dir", ""))}
         row["passed"], reasons = check(row, results[REFERENCE], P)
         row["reasons"] = "; ".join(reasons)
@@ -225,45 +243,3 @@ def done_criteria(table: pd.DataFrame, chosen: str | None, max_acc1_drop_points:
             "thresholds": {"acc1_drop_points": max_acc1_drop_points, "mean_cosine": min_cosine,
                            "speedup_vs_onnx_fp32": min_speedup},
             "met": bool(drop <= max_acc1_drop_points and cos >= min_cosine and speed >= min_speedup)}
-
-
-def table3(table: pd.DataFrame, reported: Mapping, P: Params) -> pd.DataFrame:
-    """The paper's Table 3 layout for our formats, with the paper's rows (before -> after) beside.
-
-    Ours: HPO lay-term Acc@1 and STS Spearman, latency in ms per batch of ``P.batch_size`` on this
-    CPU, energy in J per 1,000 sentences (RAPL) or empty when unavailable. The paper's latency and
-    energy are in its own (unstated) units on an A100 GPU: compare ratios, not values.
-    """
-    ours = table.copy()
-    ref = ours.set_index("format").loc[REFERENCE]
-    spearman_cols = [c for c in ours.columns if c.startswith("spearman[")]
-    rows = []
-    for r in ours.to_dict("records"):
-        rows.append({"source": "this run (CPU)", "model": P.display_name or P.name, "task": "HPO lay terms / STS",
-                     "format": r["format"], "passed_gate": r["passed"],
-                     "quality_metric": "Acc@1", "quality": r["acc1"],
-                     **{c: r[c] for c in spearman_cols},
-                     "latency_avg": r["latency_avg_ms"], "latency_max": r["latency_max_ms"],
-                     "latency_min": r["latency_min_ms"], "latency_unit": f"ms/batch of {P.batch_size}",
-                     "speedup_vs_fp32": ref["latency_avg_ms"] / r["latency_avg_ms"],
-                     "size_mb": r["size_mb"], "size_reduction_pct": 100 * (1 - r["size_mb"] / ref["size_mb"]),
-                     "energy": r.get("energy_j_per_1k"), "energy_unit": "J/1k sentences (RAPL)",
-                     "co2": r.get("co2_g_per_1k"), "co2_unit": f"g/1k sentences at {P.co2_kg_per_kwh} kg/kWh"})
-    t2 = {row["system"]: row for row in reported.get("table2", [])}
-    for p in reported["table3"]["rows"]:
-        if p["task"] == 1:
-            q_metric, q = "accuracy (P/R/F1 in paper)", p.get("accuracy")
-        else:
-            q_metric, q = "MAP mean (Table 2)", t2.get(f"{p['model']} INT8", {}).get("map_mean")
-        for when, fmt in (("before", "paper FP32"), ("after", "paper INT8 (optimized)")):
-            rows.append({"source": "paper (A100 GPU)", "model": p["model"], "task": f"DEFT task {p['task']}",
-                         "format": fmt, "passed_gate": None, "quality_metric": q_metric, "quality": q,
-                         "latency_avg": p[f"latency_{when}"], "latency_max": None, "latency_min": None,
-                         "latency_unit": "paper units",
-                         "speedup_vs_fp32": p["latency_before"] / p[f"latency_{when}"],
-                         "size_mb": p[f"size_{when}_mb"],
-                         "size_reduction_pct": 100 * (1 - p[f"size_{when}_mb"] / p["size_before_mb"]),
-                         "energy": p[f"energy_{when}"], "energy_unit": "paper units (GPU)",
-                         "co2": p[f"co2_{when}"],
-                         "co2_unit": f"paper units at {reported['table3'].get('co2_kg_per_kwh')} kg/kWh"})
-    return pd.DataFrame(rows)

@@ -54,8 +54,19 @@ class Params(_Strict):
     max_length: int = Field(128, gt=0, le=4096)
     batch_size: int = Field(32, gt=0, description="rows per forward call with the paper's fixed padding; "
                                                    "the gate's latency batch")
-    token_budget: int = Field(4096, gt=0, description="padded tokens per forward call with dynamic padding "
-                                                      "(short strings share a call)")
+    # Each engine's batching (dynamic padding). ORT on CPU is fastest with small calls (the activations of
+    # one call stay in cache): MiniLM on 5,000 HPO strings, 2 cores, interleaved, strings/s at 256 / 512 /
+    # 1,024 / 4,096 padded tokens per call: dynamic INT8 1,070 / 1,127 / 972 / 871, FP32 538 / 522 / 481 /
+    # 448, and peak RSS falls with it. PyTorch prefers large calls, so its budget stays 4,096.
+    token_budget: int = Field(4096, gt=0, description="PyTorch engine: padded tokens per forward call with "
+                                                      "dynamic padding (short strings share a call); 4,096: "
+                                                      "PyTorch is fastest with large calls")
+    ort_token_budget: int = Field(512, gt=0, description="ONNX Runtime engine: padded tokens per call with "
+                                                         "dynamic padding; 512 was fastest (MiniLM, 5,000 HPO "
+                                                         "strings, 2 cores, interleaved: dynamic INT8 1,127 "
+                                                         "strings/s vs 871 at 4,096; FP32 522 vs 448)")
+    ort_max_rows: int = Field(256, gt=0, description="ONNX Runtime engine: at most this many strings per call "
+                                                     "(caps a call of very short strings)")
     language: Literal["en", "fr"] = "en"
     seed: int = 0
     threads: int | None = Field(None, gt=0, description="intra-op threads; None = all cores")
@@ -85,14 +96,20 @@ class Params(_Strict):
     olive_max_samples: int = Field(16, gt=0)
     smoothquant_alpha: float = Field(0.5, ge=0.0, le=1.0)
     quant_format: Literal["QOperator", "QDQ"] = Field(
-        "QDQ", description="ONNX format of the static INT8 model: QDQ runs ~1.3x faster than QOperator "
-                           "here (ORT fuses Q/DQ pairs into integer kernels), same vectors")
+        "QDQ", description="ONNX format of the static INT8 model: QDQ (quantize_static's default since ONNX "
+                           "Runtime 1.11) or QOperator; both give identical vectors here and showed no "
+                           "consistent speed difference (within run-to-run noise, see the README)")
     alpha_sweep: list[float] = [0.3, 0.5, 0.7, 0.8]
     sensitivity_method: Literal["probe", "qdq-debug"] = Field(
         "probe", description="per-layer sensitivity for the FP32-fallback search: 'probe' quantizes one "
                              "MatMul at a time (exact, one build per MatMul); 'qdq-debug' ranks by each "
                              "MatMul's own quantization noise from one QDQ model (fast, for large models)")
-    calibration_size: int = Field(200, gt=0)
+    calibration_size: int = Field(200, gt=0, description="sentences of the static INT8 calibration set "
+                                                         "(lib.compress.calibration), and as many held out for "
+                                                         "the FP32-fallback search")
+    olive_eval_pairs: int = Field(200, gt=0, description="STS-benchmark train pairs on which 02-optimize's Olive "
+                                                         "search scores every candidate (held out from every "
+                                                         "evaluation set); not the INT8 calibration set")
     gate_min_cosine: float = 0.99
     gate_max_acc1_drop: float = 0.005
     gate_max_spearman_drop: float = 0.01

@@ -10,7 +10,7 @@ from lib import params, report
 from lib.data import paper
 from lib.report import paper as assemble
 
-T1 = {"tier": "public stand-in", "model_format": "onnx-int8-smoothquant", "datasets": {
+SETS1 = {
     "stsb-fr": {"label": "public stand-in: STS-benchmark FR (test)", "tier": "public stand-in",
                 "undersampled_test": False,
                 "mappings": {"minmax": {"n": 60, "edrm": 0.7123, "edrm_convention": "reference",
@@ -19,15 +19,22 @@ T1 = {"tier": "public stand-in", "model_format": "onnx-int8-smoothquant", "datas
                                                            "recall": 0.63, "f1": 0.64}},
                              "isotonic": {"n": 60, "edrm": 0.7345, "edrm_convention": "reference",
                                           "spearman": 0.6501, "spearman_p": 2.0e-8,
-                                          "classification": {"accuracy": 0.5}}}}}}
-T2 = {"tier": "public stand-in", "model_format": "onnx-int8-smoothquant", "datasets": {
-    "hpo-fr": {"label": "public stand-in: HPO FR", "tier": "public stand-in", "n_items": 60,
-               "map_1": 0.91, "map_2": 0.92, "map_3": None, "map_mean": 0.915, "p_at_1": 0.85}}}
+                                          "classification": {"threshold": 2.5, "accuracy": 0.5, "precision": 0.5,
+                                                             "recall": 0.5, "f1": 0.5}}}}}
+T1 = {"tier": "public stand-in", "model_formats": ["onnx-int8-smoothquant"], "model_format": "onnx-int8-smoothquant",
+      "formats": {"onnx-int8-smoothquant": SETS1}, "datasets": SETS1}
+SETS2 = {"hpo-fr": {"label": "public stand-in: HPO FR", "tier": "public stand-in", "n_items": 60,
+                    "map_1": 0.91, "map_2": 0.92, "map_3": None, "map_mean": 0.915, "p_at_1": 0.85}}
+T2 = {"tier": "public stand-in", "model_formats": ["onnx-int8-smoothquant"], "model_format": "onnx-int8-smoothquant",
+      "formats": {"onnx-int8-smoothquant": SETS2}, "datasets": SETS2}
+GATED = {"passed": True, "reasons": [], "variant": "default"}
 Q = {"reference": "fp32-torch", "chosen": "onnx-int8-dynamic", "formats": {
-    "fp32-torch": {"latency_avg_ms": 40.0, "size_mb": 90.0, "acc1": 0.5, "energy_j_per_1k": None,
-                   "co2_g_per_1k": None},
-    "onnx-int8-dynamic": {"latency_avg_ms": 10.0, "size_mb": 30.0, "acc1": 0.49, "energy_j_per_1k": None,
-                          "co2_g_per_1k": None}}}
+    "fp32-torch": {"format": "fp32-torch", **GATED, "latency_avg_ms": 40.0, "size_mb": 90.0, "acc1": 0.5,
+                   "energy_j_per_1k": None, "co2_g_per_1k": None},
+    "onnx-int8-dynamic": {"format": "onnx-int8-dynamic", **GATED, "latency_avg_ms": 10.0, "size_mb": 30.0,
+                          "acc1": 0.49, "energy_j_per_1k": None, "co2_g_per_1k": None},
+    "torch-int8": {"format": "torch-int8", **GATED, "latency_avg_ms": 20.0, "size_mb": 45.0, "acc1": 0.49,
+                   "energy_j_per_1k": None, "co2_g_per_1k": None}}}
 
 
 @pytest.fixture
@@ -87,7 +94,8 @@ def test_tables_and_summary_files(tiny_results):
     ours = t1[t1.source == "ours"]
     assert ours.EDRM.tolist() == [0.7123, 0.7345] and (ours.tier == "public stand-in").all()
     assert (t1[t1.source == "paper"].tier == assemble.PAPER_TIER).all()
-    files = assemble.write_table(t1, "table1-deft-task1", "Table 1. test caption & 50% _x_")
+    files = list(report.write_table(report.PAPER, "table1-deft-task1", t1, formats=("csv", "md", "tex"),
+                                    caption="Table 1. test caption & 50% _x_").values())
     csv, md, tex = (p.read_text() for p in files)
     assert "0.7123" in csv and "0.7123" in md and "0.8604" in md and "1.5e-08" in md
     assert "\\begin{tabular}" in tex and "\\caption{Table 1. test caption \\& 50\\% \\_x\\_}" in tex
@@ -171,7 +179,8 @@ def test_pair_models():
 
 
 def test_fmt_number():
-    assert [assemble.fmt_number(x) for x in (0.86041, 2.07e-97, 12, None, float("nan"), "x")] == [
+    from lib.report.tables import fmt_number
+    assert [fmt_number(x) for x in (0.86041, 2.07e-97, 12, None, float("nan"), "x")] == [
         "0.8604", "2.07e-97", "12", "", "", "x"]
 
 
@@ -179,7 +188,7 @@ def test_fmt_number():
 def test_notebook_09_smoke(tiny_results, run_notebook, session_dirs):
     run_notebook("09-paper")
     rec = report.read_result("tiny", "09-paper")
-    assert rec["metrics"]["models"] == ["tiny"] and rec["metrics"]["rows_compared"] > 0
+    assert rec.metrics.models == ["tiny"] and rec.metrics.rows_compared > 0
     assert (session_dirs["results"] / "summary.md").exists()
     for stem in ("table1-deft-task1", "table2-deft-task2", "table3-optimization"):
         for ext in ("csv", "md", "tex"):

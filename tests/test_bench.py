@@ -1,4 +1,5 @@
-"""Benchmark plumbing (lib.bench, lib.fastencode, bench/run.py): correctness only, never speed."""
+"""The benchmark (bench/: engines, quality, search, report, run.py and its workers): correctness only,
+never speed. What it shares with lib is tested with lib (tests/test_perf_*.py, tests/test_search_topk.py)."""
 
 from __future__ import annotations
 
@@ -9,51 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
-
-from lib import bench
-from lib.engines.batching import pad_batch, pool, token_budget_batches
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # bench/ is a folder of the checkout, not an installed package
+    sys.path.insert(0, str(ROOT))
 
-
-def _graph_with_weights(tmp_path: Path) -> Path:
-    """MatMul [K=4,N=6], Gemm transB [N=3,K=6], MatMulInteger [6,2], one activation x activation MatMul."""
-    inits = [numpy_helper.from_array(np.zeros((4, 6), np.float32), "W1"),
-             numpy_helper.from_array(np.zeros((3, 6), np.float32), "W2"),
-             numpy_helper.from_array(np.zeros((6, 2), np.int8), "W3")]
-    nodes = [helper.make_node("MatMul", ["x", "W1"], ["h1"]),
-             helper.make_node("Gemm", ["h1", "W2"], ["h2"], transB=1),
-             helper.make_node("MatMulInteger", ["u", "W3"], ["h3"]),
-             helper.make_node("MatMul", ["h1", "h1t"], ["h4"])]  # no initializer: not counted
-    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
-                          [helper.make_tensor_value_info("h2", TensorProto.FLOAT, [2, 3])], inits)
-    path = tmp_path / "g.onnx"
-    path.write_bytes(helper.make_model(g).SerializeToString())
-    return path
-
-
-def test_linear_macs_hand_graph(tmp_path):
-    res = bench.linear_macs_per_token(_graph_with_weights(tmp_path))
-    assert res["macs_per_token"] == 4 * 6 + 6 * 3 + 6 * 2
-    assert sorted(map(tuple, res["shapes"])) == [(4, 6), (6, 2), (6, 3)]
-
-
-def test_model_ops_hand_computed():
-    ops = bench.model_ops(np.array([3, 5]), macs_per_token=10, layers=2, hidden=4)
-    assert ops["tokens"] == 8
-    assert ops["linear_ops"] == 2 * 10 * 8
-    assert ops["attention_ops"] == 2 * (2 * 2 * 4 * (9 + 25))
-    assert ops["total_ops"] == 160 + 1088
-
-
-def test_tiny_bert_macs_per_token():
-    """The tiny test BERT (hidden 64, FFN 256, 2 layers): 2 * (4*64*64 + 2*64*256) MACs per token."""
-    from lib import params
-    from lib.compress import export
-    res = bench.linear_macs_per_token(export.unfused_onnx(params.load("tiny")))
-    assert res["macs_per_token"] == 2 * (4 * 64 * 64 + 2 * 64 * 256)
-    assert res["n_matmuls"] == 12
+from bench import engines, quality, report, search  # noqa: E402
+from lib.engines.batching import pad_batch, pool, token_budget_batches  # noqa: E402
 
 
 def test_token_budget_batches_hand_case():
@@ -75,34 +38,32 @@ def test_pad_and_pool():
     assert v[1, 0] > 0.5  # the paper's unmasked mean lets the padding in
 
 
-def test_latency_and_cosine_stats():
-    s = bench.latency_stats([0.001, 0.002, 0.003, 0.010])
-    assert s["avg"] == pytest.approx(4.0) and s["p50"] == pytest.approx(2.5) and s["max"] == pytest.approx(10)
+def test_mean_cosine():
     a = np.eye(3, dtype=np.float32)
     b = np.array([[1, 0, 0], [0, 1, 0], [0, 1, 1]], np.float32)
-    c = bench.mean_cosine(a, b)
+    c = quality.mean_cosine(a, b)
     assert c["min"] == pytest.approx(1 / np.sqrt(2)) and c["mean"] == pytest.approx((2 + 1 / np.sqrt(2)) / 3)
 
 
 def test_acc_at_1_hand_case():
     t = np.array([[1, 0], [0, 1], [0.7071, 0.7071]], np.float32)
     q = np.array([[0.9, 0.1], [0.1, 0.9]], np.float32)
-    acc = bench.acc_at_1(q, t, ["HP:1", "HP:2", "HP:3"], [("HP:1",), ("HP:3",)])
+    acc = quality.acc_at_1(q, t, ["HP:1", "HP:2", "HP:3"], [("HP:1",), ("HP:3",)])
     assert acc == 0.5
 
 
 def test_hits_and_not_worse():
     t = np.array([[1, 0], [0, 1], [0.7071, 0.7071]], np.float32)
     q = np.array([[0.9, 0.1], [0.1, 0.9]], np.float32)
-    hits = bench.hits_at_1(q, t, ["HP:1", "HP:2", "HP:3"], [("HP:1",), ("HP:3",)])
+    hits = quality.hits_at_1(q, t, ["HP:1", "HP:2", "HP:3"], [("HP:1",), ("HP:3",)])
     assert hits.tolist() == [True, False]
     ours = np.array([1] * 50 + [0] * 50, bool)
     peer = ours.copy()
     peer[50:53] = True                       # the peer is right on 3 more terms: 3 discordant, p = 0.25
-    t = bench.not_worse(ours, peer)
+    t = quality.not_worse(ours, peer)
     assert not t["higher"] and t["p"] == pytest.approx(0.25) and t["not_worse"]
     peer[50:60] = True                       # 10 more: p = 0.002, ours is worse
-    t = bench.not_worse(ours, peer)
+    t = quality.not_worse(ours, peer)
     assert t["only_b"] == 10 and t["p"] < 0.01 and not t["not_worse"]
 
 
@@ -113,70 +74,69 @@ def test_best_int8_is_the_fastest_gated_lean_engine():
     engines = {"onnx-int8-dynamic": e("lib", 990), "fast-dyn": e("fast", 950), "fast-sq": e("fast", 700),
                "fast-fp32": e("fast", 2000, precision="fp32"), "fast-bad-cos": e("fast", 1500, cos=0.95),
                "fast-worse": e("fast", 1400, not_worse=False), "ipex-int8-sq": e("ipex", 1500)}
-    assert bench.best_int8(engines, 0.99) == "fast-dyn"
-    assert bench.best_int8({"x": e("fast", 1, cos=0.5)}, 0.99) is None
+    assert quality.best_int8(engines, 0.99) == "fast-dyn"
+    assert quality.best_int8({"x": e("fast", 1, cos=0.5)}, 0.99) is None
 
 
-def test_ort_op_profile_tiny(tmp_path):
-    """ORT's profiler on the fast engine: kernel time per op type, inside the pass's wall time."""
+def test_profile_engine_and_its_markdown(tmp_path):
+    """The best INT8 engine is profiled as it was timed (bench.engines.build_engine); the report says
+    where its time goes. (lib.perf.profile's own figures: tests/test_perf_profile.py.)"""
     from lib import params
     from lib.compress import export
     from lib.engines import hub
+    from lib.perf.profile import GEMM_OPS
 
     P = params.load("tiny", threads=1)
     texts = ["abnormal heart", "pain", "small hand and foot with long finger", "fever"] * 10
-    spec = bench.EngineSpec("fast-fp32", "fast", "fast", "onnx-fp32", "fp32",
-                            options={"model_dir": str(hub.resolve_model_dir(P)), "token_budget": 32})
-    p = bench.ort_op_profile(spec, P, str(export.fused_onnx(P)), texts, tmp_path)
+    spec = engines.EngineSpec("fast-fp32", "fast", "fast", "onnx-fp32", "fp32",
+                              options={"model_dir": str(hub.resolve_model_dir(P)), "token_budget": 32})
+    p = engines.profile_engine(spec, P, str(export.fused_onnx(P)), texts, tmp_path)
     assert p["texts"] == 40 and p["ort_calls"] >= 2
     assert 0 < p["kernel_s"] <= p["session_run_s"] <= p["wall_s"]
-    assert p["gemm_op_s"] > 0 and set(p["by_op_s"]) & set(bench.GEMM_OPS)
+    assert p["gemm_op_s"] > 0 and set(p["by_op_s"]) & set(GEMM_OPS)
     assert not list(tmp_path.glob("ort-profile*.json"))      # the trace is summarised, then removed
-    md = "\n".join(bench.profile_markdown({"profile": {**p, "engine": "fast-fp32"}}))
+    md = "\n".join(report.profile_markdown({"profile": {**p, "engine": "fast-fp32"}}))
     assert "Where the time of `fast-fp32` goes" in md and "| outside ORT" in md
+    with pytest.raises(ValueError, match="only fast"):
+        engines.profile_engine(engines.EngineSpec("x", "x", "lib", "onnx-fp32", "fp32"), P, "", texts, tmp_path)
 
 
 def test_sklearn_memory_prediction():
-    assert bench.sklearn_bytes(2, 10, 3) == 4 * 12 * 3 + 4 * 20 + 8 * 20
+    assert search.sklearn_bytes(2, 10, 3) == 4 * 12 * 3 + 4 * 20 + 8 * 20
     # the issue's largest case: ~24 GiB of working set before the targets themselves (1.5 GB)
-    assert bench.sklearn_bytes(2000, 1_000_000, 384) > 23 * bench.GB
+    assert search.sklearn_bytes(2000, 1_000_000, 384) > 23 * search.GB
 
 
 def test_random_unit_vectors():
-    x = bench.random_unit_vectors(1000, 16, seed=3, chunk=300)
+    x = search.random_unit_vectors(1000, 16, seed=3, chunk=300)
     assert x.dtype == np.float32 and x.shape == (1000, 16)
     np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
-    np.testing.assert_array_equal(x, bench.random_unit_vectors(1000, 16, seed=3, chunk=300))
+    np.testing.assert_array_equal(x, search.random_unit_vectors(1000, 16, seed=3, chunk=300))
 
 
 @pytest.mark.parametrize("method", ["sklearn", "faiss", "blocked", "blocked-ort"])
 def test_exact_topk_equals_brute_force(method):
-    t = bench.random_unit_vectors(3000, 32, seed=0)
-    q = bench.random_unit_vectors(40, 32, seed=1)
+    t = search.random_unit_vectors(3000, 32, seed=0)
+    q = search.random_unit_vectors(40, 32, seed=1)
     ref = np.argsort(-(q @ t.T), axis=1)[:, :10]
-    if method == "sklearn":
-        _, idx = bench.search_sklearn(q, t, 10)
-    elif method == "faiss":
-        _, idx = bench.search_faiss(q, t, 10, threads=1)
-    elif method == "blocked":
-        _, idx = bench.search_blocked(q, t, 10, block=700)
-    else:
-        _, idx = bench.search_blocked_ort(q, t, 10, block=700, threads=1)
+    _, idx = search._search_method(method, 10, block=700, threads=1, candidates=50)(t, q)
     np.testing.assert_array_equal(np.asarray(idx), ref)
-    assert bench.topk_agreement(np.asarray(idx), ref) == 1.0
+    assert search.topk_agreement(np.asarray(idx), ref) == 1.0
+    with pytest.raises(ValueError, match="unknown search method"):
+        search._search_method("annoy", 10, None, 1, 50)
 
 
 def test_int8_rescore_matches_exact_mostly():
-    t = bench.random_unit_vectors(5000, 64, seed=0)
-    q = bench.random_unit_vectors(50, 64, seed=1)
+    t = search.random_unit_vectors(5000, 64, seed=0)
+    q = search.random_unit_vectors(50, 64, seed=1)
     ref = np.argsort(-(q @ t.T), axis=1)[:, :10]
-    scores, idx = bench.search_int8_rescore(q, t, 10, candidates=50, block=1200, threads=1)
-    assert bench.topk_agreement(idx, ref) >= 0.95
+    scores, idx = search.search_int8_rescore(q, t, 10, candidates=50, block=1200, threads=1)
+    assert search.topk_agreement(idx, ref) >= 0.95
     np.testing.assert_allclose(scores, np.take_along_axis(q @ t.T, idx, 1), atol=1e-5)  # FP32 re-scored
 
 
 def test_search_child_schema():
-    rec = bench.search_child("blocked", 2000, 16, 20, 5, 512, 1, 0)
+    rec = search.search_child("blocked", 2000, 16, 20, 5, 512, 1, 0)
     for key in ("seconds", "gflops", "peak_rss_mb", "peak_extra_mb", "rss_inputs_mb"):
         assert key in rec
     assert rec["gflops"] > 0
@@ -185,41 +145,34 @@ def test_search_child_schema():
 def test_search_child_reads_saved_targets(tmp_path):
     """Targets saved once and read by each method's child give the same top-k as generating them."""
     saved = tmp_path / "t.npy"
-    np.save(saved, bench.random_unit_vectors(2000, 16, 0))
+    np.save(saved, search.random_unit_vectors(2000, 16, 0))
     a, b = tmp_path / "a.npy", tmp_path / "b.npy"
-    bench.search_child("blocked", 2000, 16, 20, 5, 512, 1, 0, out_npy=str(a))
-    bench.search_child("blocked", 2000, 16, 20, 5, 512, 1, 0, out_npy=str(b), targets_npy=str(saved))
+    search.search_child("blocked", 2000, 16, 20, 5, 512, 1, 0, out_npy=str(a))
+    search.search_child("blocked", 2000, 16, 20, 5, 512, 1, 0, out_npy=str(b), targets_npy=str(saved))
     np.testing.assert_array_equal(np.load(a), np.load(b))
     with pytest.raises(ValueError, match=r"t.npy: targets \(2000, 16\)"):
-        bench.search_child("blocked", 1000, 16, 20, 5, 512, 1, 0, targets_npy=str(saved))
+        search.search_child("blocked", 1000, 16, 20, 5, 512, 1, 0, targets_npy=str(saved))
 
 
-def test_gemm_ceiling_schema():
-    g = bench.gemm_ceiling([(32, 64), (32, 64), (64, 32)], rows=(32,), threads=1, backends=("ort", "numpy"))
-    assert {r["dtype"] for r in g["runs"]} == {"fp32", "int8"}
-    assert g["ceiling"]["int8"]["backend"] == "onnxruntime-mlas"
-    assert [32, 64, 2] in g["shapes"]
-    assert all(r["ops_per_s"] > 0 for r in g["runs"])
-
-
-def test_fast_encoder_matches_lib_encoder():
-    """Same vectors as lib.encode's ONNX FP32 engine (different batching, same maths)."""
+def test_fast_engine_matches_lib_encoder():
+    """The benchmark's fast engine gives the same vectors as lib's ONNX FP32 format (other batching)."""
     from lib import formats, params
     from lib.compress import export
     from lib.engines import hub
-    from lib.engines.ort import load_fast_encoder
 
     P = params.load("tiny")
     texts = ["abnormal heart", "pain", "small hand and foot with long finger", "fever", "x" * 40]
     ref = formats.load_encoder(P, "onnx-fp32").encode(texts, progress=False)
-    fast = load_fast_encoder(P, export.fused_onnx(P), hub.resolve_model_dir(P), token_budget=16, max_rows=2)
+    spec = engines.EngineSpec("fast-fp32", "fast", "fast", "onnx-fp32", "fp32",
+                              options={"model_dir": str(hub.resolve_model_dir(P)), "token_budget": 16, "max_rows": 2})
+    fast = engines.build_engine(spec, P, str(export.fused_onnx(P)))
     got = fast.encode(texts)
     assert len(fast.batch_times) >= 3
     np.testing.assert_allclose((ref * got).sum(1), 1.0, atol=1e-4)
 
 
 def test_bench_quality_sample_keeps_every_gold_target_and_counts_the_rest():
-    t = bench.bench_texts(50, seed=0, max_targets=500, max_sources=40)
+    t = quality.bench_texts(50, seed=0, max_targets=500, max_sources=40)
     assert len(t.timing) == 50 and len(t.sources) == 40 == len(t.gold)
     codes = set(t.target_codes)
     assert all(set(g) <= codes for g in t.gold)          # Acc@1 stays defined for every sampled term
@@ -228,13 +181,14 @@ def test_bench_quality_sample_keeps_every_gold_target_and_counts_the_rest():
     assert len(t.targets) == max(500, s["gold_targets"])
 
 
+def _run_module():
+    import bench.run
+    return bench.run
+
+
 def test_bench_run_smoke_tiny(session_dirs):
     """The whole script on tiny with small sizes: JSON schema, Markdown table and figures written."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    sys.path.insert(0, str(ROOT))
-    import importlib
-    run = importlib.import_module("bench.run") if (ROOT / "bench" / "__init__.py").exists() else \
-        importlib.import_module("run")
+    run = _run_module()
     out = session_dirs["results"] / "bench-smoke"
     res = run.main(["--params", "tiny", "--n-strings", "60", "--rounds", "1", "--paper-strings", "8",
                     "--engines", "paper,torch-fp32,fast-fp32", "--no-side",
@@ -244,8 +198,11 @@ def test_bench_run_smoke_tiny(session_dirs):
     data = json.loads((out / "bench.json").read_text())
     assert set(data["engines"]) == {"paper", "torch-fp32", "fast-fp32"}
     for e in data["engines"].values():
-        for key in ("strings_per_s", "latency_ms", "peak_rss_mb", "model_mb", "linear_gops"):
+        for key in ("strings_per_s", "latency_ms", "peak_rss_mb", "model_mb", "linear_gops", "energy_j_per_1k"):
             assert key in e
+        assert e["latency_ms"]["n"] >= 1 and len(e["rounds_s"]) == 1 and e["model_mb"] > 0
+        assert e["strings_per_s"] == pytest.approx(e["strings"] / e["median_s"])
+    assert set(data["energy"]) == {"measurable", "reason"}
     assert data["engines"]["paper"]["strings"] == 8
     assert data["engines"]["fast-fp32"]["torch_imported"] is False  # the ORT-only path stays small
     assert data["engines"]["fast-fp32"]["cosine_to_fp32"]["mean"] > 0.999
@@ -262,22 +219,65 @@ def test_bench_run_smoke_tiny(session_dirs):
 
 
 # ---------------------------------------------------------------------------------------------
+# The sentence-transformers peer: its INT8 export recipe follows this CPU
+
+XEON_SPR = ("processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vme sse sse2 ssse3 sse4_1 sse4_2 avx avx2 fma "
+            "avx512f avx512dq avx512cd avx512bw avx512vl avx512_vnni avx512_bf16 amx_int8\nbogomips\t: 4000\n"
+            "processor\t: 1\nflags\t\t: fpu\n")
+SKYLAKE_X = "flags\t\t: sse4_2 avx avx2 fma avx512f avx512dq avx512cd avx512bw avx512vl\n"
+ALDER_LAKE = "flags\t\t: sse4_2 avx avx2 fma avx_vnni\n"          # AVX-VNNI, no AVX-512: the avx2 recipe
+OLD_X86 = "flags\t\t: sse sse2 ssse3 sse4_1 sse4_2 avx\n"
+GRAVITON = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics asimddp\n"
+
+
+@pytest.mark.parametrize("cpuinfo,machine,recipe", [
+    (XEON_SPR, "x86_64", "avx512_vnni"), (SKYLAKE_X, "x86_64", "avx512"), (ALDER_LAKE, "x86_64", "avx2"),
+    (OLD_X86, "x86_64", None), (GRAVITON, "aarch64", "arm64"), ("", "arm64", "arm64"), ("", "x86_64", None)])
+def test_st_recipe_follows_the_cpu(cpuinfo, machine, recipe):
+    assert engines.st_quantization_config(engines.cpu_flags(cpuinfo), machine) == recipe
+
+
+def test_cpu_flags_reads_the_first_processor():
+    assert "avx512_vnni" in engines.cpu_flags(XEON_SPR) and "fpu" in engines.cpu_flags(XEON_SPR)
+    assert engines.cpu_flags(GRAVITON) >= {"asimd", "asimddp"} and engines.cpu_flags("model name: x") == frozenset()
+
+
+def test_st_engine_uses_the_recipe_file():
+    """sentence-transformers' own names: export_dynamic_quantized_onnx_model(..., quantization_config=<recipe>)
+    writes onnx/model_<qint8|quint8>_<recipe>.onnx, which the peer's worker loads."""
+    from lib import params
+    P = params.load("tiny")
+    for recipe, file in engines.ST_INT8_FILES.items():
+        eng = {e.key: e for e in engines.default_engines(P, int8_formats=[], side_envs=("st-onnx",), st_recipe=recipe)}
+        assert eng["st-onnx-int8"].fmt == file and recipe in file and eng["st-onnx-int8"].options["recipe"] == recipe
+        assert f"({recipe})" in eng["st-onnx-int8"].label and eng["st-onnx-fp32"].fmt == "model.onnx"
+    none = {e.key: e for e in engines.default_engines(P, int8_formats=[], side_envs=("st-onnx",), st_recipe=None)}
+    assert none["st-onnx-int8"].fmt == "" and none["st-onnx-int8"].options["recipe"] is None
+    here = engines.this_cpu_st_recipe()
+    assert here[0] in (*engines.ST_INT8_FILES, None) and here[1]
+
+
+def test_bench_st_int8_skipped_without_a_recipe(session_dirs, monkeypatch):
+    """A CPU with no recipe: the peer's INT8 engine is reported as skipped, and no side venv is built for it."""
+    run = _run_module()
+    monkeypatch.setattr(engines, "this_cpu_st_recipe", lambda: (None, "no recipe for this test CPU"))
+    monkeypatch.setattr(run, "side_env", lambda name: pytest.fail(f"side env {name} must not be built"))
+    out = session_dirs["results"] / "bench-st-norecipe"
+    run.main(["--params", "tiny", "--n-strings", "20", "--rounds", "1", "--engines", "torch-fp32,st-onnx-int8",
+              "--no-quality", "--no-gemm", "--no-search", "--no-profile", "--out", str(out)])
+    data = json.loads((out / "bench.json").read_text())
+    assert set(data["engines"]) == {"torch-fp32"}
+    assert data["notes"]["st-onnx-int8"] == "skipped: no recipe for this test CPU"
+
+
+# ---------------------------------------------------------------------------------------------
 # The paper's IPEX route (side venv): everything that runs without the 4 GB environment
 
 MIRROR = ROOT.parent / "shared" / "data"
 
 
-def _run_module():
-    sys.path.insert(0, str(ROOT / "bench"))
-    sys.path.insert(0, str(ROOT))
-    import importlib
-    return importlib.import_module("bench.run") if (ROOT / "bench" / "__init__.py").exists() else \
-        importlib.import_module("run")
-
-
 def _ipex_worker_module():
     import importlib.util
-    sys.path.insert(0, str(ROOT / "bench"))
     spec = importlib.util.spec_from_file_location("ipex_worker", ROOT / "bench" / "ipex_worker.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -287,18 +287,19 @@ def _ipex_worker_module():
 def test_engine_list_has_ipex_specs():
     from lib import params
     P = params.load("tiny")
-    eng = {e.key: e for e in bench.default_engines(P, int8_formats=["onnx-int8-dynamic"])}
+    eng = {e.key: e for e in engines.default_engines(P, int8_formats=["onnx-int8-dynamic"])}
     assert eng["ipex-bf16"].kind == "ipex" and eng["ipex-bf16"].precision == "bf16"
     assert eng["ipex-bf16"].fmt == "bf16"
     assert eng["ipex-int8-sq"].kind == "ipex" and eng["ipex-int8-sq"].precision == "int8"
     assert eng["ipex-int8-sq"].fmt == "int8-sq" and eng["ipex-int8-sq"].quality
     assert f"alpha {P.smoothquant_alpha:g}" in eng["ipex-int8-sq"].label
-    assert bench.SIDE_ENV_OF_KIND["ipex"] == "ipex"
-    only_st = {e.key for e in bench.default_engines(P, int8_formats=[], side_envs=("st-onnx",))}
+    assert engines.SIDE_ENV_OF_KIND["ipex"] == "ipex"
+    only_st = {e.key for e in engines.default_engines(P, int8_formats=[], side_envs=("st-onnx",))}
     assert "st-onnx-int8" in only_st and not any(k.startswith("ipex") for k in only_st)
-    assert not any(e.kind in bench.SIDE_ENV_OF_KIND for e in bench.default_engines(P, int8_formats=[], side_envs=()))
+    no_side = engines.default_engines(P, int8_formats=[], side_envs=())
+    assert not any(e.kind in engines.SIDE_ENV_OF_KIND for e in no_side)
     with pytest.raises(ValueError, match="side venv 'ipex'"):
-        bench.build_engine(eng["ipex-bf16"], P, None)  # never built in the main venv
+        engines.build_engine(eng["ipex-bf16"], P, None)  # never built in the main venv
 
 
 def test_ipex_config(tmp_path):
@@ -306,26 +307,26 @@ def test_ipex_config(tmp_path):
     from lib.engines import hub
     P = params.load("tiny")
     md = hub.resolve_model_dir(P)
-    eng = {e.key: e for e in bench.default_engines(P, int8_formats=[])}
+    eng = {e.key: e for e in engines.default_engines(P, int8_formats=[])}
     cal = {"calibration": str(tmp_path / "c.json"), "calibration_batch_size": 16, "calibration_seq_len": 20,
            "calibration_key": "abc"}
-    cfg = bench.ipex_config(eng["ipex-int8-sq"], P, md, 2, tmp_path, cal)
+    cfg = engines.ipex_config(eng["ipex-int8-sq"], P, md, 2, tmp_path, cal)
     assert cfg["mode"] == "int8-sq" and cfg["alpha"] == P.smoothquant_alpha and cfg["threads"] == 2
     assert cfg["calibration_seq_len"] == 20 and cfg["calibration_batch_size"] == 16
     assert cfg["token_budget"] == P.token_budget and cfg["max_length"] == P.max_length and cfg["pooling"] == "mean"
     assert Path(cfg["artifact"]).parent == tmp_path and cfg["artifact"].endswith(".pt")
-    bf16 = bench.ipex_config(eng["ipex-bf16"], P, md, 2, tmp_path)
+    bf16 = engines.ipex_config(eng["ipex-bf16"], P, md, 2, tmp_path)
     assert "alpha" not in bf16 and bf16["artifact"] != cfg["artifact"]
     # the artifact name follows what changes the built module, not the serving threads
-    assert bench.ipex_config(eng["ipex-int8-sq"], P, md, 1, tmp_path, cal)["artifact"] == cfg["artifact"]
+    assert engines.ipex_config(eng["ipex-int8-sq"], P, md, 1, tmp_path, cal)["artifact"] == cfg["artifact"]
     P2 = params.load("tiny", smoothquant_alpha=0.8)
-    assert bench.ipex_config(eng["ipex-int8-sq"], P2, md, 2, tmp_path, cal)["artifact"] != cfg["artifact"]
-    assert bench.ipex_config(eng["ipex-int8-sq"], P, md, 2, tmp_path, {**cal, "calibration_key": "x"}
+    assert engines.ipex_config(eng["ipex-int8-sq"], P2, md, 2, tmp_path, cal)["artifact"] != cfg["artifact"]
+    assert engines.ipex_config(eng["ipex-int8-sq"], P, md, 2, tmp_path, {**cal, "calibration_key": "x"}
                              )["artifact"] != cfg["artifact"]
     with pytest.raises(ValueError, match="calibration"):
-        bench.ipex_config(eng["ipex-int8-sq"], P, md, 2, tmp_path)
+        engines.ipex_config(eng["ipex-int8-sq"], P, md, 2, tmp_path)
     with pytest.raises(ValueError, match="dynamic padding"):
-        bench.ipex_config(eng["ipex-bf16"], params.load("tiny", pooling="mean_unmasked_padded"), md, 2, tmp_path)
+        engines.ipex_config(eng["ipex-bf16"], params.load("tiny", pooling="mean_unmasked_padded"), md, 2, tmp_path)
 
 
 def test_ipex_calibration_is_lib_quantize_s(tmp_path, monkeypatch):
@@ -338,7 +339,7 @@ def test_ipex_calibration_is_lib_quantize_s(tmp_path, monkeypatch):
         monkeypatch.setenv("COMPENDIUM_DATA_MIRROR", str(MIRROR))
     P = params.load("tiny")
     md = hub.resolve_model_dir(P)
-    cal = bench.ipex_calibration(P, md, tmp_path / "cal.json")
+    cal = engines.ipex_calibration(P, md, tmp_path / "cal.json")
     texts = json.loads(Path(cal["calibration"]).read_text(encoding="utf-8"))
     assert texts == calibration.calibration_split(P)[0] and len(texts) == P.calibration_size
     tok = hub.load_tokenizer(md)
@@ -412,8 +413,8 @@ def test_bench_ipex_worker_failures_are_skipped(session_dirs, monkeypatch, tmp_p
     # an artifact that exists (so no build) but cannot be served: the serve worker fails to load it
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a TorchScript file")
-    real_config = bench.ipex_config
-    monkeypatch.setattr(bench, "ipex_config", lambda *a, **k: {**real_config(*a, **k), "artifact": str(junk)})
+    real_config = engines.ipex_config
+    monkeypatch.setattr(engines, "ipex_config", lambda *a, **k: {**real_config(*a, **k), "artifact": str(junk)})
     out = session_dirs["results"] / "bench-ipex-load-fails"
     run.main(["--params", "tiny", "--n-strings", "20", "--rounds", "1", "--engines", "torch-fp32,ipex-bf16",
               "--no-quality", "--no-gemm", "--no-search", "--out", str(out)])

@@ -162,11 +162,12 @@ def test_regressors_fit_train_and_score_held_out():
 
 def test_tables_put_paper_rows_beside_ours():
     from lib.data import paper
+    from lib.report.tables import markdown
     m = ev_deft.task2_metrics(ev_deft.gold_ranks(SCORES, GOLD), GOLD)
     t2 = deft_tables.table2_frame({"x": {"label": "public stand-in: test", **m}}, paper.reported(), "sys")
     assert t2.system.iloc[0] == "sys" and len(t2) == 1 + len(paper.reported()["table2"]) + 1
-    md = deft_tables.markdown_table(t2)
-    assert md.startswith("| system |") and "public stand-in: test" in md
+    md = markdown(t2)
+    assert md.startswith("| system ") and "public stand-in: test" in md
 
 
 # ---------------------------------------------------------------------------------------------

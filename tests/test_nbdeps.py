@@ -27,6 +27,7 @@ def test_deferred_imports_count(tmp_path, monkeypatch):
 
 
 def test_the_makefile_uses_it():
-    out = subprocess.run(["make", "-p", "-n", "-f", "Makefile", "help"], cwd=ROOT, capture_output=True, text=True).stdout
+    out = subprocess.run(["make", "-p", "-n", "-f", "Makefile", "help"], cwd=ROOT, capture_output=True,
+                         text=True).stdout
     rule = next(line for line in out.splitlines() if line.startswith("results/tiny/04-align.json:"))
     assert "lib/search/topk.py" in rule and "lib/plots" not in rule and "lib/bench" not in rule

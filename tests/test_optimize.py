@@ -165,12 +165,27 @@ def test_exactly_one_candidate_meets_the_goals_and_latency_goal_is_an_argument(f
     assert optimize.config_hash(cfg) != optimize.config_hash(_build(P, fake_model_dir, tmp_path))
 
 
-def test_latency_summary_best_of_repeats():
-    times = np.array([[0.010, 0.030], [0.020, 0.020]])  # seconds, 2 repeats x 2 batches
-    s = optimize.latency_summary(times, n_sentences=40)
-    assert s["latency_ms"] == pytest.approx(20.0)       # min over repeats of the mean batch time
-    assert (s["latency_max_ms"], s["latency_min_ms"]) == pytest.approx((30.0, 10.0))
-    assert s["sentences_per_s"] == pytest.approx(1000.0)
+def test_evaluate_forward_uses_the_one_latency_harness(tmp_path):
+    """Our metric on a fake model: one warm-up batch, then ``repeats`` passes of lib.perf.timing's harness;
+    vectors back in input order (cosine 1 to the reference), Olive's latency sub-types filled."""
+    ids = {0: 0, 1: 1, 2: 0, 3: 2}                      # sentence -> token id; pairs (0, 2) and (1, 3)
+    onehot = np.eye(4, dtype=np.float32)
+    batches = [[2, 0], [1, 3]]
+    arrays = {"reference": np.stack([onehot[ids[i]] for i in range(4)]), "gold": np.array([5.0, 0.0]),
+              "pooling": np.array("mean"), "order": np.array([2, 0, 1, 3]), "n_batches": np.array(2)}
+    for b, rows in enumerate(batches):
+        arrays[f"b{b}/input_ids"] = np.array([[ids[i]] * 3 for i in rows], dtype=np.int64)
+        arrays[f"b{b}/attention_mask"] = np.ones((2, 3), dtype=np.int64)
+    np.savez(tmp_path / "e.npz", **arrays)
+    calls = []
+
+    def forward(enc):
+        calls.append(1)
+        return onehot[enc["input_ids"]]                 # (rows, tokens, 4): the token's one-hot state
+    m = optimize.evaluate_forward(forward, tmp_path / "e.npz", repeats=3)
+    assert len(calls) == 1 + 3 * 2
+    assert m["mean_cosine"] == pytest.approx(1.0) and m["spearman"] == pytest.approx(1.0)
+    assert m["latency_min_ms"] <= m["latency_ms"] <= m["latency_max_ms"] and m["sentences_per_s"] > 0
 
 
 def test_score_embeddings_hand_computed():
@@ -183,7 +198,7 @@ def test_score_embeddings_hand_computed():
     assert s["spearman"] == pytest.approx(1.0)          # cosines (0.6, 0.0) rank like gold (5, 0)
 
 
-def test_session_options_and_markdown():
+def test_session_options():
     import onnxruntime as ort
 
     so = optimize.session_options_from({"session_options": {"execution_mode": 1,
@@ -192,8 +207,36 @@ def test_session_options_and_markdown():
     assert so == {"execution_mode": ort.ExecutionMode.ORT_PARALLEL,
                   "graph_optimization_level": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
                   "intra_op_num_threads": 2}
-    md = optimize.markdown_table(pd.DataFrame({"a": [1.23456, np.nan], "b": ["x|y", "z"]}))
-    assert md.splitlines() == ["| a | b |", "|---|---|", "| 1.2346 | x\\|y |", "|  | z |"]
+
+
+def test_olive_candidates_run_in_our_session_with_their_tuned_settings(monkeypatch):
+    """A candidate is timed in a session built like every ORT engine's (memory pattern off), its tuned
+    settings on top, on the providers they name (Olive's forms: names or (name, options) pairs)."""
+    from olive.model import ONNXModelHandler
+
+    from lib.compress import export
+    from lib.engines import ort as ort_engine
+
+    P = params.load("tiny")
+    path = export.fused_onnx(P)
+    opened = {}
+    real_open = ort_engine.open_session
+
+    def spy(*args):
+        opened["args"] = args
+        opened["session"] = real_open(*args)
+        return opened["session"]
+    monkeypatch.setattr(ort_engine, "open_session", spy)
+    model = ONNXModelHandler(model_path=str(path), inference_settings={
+        "execution_provider": [("CPUExecutionProvider", {})],
+        "session_options": {"intra_op_num_threads": 1, "execution_mode": 0}})
+    forward = optimize._forward_for(model, "cpu", ["NoSuchExecutionProvider"], threads=2)
+    feeds = {"input_ids": np.array([[2, 5, 3]]), "attention_mask": np.ones((1, 3), dtype=np.int64)}
+    assert forward(feeds).shape == (1, 3, 64)
+    assert opened["args"][1:3] == (2, ["CPUExecutionProvider"])
+    so = opened["session"].get_session_options()
+    assert so.intra_op_num_threads == 1 and not so.enable_mem_pattern
+    assert optimize._provider_names("CUDAExecutionProvider") == ["CUDAExecutionProvider"]
 
 
 # ---------------------------------------------------------------------------------------------

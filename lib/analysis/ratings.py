@@ -305,3 +305,23 @@ def complementarity(a: pd.DataFrame, b: pd.DataFrame, key: str = "source_id") ->
         "lost_a": len(a) - n, "lost_b": len(b) - n,
     }
     return m, summary
+
+
+def pair_second_model(name: str, requested: str, with_alignment: Sequence[str],
+                      exclude: Sequence[str] = ("tiny",)) -> tuple[str | None, str]:
+    """The model to compare ``name`` with in Figure 5c, and a sentence saying why (printed and recorded).
+
+    Complementarity of a model with itself is meaningless (every source is "both right" or "both
+    wrong"), so the answer is never ``name``: the ``requested`` model if it is another one, else the
+    first of ``with_alignment`` (params names with 04-align results, ``report.models_with_alignment()``)
+    other than ``name`` and ``exclude`` (the test model), else None: the caller then skips 5c.
+    """
+    if requested and requested != name:
+        return requested, f"second model: {requested} (requested)"
+    why = f"second_model = {name!r} would compare {name} with itself; " if requested else ""
+    others = [m for m in with_alignment if m != name and m not in exclude]
+    if others:
+        return others[0], why + f"second model: {others[0]} (first other model with 04-align results: {others})"
+    return None, why + (f"Figure 5c needs two models and no model other than {name} has 04-align results: "
+                        f"5c and the complementarity table are skipped (run 04-align for a second model, "
+                        f"e.g. `make paper MODELS=\"{name} mpnet-base\"`)")

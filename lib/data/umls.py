@@ -5,6 +5,10 @@ holds the kept rows as Arrow string buffers (plus one block), not 18 Python stri
 wraps those buffers without copying (``large_string`` is what its ``str`` dtype stores), and the
 columns with a handful of distinct values are dictionary-encoded per block and arrive as categoricals.
 
+:func:`read_mrconso` returns the filtered table; :func:`iter_mrconso_blocks` streams it in frames of a
+fixed row count (memory flat in the file size: the whole of UMLS, ~16M rows, is read that way into
+:mod:`lib.data.store` by :func:`lib.data.store.write_mrconso_store`). Both consume one block reader and filter.
+
 Validation is the line-by-line reader's: when a block does not parse or validate, :func:`iter_mrconso`
 re-reads the file up to the bad line to name it (errors are rare: the slow path only runs on the way
 to an error, and stops there).
@@ -101,21 +105,25 @@ def _isin(column: pa.ChunkedArray | pa.Array, values: list[str]) -> np.ndarray:
     return pc.is_in(column, value_set=pa.array(values, pa.large_string())).to_numpy(zero_copy_only=False)
 
 
-def read_mrconso(path: str | Path, languages: Iterable[str] | None = ("ENG",),
-                 sources: Iterable[str] | None = None, keep_suppressed: bool = False) -> pd.DataFrame:
-    """Filtered MRCONSO rows; ``.attrs['skipped']`` counts what each filter removed.
+def mrconso_filters(languages: Iterable[str] | None, sources: Iterable[str] | None,
+                    keep_suppressed: bool) -> dict:
+    """The filters as recorded in ``attrs['filters']`` and store manifests ([] = no filter)."""
+    return {"LAT": sorted(set(languages or ())), "SAB": sorted(set(sources or ())), "keep_suppressed": keep_suppressed}
 
-    An empty file, or filters that keep no row, is an error naming the file, the filters and the
-    counts: an empty target vocabulary would otherwise only fail after the sources were embedded.
+
+def _kept_batches(path: Path, languages: Iterable[str] | None, sources: Iterable[str] | None,
+                  keep_suppressed: bool) -> Iterator[tuple[pa.RecordBatch, dict, int]]:
+    """(kept rows, running skip counts, rows read so far) per parsed block: the one MRCONSO reader.
+
+    Both :func:`read_mrconso` (whole table) and :func:`iter_mrconso_blocks` (streamed) consume it, so
+    filtering, validation and error messages exist once. Low-cardinality columns are dictionary-encoded
+    per block. The end of the stream raises when the file had no row or the filters kept none.
     """
-    path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: MRCONSO.RRF not found (set umls_mrconso in params)")
-    langs = sorted(set(languages)) if languages else None
-    sabs = sorted(set(sources)) if sources else None
-    filters = {"LAT": langs or [], "SAB": sabs or [], "keep_suppressed": keep_suppressed}
-    kept: list[pa.RecordBatch] = []
-    skipped, total = {"language": 0, "source": 0, "suppressed": 0}, 0
+    filters = mrconso_filters(languages, sources, keep_suppressed)
+    langs, sabs = filters["LAT"] or None, filters["SAB"] or None
+    skipped, total, kept_any = {"language": 0, "source": 0, "suppressed": 0}, 0, False
     progress = tqdm(desc=f"read {path.name}", unit=" rows", mininterval=5.0)
     try:
         for batch in _blocks(path):
@@ -131,23 +139,82 @@ def read_mrconso(path: str | Path, languages: Iterable[str] | None = ("ENG",),
                     skipped[name] += int((keep & ~ok).sum())
                     keep &= ok
             batch = batch if keep.all() else batch.filter(pa.array(keep))
-            kept.append(pa.RecordBatch.from_arrays(
+            kept_any = kept_any or batch.num_rows > 0
+            yield (pa.RecordBatch.from_arrays(
                 [pc.dictionary_encode(batch[c]) if c in CATEGORICAL else batch[c] for c in MRCONSO_COLUMNS],
-                names=MRCONSO_COLUMNS))
+                names=MRCONSO_COLUMNS), dict(skipped), total)
     except (pa.ArrowInvalid, OSError, _BadBlock) as err:
         raise _locate(path, err) from None
     finally:
         progress.close()
     if total == 0:
         raise DataFormatError(path, "empty file (no MRCONSO rows)")
-    if not any(b.num_rows for b in kept):
+    if not kept_any:
         raise DataFormatError(path, f"no rows kept: the filters {filters} removed all {total} rows "
                                     f"(skipped {skipped}); check umls_languages / umls_sources in params")
-    table = pa.Table.from_batches(kept)
+
+
+def _frame(batches: list[pa.RecordBatch], path: Path, filters: dict, skipped: dict, rows_read: int) -> pd.DataFrame:
+    """Batches as one DataFrame: dictionary columns become categoricals (per-block dictionaries unified)."""
+    df = pa.Table.from_batches(batches, schema=batches[0].schema).to_pandas()
+    df.attrs.update(source=str(path), skipped=dict(skipped), filters=filters, rows_read=rows_read)
+    return df
+
+
+def iter_mrconso_blocks(path: str | Path, languages: Iterable[str] | None = ("ENG",),
+                        sources: Iterable[str] | None = None, keep_suppressed: bool = False,
+                        block_rows: int | None = 50_000) -> Iterator[pd.DataFrame]:
+    """Filtered MRCONSO rows as DataFrames of ``block_rows`` rows (the last one shorter), in file order.
+
+    Why: the whole of UMLS (~16M rows) does not fit in memory as a table; this holds one parsed block
+    plus at most ``block_rows`` kept rows, whatever the file size. ``block_rows=None`` yields one frame
+    per parsed block that kept rows. Each frame's ``attrs`` carry the running counts: ``skipped`` (per
+    filter, so far), ``rows_read`` (so far), plus ``filters`` and ``source``. Errors are
+    :func:`read_mrconso`'s, raised when the stream reaches them (frames before were already yielded).
+    """
+    path = Path(path)
+    if block_rows is not None and block_rows < 1:
+        raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+    filters = mrconso_filters(languages, sources, keep_suppressed)
+    pending: list[pa.RecordBatch] = []
+    n_pending, skipped, total = 0, {}, 0
+    for batch, skipped, total in _kept_batches(path, languages, sources, keep_suppressed):
+        if batch.num_rows == 0:
+            continue
+        if block_rows is None:
+            yield _frame([batch], path, filters, skipped, total)
+            continue
+        pending.append(batch)
+        n_pending += batch.num_rows
+        if n_pending < block_rows:
+            continue
+        table = pa.Table.from_batches(pending)
+        start = 0
+        while n_pending - start >= block_rows:
+            yield _frame(table.slice(start, block_rows).to_batches(), path, filters, skipped, total)
+            start += block_rows
+        pending = table.slice(start).to_batches()
+        n_pending -= start
+    if n_pending:
+        yield _frame(pending, path, filters, skipped, total)
+
+
+def read_mrconso(path: str | Path, languages: Iterable[str] | None = ("ENG",),
+                 sources: Iterable[str] | None = None, keep_suppressed: bool = False) -> pd.DataFrame:
+    """Filtered MRCONSO rows; ``.attrs['skipped']`` counts what each filter removed.
+
+    An empty file, or filters that keep no row, is an error naming the file, the filters and the
+    counts: an empty target vocabulary would otherwise only fail after the sources were embedded.
+    The whole table in memory; :func:`iter_mrconso_blocks` streams it instead.
+    """
+    path = Path(path)
+    kept: list[pa.RecordBatch] = []
+    skipped: dict = {}
+    total = 0
+    for batch, skipped, total in _kept_batches(path, languages, sources, keep_suppressed):
+        kept.append(batch)
+    df = _frame(kept, path, mrconso_filters(languages, sources, keep_suppressed), skipped, total)
     del kept
-    df = table.to_pandas()  # dictionary columns -> categoricals (per-block dictionaries unified)
-    del table
-    df.attrs.update(source=str(path), skipped=skipped, filters=filters)
     log.info("%s: kept %d rows, skipped %s", path, len(df), skipped)
     return df
 

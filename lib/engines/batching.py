@@ -1,8 +1,8 @@
 """Batching, padding and pooling on numpy arrays: the one implementation every engine shares.
 
 Numpy only, on purpose: the benchmark's side environments (``bench/ipex_worker.py``, torch 2.8) import
-this module from the checkout without installing ``lib`` or its dependencies. ``lib.encode`` and
-``lib.fastencode`` re-export these functions.
+this module from the checkout without installing ``lib`` or its dependencies. Both lib engines use them
+through :func:`lib.engines.encoder.encode_ids`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -12,16 +13,17 @@ from typing import Sequence
 import numpy as np
 
 from lib import atomic, paths
-from lib.engines.encoder import BatchEncoder
+from lib.engines.encoder import Encoder
 
 log = logging.getLogger("lib.engines.cache")
 
 
-def cache_key(enc: BatchEncoder, texts: Sequence[str]) -> str:
-    """Digest of the encoder's content fingerprint, the settings that shape its vectors, the texts."""
+def cache_key(enc: Encoder, texts: Sequence[str]) -> str:
+    """Digest of the encoder's content fingerprint, the settings that shape its vectors (the engine's own
+    batching: dynamic-INT8 vectors depend on which strings share a call), the texts."""
     h = hashlib.sha256()
     h.update(json.dumps([enc.fingerprint, enc.P.pooling, enc.P.max_length, enc.P.batch_size,
-                         enc.P.token_budget]).encode())
+                         dataclasses.asdict(enc.batching)]).encode())
     for t in texts:
         h.update(t.encode("utf-8"))
         h.update(b"\x00")
@@ -37,7 +39,7 @@ def _load_vectors(n: int):
     return load
 
 
-def embed(enc: BatchEncoder, texts: Sequence[str], use_cache: bool = True) -> np.ndarray:
+def embed(enc: Encoder, texts: Sequence[str], use_cache: bool = True) -> np.ndarray:
     """Encode with an on-disk cache keyed by model content, format, settings and the exact texts.
 
     The cache file is written atomically; one that fails to load (truncated, wrong shape) is logged

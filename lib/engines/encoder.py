@@ -1,17 +1,22 @@
 """The encoder contract shared by every engine: length-sorted, token-budgeted batches in, L2-normalised
 float32 sentence vectors out.
+
+Both engines (:mod:`lib.engines.torch`, :mod:`lib.engines.ort`) batch, pad, pool and fingerprint here,
+so they differ only in their tokenizer call and their forward function.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from lib.params import Params
+from lib.fingerprint import engine_versions, file_digest, settings_key
 from lib.engines.batching import pad_batch
 from lib.engines.batching import pool
 from lib.engines.batching import token_budget_batches
@@ -25,13 +30,53 @@ def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[np.ndar
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def forward_batches(lengths: np.ndarray, P: Params) -> tuple[list[np.ndarray], int | None]:
-    """(batches, fixed length): the paper's pooling pads to max_length in rows of ``batch_size``;
-    every other pooling pads per batch, batches sized by ``P.token_budget``."""
-    if P.pooling == "mean_unmasked_padded":
-        return token_budget_batches(np.full_like(lengths, P.max_length), P.batch_size * P.max_length,
-                                    P.batch_size), P.max_length
-    return token_budget_batches(lengths, P.token_budget, P.token_budget), None
+@dataclass(frozen=True)
+class Batching:
+    """How an engine groups strings into forward calls under dynamic padding: at most ``token_budget``
+    padded tokens and ``max_rows`` strings per call. Each engine has its own (params ``token_budget``
+    for PyTorch, ``ort_token_budget``/``ort_max_rows`` for ONNX Runtime: each is fastest at its own).
+
+    Part of every encoder's fingerprint: dynamic-INT8 vectors depend on which strings share a call
+    (the activation scale is computed per call), so vectors made with other batching are others."""
+
+    token_budget: int
+    max_rows: int
+
+    def plan(self, lengths: np.ndarray, P: Params) -> tuple[list[np.ndarray], int | None]:
+        """(batches of indices, fixed length). The paper's ``mean_unmasked_padded`` pools over padding,
+        so it keeps the paper's batches whatever the engine: rows of ``P.batch_size`` padded to
+        ``P.max_length``. Every other pooling pads per batch, batches cut by this budget."""
+        if P.pooling == "mean_unmasked_padded":
+            return token_budget_batches(np.full_like(lengths, P.max_length), P.batch_size * P.max_length,
+                                        P.batch_size), P.max_length
+        return token_budget_batches(lengths, self.token_budget, self.max_rows), None
+
+
+def encoder_fingerprint(model_fp: str, fmt: str, batching: Batching, artifact: Path | None = None) -> str:
+    """Content key of an encoder's vectors: the model folder's bytes, the format, the engine library
+    versions, the artifact file's bytes (ONNX formats) and the batching, so a cache can never hand
+    these vectors to another model, build, runtime or batching."""
+    parts = [model_fp, fmt, settings_key(**engine_versions())]
+    if artifact is not None:
+        parts.append(file_digest(artifact)[:12])
+    return "-".join(parts + [settings_key(**asdict(batching))])
+
+
+def encode_ids(ids: Sequence[Sequence[int]], forward: Callable[[dict], np.ndarray], P: Params,
+               batching: Batching, pad_id: int = 0, desc: str = "encode", progress: bool = True) -> np.ndarray:
+    """Sentence vectors (input order) from token ids: plan the batches, pad, run ``forward`` (feeds of
+    int64 ``input_ids``, ``attention_mask``, zero ``token_type_ids`` -> token states), pool."""
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    batches, fixed = batching.plan(lengths, P)
+    out = np.zeros((len(ids), 0), dtype=np.float32)
+    for idx in tqdm(batches, desc=desc, disable=not progress, mininterval=2.0):
+        input_ids, mask = pad_batch([ids[i] for i in idx], fixed, pad_id)
+        feeds = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
+        vec = pool(forward(feeds), mask, P.pooling)
+        if out.shape[1] == 0:
+            out = np.zeros((len(ids), vec.shape[1]), dtype=np.float32)
+        out[idx] = vec
+    return out
 
 
 def tokenize(tokenizer, texts: Sequence[str], P: Params, return_tensors: str = "np") -> dict:
@@ -45,38 +90,8 @@ class Encoder(Protocol):
     name: str
     fmt: str
     fingerprint: str
+    P: Params
+    batching: Batching
+    info: dict
 
     def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray: ...
-
-
-@dataclass
-class BatchEncoder:
-    """Length-sorted batching around a function from tokenised batch to token states."""
-
-    name: str
-    fmt: str
-    fingerprint: str
-    tokenizer: object
-    P: Params
-    forward: Callable[[dict], np.ndarray]
-    info: dict = field(default_factory=dict)
-
-    def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
-        """Tokenise everything in one call, then length-sorted batches (:func:`forward_batches`)."""
-        texts = list(texts)
-        out = np.zeros((len(texts), 0), dtype=np.float32)
-        if not texts:
-            return out
-        ids = self.tokenizer(texts, truncation=True, max_length=self.P.max_length)["input_ids"]
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        batches, fixed = forward_batches(lengths, self.P)
-        pad_id = self.tokenizer.pad_token_id or 0
-        for idx in tqdm(batches, desc=f"encode {self.name} [{self.fmt}]", disable=not progress,
-                        mininterval=2.0):
-            input_ids, mask = pad_batch([ids[i] for i in idx], fixed, pad_id)
-            enc = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
-            vec = pool(self.forward(enc), mask, self.P.pooling)
-            if out.shape[1] == 0:
-                out = np.zeros((len(texts), vec.shape[1]), dtype=np.float32)
-            out[idx] = vec
-        return out

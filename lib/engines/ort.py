@@ -1,5 +1,5 @@
-"""The ONNX Runtime engine: session options shared by every ORT use, the lean torch-free encoder (Rust
-tokenizer), and an encoder over any ONNX file.
+"""The ONNX Runtime engine: one session construction for every ORT use, and the one ORT encoder (Rust
+tokenizer, small calls, no torch import) that every ONNX format, notebook, gate and search runs on.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from typing import Callable, Sequence
 import numpy as np
 
 from lib.params import Params
-from lib.fingerprint import file_digest
 from lib.fingerprint import model_fingerprint
-from lib.engines.batching import pad_batch
-from lib.engines.batching import pool
-from lib.engines.batching import token_budget_batches
+from lib.engines.encoder import Batching
+from lib.engines.encoder import encode_ids
+from lib.engines.encoder import encoder_fingerprint
 
 log = logging.getLogger("lib.engines.ort")
 
 
 def onnx_forward(session) -> Callable[[dict], np.ndarray]:
+    """Token states from a session: the feeds it declares (int64), zero ``token_type_ids`` if it needs them."""
     names = [i.name for i in session.get_inputs()]
 
     def forward(enc: dict) -> np.ndarray:
@@ -50,26 +50,24 @@ def ort_session_options(threads: int | None = None):
     return so
 
 
-def ort_session(path: Path, P: Params, extra_options: dict | None = None):
-    """An ONNX Runtime session with the execution providers and threads from params."""
+def open_session(path: Path, threads: int | None = None, providers: Sequence[str] = ("CPUExecutionProvider",),
+                 extra_options: dict | None = None):
+    """An ONNX Runtime session with :func:`ort_session_options`, then ``extra_options`` (SessionOptions
+    attributes: Olive's tuned settings, the profiler) on top, on the first available of ``providers``
+    (CPU when none is). For callers without params (Olive's evaluation); others use :func:`ort_session`."""
     import onnxruntime as ort
 
-    so = ort_session_options(P.threads)
+    so = ort_session_options(threads)
     for k, v in (extra_options or {}).items():
         setattr(so, k, v)
     available = set(ort.get_available_providers())
-    providers = [p for p in P.execution_providers if p in available] or ["CPUExecutionProvider"]
-    return ort.InferenceSession(str(path), so, providers=providers)
+    chosen = [p for p in providers if p in available] or ["CPUExecutionProvider"]
+    return ort.InferenceSession(str(path), so, providers=chosen)
 
 
-# Padded tokens per ORT call. Small batches are faster with ORT on CPU (the activations of one call stay
-# in cache): MiniLM on 5,000 HPO strings, 2 cores, interleaved, strings/s at 256 / 512 / 1,024 / 4,096
-# tokens: dynamic INT8 1,070 / 1,127 / 972 / 871, FP32 538 / 522 / 481 / 448; peak RSS falls with it.
-# (PyTorch prefers large batches, so params.token_budget, used by lib.encode for every format, stays 4,096.)
-DEFAULT_TOKEN_BUDGET = 512
-
-
-DEFAULT_MAX_ROWS = 256
+def ort_session(path: Path, P: Params, extra_options: dict | None = None):
+    """An ONNX Runtime session with the execution providers and threads from params."""
+    return open_session(path, P.threads, P.execution_providers, extra_options)
 
 
 def load_fast_tokenizer(model_dir: Path, max_length: int):
@@ -88,89 +86,85 @@ def load_fast_tokenizer(model_dir: Path, max_length: int):
     return tok
 
 
-def session(path: Path, threads: int | None = None, profile_prefix: str | None = None):
-    """CPU session with lib.encode's options; ``profile_prefix`` switches on ORT's per-node profiler."""
-    import onnxruntime as ort
+def pad_token_id(model_dir: Path, tokenizer) -> int:
+    """The pad token's id as transformers would pick it (``tokenizer_config.json``'s ``pad_token``, else
+    ``config.json``'s ``pad_token_id``, else 0). It matters for the paper's pooling, which averages the
+    states of padding positions too."""
+    model_dir = Path(model_dir)
+    tc = model_dir / "tokenizer_config.json"
+    pad = json.loads(tc.read_text(encoding="utf-8")).get("pad_token") if tc.exists() else None
+    if isinstance(pad, dict):
+        pad = pad.get("content")
+    if isinstance(pad, str) and tokenizer.token_to_id(pad) is not None:
+        return int(tokenizer.token_to_id(pad))
+    cfg = model_dir / "config.json"
+    if cfg.exists():
+        return int(json.loads(cfg.read_text(encoding="utf-8")).get("pad_token_id") or 0)
+    return 0
 
-    from lib.engines.ort import (
-        ort_session_options,  # lib.encode imports torch only inside its torch functions
-    )
 
-    so = ort_session_options(threads)
-    if profile_prefix:
-        so.enable_profiling = True
-        so.profile_file_prefix = profile_prefix
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+def ort_batching(P: Params) -> Batching:
+    """ONNX Runtime's batching: params ``ort_token_budget`` / ``ort_max_rows`` (small calls are faster)."""
+    return Batching(P.ort_token_budget, P.ort_max_rows)
 
 
 @dataclass
-class FastOrtEncoder:
-    """ORT session + Rust tokenizer + token-budget batching; ``encode`` returns L2-normalised float32."""
+class OrtEncoder:
+    """The ONNX Runtime engine: session + Rust tokenizer + :class:`Batching` from params
+    (``ort_token_budget``, ``ort_max_rows``; the paper's pooling keeps its fixed rows). ``encode``
+    returns L2-normalised float32; ``batch_times`` collects the seconds of each ORT call."""
 
-    onnx_path: Path
-    model_dir: Path
-    pooling: str = "mean"
-    max_length: int = 128
-    threads: int | None = None
-    token_budget: int = DEFAULT_TOKEN_BUDGET
-    max_rows: int = DEFAULT_MAX_ROWS
-    profile_prefix: str | None = None  # ORT profiler on (lib.bench.ort_op_profile), off for timing
-    batch_times: list[float] = field(default_factory=list)  # seconds per ORT call, for latency stats
+    name: str
+    fmt: str
+    fingerprint: str
+    P: Params
+    session: object
+    tokenizer: object
+    pad_id: int = 0
+    info: dict = field(default_factory=dict)
+    batch_times: list[float] = field(default_factory=list)
 
     def __post_init__(self):
-        self.tokenizer = load_fast_tokenizer(self.model_dir, self.max_length)
-        self.session = session(self.onnx_path, self.threads, self.profile_prefix)
-        self.input_names = [i.name for i in self.session.get_inputs()]
-        self.pad_id = self._pad_id()
+        self._forward = onnx_forward(self.session)
 
-    def _pad_id(self) -> int:
-        cfg = Path(self.model_dir) / "config.json"
-        if cfg.exists():
-            return int(json.loads(cfg.read_text()).get("pad_token_id") or 0)
-        return 0
+    @property
+    def batching(self) -> Batching:
+        return ort_batching(self.P)
 
-    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        encs = self.tokenizer.encode_batch(list(texts))
-        ids = [e.ids for e in encs]
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        fixed = self.max_length if self.pooling == "mean_unmasked_padded" else None
-        budget = self.token_budget if fixed is None else max(self.token_budget, fixed)
-        out: np.ndarray | None = None
-        for idx in token_budget_batches(lengths if fixed is None else np.full_like(lengths, fixed),
-                                        budget, self.max_rows):
-            input_ids, mask = pad_batch([ids[i] for i in idx], fixed, self.pad_id)
-            feeds = {"input_ids": input_ids, "attention_mask": mask}
-            if "token_type_ids" in self.input_names:
-                feeds["token_type_ids"] = np.zeros_like(input_ids)
-            t0 = time.perf_counter()
-            hidden = self.session.run(None, {k: v for k, v in feeds.items() if k in self.input_names})[0]
-            self.batch_times.append(time.perf_counter() - t0)
-            vec = pool(hidden, mask, self.pooling)
-            if out is None:
-                out = np.zeros((len(ids), vec.shape[1]), dtype=np.float32)
-            out[idx] = vec
-        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+    def forward(self, feeds: dict) -> np.ndarray:
+        """Token states of one padded batch (one ``session.run``, timed)."""
+        t0 = time.perf_counter()
+        out = self._forward(feeds)
+        self.batch_times.append(time.perf_counter() - t0)
+        return out
+
+    def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
+        """Tokenise everything in one Rust call, then :func:`lib.engines.encoder.encode_ids`."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
+        return encode_ids(ids, self.forward, self.P, self.batching, self.pad_id,
+                          f"encode {self.name} [{self.fmt}]", progress)
 
 
-def load_fast_encoder(P: Params, onnx_path: Path, model_dir: Path, token_budget: int = DEFAULT_TOKEN_BUDGET,
-                      max_rows: int = DEFAULT_MAX_ROWS, profile_prefix: str | None = None) -> FastOrtEncoder:
-    """The fast engine for params ``P`` on a given ONNX file (resolve paths first: that may import torch)."""
-    return FastOrtEncoder(Path(onnx_path), Path(model_dir), P.pooling, P.max_length, P.threads,
-                          token_budget, max_rows, profile_prefix)
-
-
-def onnx_encoder(P: Params, label: str, path: Path):
-    """A ``BatchEncoder`` for any ONNX artifact (e.g. a variant of a registered format), with the
-    same tokenising and pooling as every format; the fingerprint holds the model's and the file's content."""
-    from lib.engines.encoder import BatchEncoder
-    from lib.engines.hub import load_tokenizer, resolve_model_dir
-    from lib.engines.ort import onnx_forward, ort_session
-
-
-    model_dir = resolve_model_dir(P)
-    fp = file_digest(path)[:12]
-    return BatchEncoder(P.name, label, f"{model_fingerprint(model_dir)}-{label}-{fp}", load_tokenizer(model_dir),
-                        P, onnx_forward(ort_session(path, P)), {"model_dir": str(model_dir), "onnx": str(path)})
+def onnx_encoder(P: Params, fmt: str, path: Path, *, model_dir: Path | None = None, session=None,
+                 extra_options: dict | None = None) -> OrtEncoder:
+    """The ORT encoder for params ``P`` over the ONNX file ``path`` (a registered format, or any variant
+    labelled ``fmt``). ``session``: one already opened on ``path`` (lib.formats opens it to heal a bad
+    artifact); otherwise :func:`ort_session` opens one with ``extra_options``. ``model_dir``: the model
+    folder (tokenizer, fingerprint); resolving it from params may import torch, so the benchmark's
+    torch-free worker passes it. Fingerprint: :func:`lib.engines.encoder.encoder_fingerprint`."""
+    if model_dir is None:
+        from lib.engines.hub import resolve_model_dir
+        model_dir = resolve_model_dir(P)
+    model_dir, path = Path(model_dir), Path(path)
+    fp = model_fingerprint(model_dir)
+    tok = load_fast_tokenizer(model_dir, P.max_length)
+    session = session if session is not None else ort_session(path, P, extra_options)
+    return OrtEncoder(P.name, fmt, encoder_fingerprint(fp, fmt, ort_batching(P), path), P, session, tok,
+                      pad_token_id(model_dir, tok),
+                      {"model_dir": str(model_dir), "onnx": str(path), "model_fingerprint": fp})
 
 
 def embed_onnx(path: Path, P: Params, texts: Sequence[str]) -> np.ndarray:

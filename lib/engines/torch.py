@@ -1,21 +1,54 @@
-"""The PyTorch engine: FP32 eager model and torchao dynamic INT8.
+"""The PyTorch engine: FP32 eager model and torchao dynamic INT8, behind :class:`BatchEncoder`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-from lib.engines.encoder import BatchEncoder
+from lib.engines.encoder import Batching, encode_ids, encoder_fingerprint
 from lib.engines.hub import load_tokenizer, resolve_model_dir
-from lib.fingerprint import engine_versions, model_fingerprint, settings_key
+from lib.fingerprint import model_fingerprint
 from lib.params import Params
 
 log = logging.getLogger("lib.engines.torch")
+
+
+def torch_batching(P: Params) -> Batching:
+    """PyTorch's batching: ``P.token_budget`` padded tokens per call, no row cap beyond it."""
+    return Batching(P.token_budget, P.token_budget)
+
+
+@dataclass
+class BatchEncoder:
+    """The PyTorch engine's encoder: a transformers tokenizer and a function from tokenised batch to
+    token states, batched by params ``token_budget`` (PyTorch is fastest with large calls)."""
+
+    name: str
+    fmt: str
+    fingerprint: str
+    tokenizer: object
+    P: Params
+    forward: Callable[[dict], np.ndarray]
+    info: dict = field(default_factory=dict)
+
+    @property
+    def batching(self) -> Batching:
+        return torch_batching(self.P)
+
+    def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
+        """Tokenise everything in one call, then :func:`lib.engines.encoder.encode_ids`."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        ids = self.tokenizer(texts, truncation=True, max_length=self.P.max_length)["input_ids"]
+        return encode_ids(ids, self.forward, self.P, self.batching, self.tokenizer.pad_token_id or 0,
+                          f"encode {self.name} [{self.fmt}]", progress)
 
 
 def set_threads(P: Params) -> int:
@@ -59,8 +92,9 @@ def torch_int8(model):
 def load_torch_encoder(P: Params, int8: bool = False) -> BatchEncoder:
     """The PyTorch engine for params ``P``: FP32 eager (``fp32-torch``) or torchao INT8 (``torch-int8``).
 
-    Its fingerprint holds the model's content, the format and the engine library versions, so the
-    embedding cache can never hand these vectors to another model or runtime.
+    Its fingerprint (:func:`lib.engines.encoder.encoder_fingerprint`) holds the model's content, the
+    format, the engine library versions and the batching, so the embedding cache can never hand these
+    vectors to another model, runtime or batching.
     """
     fmt = "torch-int8" if int8 else "fp32-torch"
     model_dir = resolve_model_dir(P)
@@ -69,5 +103,5 @@ def load_torch_encoder(P: Params, int8: bool = False) -> BatchEncoder:
     model = load_torch_model(model_dir)
     if int8:
         model = torch_int8(model)
-    return BatchEncoder(P.name, fmt, f"{fp}-{fmt}-{settings_key(**engine_versions())}", load_tokenizer(model_dir),
+    return BatchEncoder(P.name, fmt, encoder_fingerprint(fp, fmt, torch_batching(P)), load_tokenizer(model_dir),
                         P, torch_forward(model), {"model_dir": str(model_dir), "model_fingerprint": fp})

@@ -1,4 +1,4 @@
-"""Model size on disk (ONNX files with their external data; PyTorch state dicts).
+"""Model size on disk: ONNX files with their external data, PyTorch weights, torch-int8 state dicts.
 """
 
 from __future__ import annotations
@@ -6,34 +6,41 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
+from typing import Sequence
 
 log = logging.getLogger("lib.perf.size")
 
+MB = 2**20
 
-def model_size_mb(encoder) -> float:
-    """On-disk size of what a format loads: the ONNX file (+ external data), the PyTorch weight
-    files, or for torch-int8 the quantized state dict as ``torch.save`` writes it."""
 
-    info = getattr(encoder, "info", {})
-    if "onnx" in info:
-        return file_size_mb(Path(info["onnx"]))
-    folder = Path(info["model_dir"])
-    if getattr(encoder, "fmt", "") == "torch-int8":
+def files_size_mb(files: Sequence[Path]) -> float:
+    """Size of model files, each with its ONNX external-data file (``<name>.data``) when one is beside it.
+    Missing files count 0: a format that was not built has no size, which the caller reports."""
+    total = 0
+    for f in map(Path, files):
+        if f.is_file():
+            total += f.stat().st_size
+            data = f.with_suffix(f.suffix + ".data")
+            if data.exists():
+                total += data.stat().st_size
+    return total / MB
+
+
+def model_size_mb(fmt: str, model_dir: Path | None = None, onnx: Path | None = None) -> float:
+    """On-disk size of what format ``fmt`` loads: its ONNX file (+ external data) when it has one; for
+    ``torch-int8`` the quantized state dict as ``torch.save`` writes it (the weights it would ship);
+    else the PyTorch weight files of ``model_dir`` (safetensors, else .bin: a folder may hold both copies).
+    The one size function of the gate and the benchmark."""
+    if onnx is not None:
+        return files_size_mb([Path(onnx)])
+    if model_dir is None:
+        raise ValueError(f"model_size_mb({fmt!r}): neither an ONNX file nor a model folder")
+    folder = Path(model_dir)
+    if fmt == "torch-int8":
         import torch
 
         from lib.engines.torch import load_torch_model, torch_int8
         buf = io.BytesIO()
         torch.save(torch_int8(load_torch_model(folder)).state_dict(), buf)
-        return buf.getbuffer().nbytes / 2**20
-    weights = [p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin")]
-    return sum(p.stat().st_size for p in weights) / 2**20
-
-
-
-def file_size_mb(path: Path) -> float:
-    """Size of an ONNX model including any external-data file beside it."""
-    total = path.stat().st_size
-    data = path.with_suffix(path.suffix + ".data")
-    if data.exists():
-        total += data.stat().st_size
-    return total / 2**20
+        return buf.getbuffer().nbytes / MB
+    return files_size_mb(sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin")))

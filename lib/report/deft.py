@@ -1,11 +1,13 @@
-"""DEFT 2020 tables (Tables 1-3 beside the paper's) and their Markdown rendering.
+"""DEFT 2020 tables of one run (Tables 1 and 2 beside the paper's rows), for notebooks 05 and 06.
+
+Table 3 (Task 1 classification included) is built by :mod:`lib.report.table3`; every table is
+written by :func:`lib.report.write_table`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 
@@ -48,25 +50,6 @@ def table1_frame(ours: dict[str, dict[str, Any]], reported: dict[str, Any], syst
     return _int_counts(pd.DataFrame(rows))
 
 
-def table3_frame(ours: dict[str, dict[str, Any]], reported: dict[str, Any], system: str) -> "pd.DataFrame":
-    """Table 3's Task 1 classification columns (accuracy/precision/recall/F1 at the threshold)."""
-    import pandas as pd
-
-    rows = []
-    for key, d in ours.items():
-        for m, r in d["mappings"].items():
-            c = r["classification"]
-            rows.append({"system": f"{system} ({m})", "data": d["label"], "threshold": c["threshold"],
-                         "accuracy": c["accuracy"], "precision": c["precision"], "recall": c["recall"],
-                         "f1": c["f1"], "test undersampled": d["undersampled_test"]})
-    for r in reported.get("table3", {}).get("rows", []):
-        if r.get("task") == 1:
-            rows.append({"system": f"{r['model']} (paper)", "data": "DEFT 2020 T1 (paper, undersampled test)",
-                         "accuracy": r.get("accuracy"), "precision": r.get("precision"),
-                         "recall": r.get("recall"), "f1": r.get("f1")})
-    return pd.DataFrame(rows)
-
-
 def table2_frame(ours: dict[str, dict[str, Any]], reported: dict[str, Any], system: str) -> "pd.DataFrame":
     """Table 2 layout (map-1 / map-2 / map-3 / mean) plus MAP and P@1, then the paper's rows."""
     import pandas as pd
@@ -86,29 +69,3 @@ def table2_frame(ours: dict[str, dict[str, Any]], reported: dict[str, Any], syst
         rows.append({"system": f"DEFT 2020 campaign range: precision {lo}-{hi}",
                      "data": "DEFT 2020 T2 test (campaign)"})
     return _int_counts(pd.DataFrame(rows))
-
-
-def markdown_table(df: "pd.DataFrame", floatfmt: str = ".4f") -> str:
-    """GitHub Markdown for a small table (hand-rolled: pandas.to_markdown needs `tabulate`, not pinned)."""
-    import pandas as pd
-
-    def cell(v: Any) -> str:
-        if v is None or (np.ndim(v) == 0 and pd.isna(v)):
-            return ""
-        if isinstance(v, (float, np.floating)):
-            return f"{v:.3g}" if 0 < abs(v) < 1e-3 else format(v, floatfmt)
-        return str(v).replace("|", "\\|")
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, sep, *body]) + "\n"
-
-
-def write_table(df: "pd.DataFrame", P: Any, stem: str, caption: str = "") -> dict[str, str]:
-    """``results/<P.name>/<stem>.csv`` and ``.md`` (caption first, e.g. the data tier and conventions),
-    written atomically by ``report.write_table`` (aggregate metrics: publishable, never row-level)."""
-    from lib import report
-
-    out = report.write_table(P, stem, df, formats=("csv", "md"), row_level=False, caption=caption,
-                             markdown=markdown_table)
-    return {fmt: str(path) for fmt, path in out.items()}

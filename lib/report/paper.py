@@ -1,14 +1,16 @@
 """Paper assembly: Tables 1-3 in the paper's layout and ``results/summary.md``, all from result files.
 
-Every number comes from ``results/<params-name>/<notebook>.json`` (ours) or from
+Every number comes from ``results/<params-name>/<notebook>.json`` (ours, read as the typed records of
+:mod:`lib.results`: every field read here is a required field there) or from
 ``lib.data.paper.reported()`` (the paper's, typed once in ``lib/data/paper_reported.yaml``). A result
 file that does not exist gives a row saying which make target builds it, never a crash. Every row
 names its data tier (licensed / public stand-in / embedded; the paper's rows: licensed DEFT 2020).
+Table 3's layout is :mod:`lib.report.table3`'s; tables are written by :func:`lib.report.write_table`
+into ``results/paper/``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -16,6 +18,11 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from lib import atomic, paths, report
+from lib.report import table3 as t3
+from lib.report.table3 import PAPER_TIER, ratio, tier_label
+from lib.report.tables import markdown
+from lib.results import (Classification, GateFormat, QuantizeRecord, ResultRecord, Task1Record, Task1Set,
+                         Task2Record, Task2Set)
 
 NB_TASK1 = "05-deft-task1-edrm"
 
@@ -51,9 +58,6 @@ PAPER_FIGURES = (
 )
 
 
-PAPER_TIER = "licensed (DEFT 2020, as reported by the paper)"
-
-
 # Which of our models stands in for each of the paper's models when the paper's own is not run:
 # a BERT-base-sized model for KRISSBERT (BERT-base), the other embedded model for SapBERT-Large.
 DEFAULT_PAIRING = {"KRISSBERT": ["krissbert", "mpnet-base", "minilm-l6"],
@@ -61,16 +65,6 @@ DEFAULT_PAIRING = {"KRISSBERT": ["krissbert", "mpnet-base", "minilm-l6"],
 
 
 PAPER_MAPPING = "minmax"  # the paper's map of cosines to 0-5 (MinMaxScaler)
-
-
-def tier_label(raw: str | None) -> str:
-    """One of licensed / public stand-in / embedded (combinations joined by " + ")."""
-    text = (raw or "").lower()
-    found = [label for key, label in (("licensed", "licensed"), ("embedded", "embedded"),
-                                      ("public", "public stand-in"), ("stand-in", "public stand-in"))
-             if key in text]
-    found = list(dict.fromkeys(found))
-    return " + ".join(found) if found else (raw or "unknown")
 
 
 def not_run(model: str, notebook: str) -> str:
@@ -83,12 +77,14 @@ def not_run(model: str, notebook: str) -> str:
 
 @dataclass
 class Records:
-    """Result records by (params name, notebook); ``None`` where the file does not exist."""
+    """Typed result records (:mod:`lib.results`) by (params name, notebook); ``None`` where the file
+    does not exist."""
 
     models: list[str]
-    by_key: dict[tuple[str, str], dict | None]
+    by_key: dict[tuple[str, str], ResultRecord | None]
 
-    def get(self, model: str, notebook: str) -> dict | None:
+    def get(self, model: str, notebook: str) -> Any:
+        """The record of ``notebook`` for ``model`` (its notebook's model class), or None if not run."""
         return self.by_key.get((model, notebook))
 
     def source(self, model: str, notebook: str) -> str:
@@ -107,52 +103,48 @@ def available_models(first: str | None = None, include_tiny: bool = False) -> li
 
 
 def load_records(models: Sequence[str], notebooks: Iterable[str] = NOTEBOOKS) -> Records:
-    out: dict[tuple[str, str], dict | None] = {}
+    """Every record, validated on read: a torn file or an older run's layout is an error naming the
+    file, the field and the notebook to rerun (``lib.errors.ResultFileError``)."""
+    out: dict[tuple[str, str], ResultRecord | None] = {}
     for m in models:
         for nb in notebooks:
             path = report.result_path(m, nb)
-            out[(m, nb)] = report.read_result(m, nb) if path.exists() else None  # a torn file: clear error
+            out[(m, nb)] = report.read_result(m, nb) if path.exists() else None
     return Records(list(models), out)
 
 
-def _label(rec: dict | None, model: str) -> str:
-    return (rec or {}).get("display_name") or model
+def _label(rec: ResultRecord | None, model: str) -> str:
+    return rec.display_name if rec is not None else model
 
 
-def _finite(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+def _attr(obj: Any, name: str) -> Any:
+    """``obj.name``, or None where the record (or block) does not exist: a notebook not run."""
+    return getattr(obj, name) if obj is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
 # Tables 1-3
 
 
-def _format_sets(met: Mapping) -> list[tuple[str, str, dict]]:
-    """(format, set key, set record) of a 05/06 result: every format it ran (``formats``), else
-    its single ``model_format`` / ``datasets``."""
-    by_format = met.get("formats") or {met.get("model_format", "?"): met.get("datasets", {})}
-    return [(fmt, key, d) for fmt, sets in by_format.items() for key, d in sets.items()]
+def _format_sets(rec: Task1Record | Task2Record) -> list[tuple[str, str, Any]]:
+    """(format, set key, set record) of a 05/06 result: every format it ran."""
+    return [(fmt, key, d) for fmt, sets in rec.metrics.formats.items() for key, d in sets.items()]
 
 
 def table1(recs: Records, reported: Mapping) -> pd.DataFrame:
     """DEFT Task 1 (EDRM, Spearman, p): our rows per model, data set and map, then the paper's."""
     rows = []
     for m in recs.models:
-        rec = recs.get(m, NB_TASK1)
+        rec: Task1Record | None = recs.get(m, NB_TASK1)
         if rec is None:
             rows.append({"system": m, "data": not_run(m, NB_TASK1), "tier": "-", "source": "ours"})
             continue
-        met = rec["metrics"]
-        for fmt, key, d in _format_sets(met):
-            for mapping, r in d.get("mappings", {}).items():
-                rows.append({"system": f"{_label(rec, m)} [{fmt}] ({mapping})", "data": d.get("label", key),
-                             "tier": tier_label(d.get("tier", met.get("tier"))), "n": r.get("n"),
-                             "EDRM": r.get("edrm"), "EDRM convention": r.get("edrm_convention"),
-                             "Spearman": r.get("spearman"), "p": r.get("spearman_p"), "source": "ours"})
+        for fmt, key, d in _format_sets(rec):
+            for mapping, r in d.mappings.items():
+                rows.append({"system": f"{_label(rec, m)} [{fmt}] ({mapping})", "data": d.label,
+                             "tier": tier_label(d.tier), "n": r.n, "EDRM": r.edrm,
+                             "EDRM convention": r.edrm_convention, "Spearman": r.spearman, "p": r.spearman_p,
+                             "source": "ours"})
     for r in reported.get("table1", []):
         rows.append({"system": r["system"], "data": "DEFT 2020 T1 test", "tier": PAPER_TIER,
                      "EDRM": r.get("edrm"), "Spearman": r.get("spearman"), "p": r.get("spearman_p"),
@@ -168,16 +160,14 @@ def table2(recs: Records, reported: Mapping) -> pd.DataFrame:
     """DEFT Task 2 (map-1 / map-2 / map-3 / mean, P@1): ours per model and data set, then the paper's."""
     rows = []
     for m in recs.models:
-        rec = recs.get(m, NB_TASK2)
+        rec: Task2Record | None = recs.get(m, NB_TASK2)
         if rec is None:
             rows.append({"system": m, "data": not_run(m, NB_TASK2), "tier": "-", "source": "ours"})
             continue
-        met = rec["metrics"]
-        for fmt, key, d in _format_sets(met):
-            rows.append({"system": f"{_label(rec, m)} [{fmt}]", "data": d.get("label", key),
-                         "tier": tier_label(d.get("tier", met.get("tier"))), "n": d.get("n_items"),
-                         "map-1": d.get("map_1"), "map-2": d.get("map_2"), "map-3": d.get("map_3"),
-                         "mean": d.get("map_mean"), "P@1": d.get("p_at_1"), "source": "ours"})
+        for fmt, key, d in _format_sets(rec):
+            rows.append({"system": f"{_label(rec, m)} [{fmt}]", "data": d.label, "tier": tier_label(d.tier),
+                         "n": d.n_items, "map-1": d.map_1, "map-2": d.map_2, "map-3": d.map_3,
+                         "mean": d.map_mean, "P@1": d.p_at_1, "source": "ours"})
     for r in reported.get("table2", []):
         rows.append({"system": r["system"], "data": "DEFT 2020 T2 test", "tier": PAPER_TIER,
                      "map-1": r.get("map_1"), "map-2": r.get("map_2"), "map-3": r.get("map_3"),
@@ -189,110 +179,74 @@ def table2(recs: Records, reported: Mapping) -> pd.DataFrame:
     return _frame(rows, ["system", "data", "tier", "n", "map-1", "map-2", "map-3", "mean", "P@1", "source"])
 
 
-def quant_before_after(rec03: dict | None) -> tuple[str | None, dict, dict]:
-    """(chosen INT8 format, reference record, chosen record) from a 03-quantize result."""
+def quant_before_after(rec03: QuantizeRecord | None) -> tuple[str | None, GateFormat | None, GateFormat | None]:
+    """(chosen INT8 format, reference record, chosen record) of a 03-quantize result; when no INT8
+    format passed the gate, SmoothQuant (the paper's method) if the gate measured it."""
     if rec03 is None:
-        return None, {}, {}
-    met = rec03["metrics"]
-    fmts = met.get("formats", {})
-    ref = fmts.get(met.get("reference", "fp32-torch"), {})
-    chosen = met.get("chosen") or ("onnx-int8-smoothquant" if "onnx-int8-smoothquant" in fmts else None)
-    return chosen, ref, fmts.get(chosen, {}) if chosen else {}
+        return None, None, None
+    met = rec03.metrics
+    chosen = met.chosen or ("onnx-int8-smoothquant" if "onnx-int8-smoothquant" in met.formats else None)
+    return chosen, met.formats[met.reference], met.formats[chosen] if chosen else None
 
 
-def paper_int8_format(rec_task: dict | None, rec03: dict | None) -> str | None:
+def paper_int8_format(rec_task: Task1Record | Task2Record | None, rec03: QuantizeRecord | None) -> str | None:
     """Our format to set beside the paper's rows, which are all INT8 (Tables 1-3 report the quantized
     models): the 03 gate's choice if this notebook ran it, else SmoothQuant (the paper's method), else
     any INT8 format it ran; the headline format if it ran no INT8 format (its label then says FP32)."""
-    met = (rec_task or {}).get("metrics", {})
-    ran = list(met.get("formats") or {})
+    if rec_task is None:
+        return None
+    ran = list(rec_task.metrics.formats)
     chosen, _, _ = quant_before_after(rec03)
     for f in (chosen, "onnx-int8-smoothquant", *ran):
         if f and f in ran and "int8" in f:
             return f
-    return met.get("model_format")
+    return rec_task.metrics.model_format
 
 
-def _sets(rec_task: dict | None, fmt: str | None) -> dict:
-    """{set key: set record} of one format of a 05/06 result (the single-format layout has only ``datasets``)."""
-    met = (rec_task or {}).get("metrics", {})
-    return (met.get("formats") or {}).get(fmt) or met.get("datasets", {})
+def _sets(rec_task: Task1Record | Task2Record | None, fmt: str | None) -> dict[str, Any]:
+    """{set key: set record} of one format of a 05/06 result (empty when it did not run)."""
+    if rec_task is None or fmt is None:
+        return {}
+    return dict(rec_task.metrics.formats.get(fmt, {}))
 
 
-def _task1_quality(rec05: dict | None, rec03: dict | None = None) -> tuple[dict, str, str]:
+def _task1_quality(rec05: Task1Record | None, rec03: QuantizeRecord | None = None
+                   ) -> tuple[Classification | None, str, str]:
     """Task 1 classification figures of the paper's map on the first data set, for the format paired
     with the paper's INT8 rows (and its label, tier)."""
-    if rec05 is None:
-        return {}, "", ""
-    met = rec05["metrics"]
     fmt = paper_int8_format(rec05, rec03)
-    for key, d in _sets(rec05, fmt).items():
-        r = d.get("mappings", {}).get(PAPER_MAPPING) or next(iter(d.get("mappings", {}).values()), {})
-        return r.get("classification", {}), f"{d.get('label', key)} [{fmt or '?'}]", \
-            tier_label(d.get("tier", met.get("tier")))
-    return {}, "", ""
+    for d in _sets(rec05, fmt).values():
+        r = d.mappings.get(PAPER_MAPPING) or next(iter(d.mappings.values()), None)
+        return _attr(r, "classification"), f"{d.label} [{fmt or '?'}]", tier_label(d.tier)
+    return None, "", ""
 
 
-def _task2_quality(rec06: dict | None, rec03: dict | None = None) -> tuple[dict, str, str]:
-    if rec06 is None:
-        return {}, "", ""
-    met = rec06["metrics"]
+def _task2_quality(rec06: Task2Record | None, rec03: QuantizeRecord | None = None
+                   ) -> tuple[Task2Set | None, str, str]:
     fmt = paper_int8_format(rec06, rec03)
-    for key, d in _sets(rec06, fmt).items():
-        return d, f"{d.get('label', key)} [{fmt or '?'}]", tier_label(d.get("tier", met.get("tier")))
-    return {}, "", ""
+    for d in _sets(rec06, fmt).values():
+        return d, f"{d.label} [{fmt or '?'}]", tier_label(d.tier)
+    return None, "", ""
 
 
 def table3(recs: Records, reported: Mapping) -> pd.DataFrame:
-    """Before -> after optimization per task and model (quality, latency, size, energy, CO2)."""
+    """Table 3 (:func:`lib.report.table3.build`): per model and task, 03's reference -> chosen INT8
+    format (latency, size, energy, CO2, HPO Acc@1), with that INT8 format's quality in 05 / 06."""
     rows = []
     for m in recs.models:
-        rec03 = recs.get(m, NB_QUANT)
+        rec03: QuantizeRecord | None = recs.get(m, NB_QUANT)
         chosen, ref, best = quant_before_after(rec03)
-        q1, d1, t1 = _task1_quality(recs.get(m, NB_TASK1), rec03)
-        q2, d2, t2 = _task2_quality(recs.get(m, NB_TASK2), rec03)
-        missing = [nb for nb, r in ((NB_QUANT, rec03), (NB_TASK1, recs.get(m, NB_TASK1)),
-                                    (NB_TASK2, recs.get(m, NB_TASK2))) if r is None]
-        common = {
-            "system": f"{_label(rec03 or recs.get(m, NB_TASK1), m)}: "
-                      f"{(rec03 or {}).get('metrics', {}).get('reference', 'fp32-torch')} -> {chosen or '?'}",
-            "latency avg before": ref.get("latency_avg_ms"),
-            "latency avg after": best.get("latency_avg_ms"),
-            "speed-up": _ratio(ref.get("latency_avg_ms"), best.get("latency_avg_ms")),
-            "size before (MB)": ref.get("size_mb"), "size after (MB)": best.get("size_mb"),
-            "energy before": ref.get("energy_j_per_1k"), "energy after": best.get("energy_j_per_1k"),
-            "CO2 before": ref.get("co2_g_per_1k"), "CO2 after": best.get("co2_g_per_1k"),
-            "Acc@1 HPO before": ref.get("acc1"), "Acc@1 HPO after": best.get("acc1"),
-            "source": "ours" + (f"; {'; '.join(not_run(m, nb) for nb in missing)}" if missing else ""),
-        }
-        rows.append({"task": 1, **common, "data": d1, "tier": t1 or "-",
-                     "accuracy": q1.get("accuracy"), "precision": q1.get("precision"),
-                     "recall": q1.get("recall"), "F1": q1.get("f1")})
-        rows.append({"task": 2, **common, "data": d2, "tier": t2 or "-", "MAP": q2.get("map_mean")})
-    t3 = reported.get("table3", {})
-    for r in t3.get("rows", []):
-        map_mean = next((x.get("map_mean") for x in reported.get("table2", [])
-                         if x["system"].startswith(r["model"])), None) if r["task"] == 2 else None
-        rows.append({"task": r["task"], "system": f"{r['model']} (paper, GPU)", "data": f"DEFT 2020 T{r['task']}",
-                     "tier": PAPER_TIER, "accuracy": r.get("accuracy"), "precision": r.get("precision"),
-                     "recall": r.get("recall"), "F1": r.get("f1"), "MAP": map_mean,
-                     "latency avg before": r.get("latency_before"),
-                     "latency avg after": r.get("latency_after"),
-                     "speed-up": _ratio(r.get("latency_before"), r.get("latency_after")),
-                     "size before (MB)": r.get("size_before_mb"), "size after (MB)": r.get("size_after_mb"),
-                     "energy before": r.get("energy_before"), "energy after": r.get("energy_after"),
-                     "CO2 before": r.get("co2_before"), "CO2 after": r.get("co2_after"),
-                     "source": "paper (latency/energy/CO2 in the paper's units)"})
-    cols = ["task", "system", "data", "tier", "accuracy", "precision", "recall", "F1", "MAP",
-            "Acc@1 HPO before", "Acc@1 HPO after", "latency avg before",
-            "latency avg after", "speed-up", "size before (MB)", "size after (MB)",
-            "energy before", "energy after", "CO2 before", "CO2 after", "source"]
-    return _frame(rows, cols).sort_values("task", kind="stable").reset_index(drop=True)
-
-
-def _ratio(a: Any, b: Any) -> float | None:
-    a, b = _finite(a), _finite(b)
-    return a / b if a is not None and b not in (None, 0.0) else None
+        q1, d1, tier1 = _task1_quality(recs.get(m, NB_TASK1), rec03)
+        q2, d2, tier2 = _task2_quality(recs.get(m, NB_TASK2), rec03)
+        missing = [nb for nb in (NB_QUANT, NB_TASK1, NB_TASK2) if recs.get(m, nb) is None]
+        reference = rec03.metrics.reference if rec03 is not None else "fp32-torch"
+        system = f"{_label(rec03 or recs.get(m, NB_TASK1), m)}: {reference} -> {chosen or '?'}"
+        source = "ours" + (f"; {'; '.join(not_run(m, nb) for nb in missing)}" if missing else "")
+        quality1 = {"accuracy": _attr(q1, "accuracy"), "precision": _attr(q1, "precision"),
+                    "recall": _attr(q1, "recall"), "F1": _attr(q1, "f1")}
+        rows += [t3.Row(1, system, d1, tier1 or "-", quality1, ref, best, source),
+                 t3.Row(2, system, d2, tier2 or "-", {"MAP": _attr(q2, "map_mean")}, ref, best, source)]
+    return t3.build(rows, reported)
 
 
 def _frame(rows: list[dict], cols: list[str]) -> pd.DataFrame:
@@ -301,45 +255,6 @@ def _frame(rows: list[dict], cols: list[str]) -> pd.DataFrame:
         if c not in df:
             df[c] = None
     return df[cols]
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing
-
-
-def paper_dir() -> Path:
-    d = paths.results_dir() / "paper"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def fmt_number(x: Any) -> str:
-    """Four significant digits (p-values in scientific notation); blanks for missing values."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return ""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return str(x)
-    if isinstance(x, int):
-        return str(x)
-    return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.3g}"
-
-
-def write_table(df: pd.DataFrame, stem: str, caption: str) -> list[Path]:
-    """``results/paper/<stem>.csv``, ``.md`` (caption above) and ``.tex`` (booktabs tabular)."""
-    out = paper_dir()
-    csv, md, tex = out / f"{stem}.csv", out / f"{stem}.md", out / f"{stem}.tex"
-    atomic.write_text(csv, df.to_csv(index=False))
-    shown = df.astype(object).map(fmt_number)
-    atomic.write_text(md, f"{caption}\n\n{shown.to_markdown(index=False)}\n")
-    atomic.write_text(tex, shown.style.hide(axis="index").to_latex(caption=_tex_escape(caption), hrules=True,
-                                                                   label=f"tab:{stem}"))
-    return [csv, md, tex]
-
-
-def _tex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
-        text = text.replace(a, b)
-    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,83 +284,84 @@ def summary_rows(recs: Records, reported: Mapping, pairing: Mapping | None = Non
                      "data tier (ours)": tier if rec is not None else "-",
                      "from": recs.source(model, notebook) if model else ""})
 
+    def paired(paper_system: str) -> str:
+        return pairs.get(paper_system.replace(" INT8", ""), recs.models[0] if recs.models else "")
+
     for r in reported.get("table1", []):
         if r.get("source") != "paper":
             continue
-        pm = r["system"].replace(" INT8", "")
-        m = pairs.get(pm, recs.models[0] if recs.models else "")
-        rec = recs.get(m, NB_TASK1)
+        m = paired(r["system"])
+        rec: Task1Record | None = recs.get(m, NB_TASK1)
         fmt = paper_int8_format(rec, recs.get(m, NB_QUANT))
-        sets = _sets(rec, fmt) or {"-": {}}
+        sets: dict[str, Task1Set | None] = _sets(rec, fmt) or {"-": None}
         for key, d in sets.items():
-            res = d.get("mappings", {}).get(PAPER_MAPPING, {})
-            system = f"{_label(rec, m)} [{fmt or '?'}] on {d.get('label', key)}"
-            tier = tier_label(d.get("tier"))
+            res = d.mappings.get(PAPER_MAPPING) if d is not None else None
+            system = f"{_label(rec, m)} [{fmt or '?'}] on {d.label if d is not None else key}"
+            tier = tier_label(_attr(d, "tier"))
             for q, k in (("EDRM", "edrm"), ("Spearman", "spearman"), ("Spearman p", "spearman_p")):
-                add("Table 1", f"{r['system']}: {q}", r.get(k), m, NB_TASK1, res.get(k), system, tier)
+                add("Table 1", f"{r['system']}: {q}", r.get(k), m, NB_TASK1, _attr(res, k), system, tier)
     for r in reported.get("table2", []):
         if r.get("source") != "paper":
             continue
-        pm = r["system"].replace(" INT8", "")
-        m = pairs.get(pm, recs.models[0] if recs.models else "")
-        rec = recs.get(m, NB_TASK2)
-        fmt = paper_int8_format(rec, recs.get(m, NB_QUANT))
-        sets = _sets(rec, fmt) or {"-": {}}
-        for key, d in sets.items():
-            system = f"{_label(rec, m)} [{fmt or '?'}] on {d.get('label', key)}"
+        m = paired(r["system"])
+        rec2: Task2Record | None = recs.get(m, NB_TASK2)
+        fmt = paper_int8_format(rec2, recs.get(m, NB_QUANT))
+        sets2: dict[str, Task2Set | None] = _sets(rec2, fmt) or {"-": None}
+        for key, d2 in sets2.items():
+            system = f"{_label(rec2, m)} [{fmt or '?'}] on {d2.label if d2 is not None else key}"
             for q in ("map_1", "map_2", "map_3", "map_mean"):
-                add("Table 2", f"{r['system']}: {q.replace('_', '-')}", r.get(q), m, NB_TASK2, d.get(q), system,
-                    tier_label(d.get("tier")))
+                add("Table 2", f"{r['system']}: {q.replace('_', '-')}", r.get(q), m, NB_TASK2, _attr(d2, q), system,
+                    tier_label(_attr(d2, "tier")))
     for r in reported.get("table3", {}).get("rows", []):
         m = pairs.get(r["model"], recs.models[0] if recs.models else "")
-        rec03 = recs.get(m, NB_QUANT)
+        rec03: QuantizeRecord | None = recs.get(m, NB_QUANT)
         chosen, ref, best = quant_before_after(rec03)
         system = f"{_label(rec03, m)}: fp32-torch -> {chosen} (this CPU)"
-        tier = tier_label((rec03 or {}).get("data", {}).get("tier"))
+        tier = tier_label(rec03.data.tier if rec03 is not None else None)
         task = f"T{r['task']} {r['model']}"
         if r["task"] == 1:
-            q1, d1, t1 = _task1_quality(recs.get(m, NB_TASK1), rec03)
+            q1, d1, tier1 = _task1_quality(recs.get(m, NB_TASK1), rec03)
             for q in ("accuracy", "precision", "recall", "f1"):
-                add("Table 3", f"{task}: {q}", r.get(q), m, NB_TASK1, q1.get(q), d1, t1)
+                add("Table 3", f"{task}: {q}", r.get(q), m, NB_TASK1, _attr(q1, q), d1, tier1)
+        lat, size = (_attr(ref, "latency_avg_ms"), _attr(best, "latency_avg_ms")), \
+            (_attr(ref, "size_mb"), _attr(best, "size_mb"))
+        energy = (_attr(ref, "energy_j_per_1k"), _attr(best, "energy_j_per_1k"))
         add("Table 3", f"{task}: latency speed-up (before/after)",
-            _ratio(r.get("latency_before"), r.get("latency_after")), m, NB_QUANT,
-            _ratio(ref.get("latency_avg_ms"), best.get("latency_avg_ms")), system, tier)
-        add("Table 3", f"{task}: size after / before",
-            _ratio(r.get("size_after_mb"), r.get("size_before_mb")), m, NB_QUANT,
-            _ratio(best.get("size_mb"), ref.get("size_mb")), system, tier)
-        add("Table 3", f"{task}: size before (MB)", r.get("size_before_mb"), m, NB_QUANT, ref.get("size_mb"),
-            system, tier)
-        add("Table 3", f"{task}: size after (MB)", r.get("size_after_mb"), m, NB_QUANT, best.get("size_mb"),
-            system, tier)
-        add("Table 3", f"{task}: energy after / before", _ratio(r.get("energy_after"), r.get("energy_before")),
-            m, NB_QUANT, _ratio(best.get("energy_j_per_1k"), ref.get("energy_j_per_1k")), system, tier)
+            ratio(r.get("latency_before"), r.get("latency_after")), m, NB_QUANT, ratio(*lat), system, tier)
+        add("Table 3", f"{task}: size after / before", ratio(r.get("size_after_mb"), r.get("size_before_mb")),
+            m, NB_QUANT, ratio(size[1], size[0]), system, tier)
+        add("Table 3", f"{task}: size before (MB)", r.get("size_before_mb"), m, NB_QUANT, size[0], system, tier)
+        add("Table 3", f"{task}: size after (MB)", r.get("size_after_mb"), m, NB_QUANT, size[1], system, tier)
+        add("Table 3", f"{task}: energy after / before", ratio(r.get("energy_after"), r.get("energy_before")),
+            m, NB_QUANT, ratio(energy[1], energy[0]), system, tier)
     for m in recs.models:
-        rec = recs.get(m, NB_OUTLIERS)
-        met = (rec or {}).get("metrics", {})
-        tier = tier_label((rec or {}).get("data", {}).get("tier"))
-        system = f"{_label(rec, m)}, SmoothQuant alpha {met.get('alpha')}"
-        for stage in ("before", "after"):
-            for k, v in met.get("channel_shares", {}).get(stage, {}).items():
-                add("Figure 4", f"{m}: share of channels with abs(x) {k[len('share'):]} ({stage})", None, m,
-                    NB_OUTLIERS, v, system, tier)
-            add("Figure 4", f"{m}: max abs(x) ({stage})", None, m, NB_OUTLIERS, met.get("max_abs", {}).get(stage),
-                system, tier)
-        for v, c in met.get("qdq_mean_cosine_to_fp32", {}).items():
-            add("Figure 4", f"{m}: QDQ static INT8 ({v}) mean cosine to FP32", None, m, NB_OUTLIERS, c, system, tier)
-        if rec is None:
+        rec07 = recs.get(m, NB_OUTLIERS)
+        if rec07 is None:
             add("Figure 4", f"{m}: activation outliers", None, m, NB_OUTLIERS, None, "", "-")
-        rec = recs.get(m, NB_HEATMAPS)
-        met = (rec or {}).get("metrics", {})
-        tier = tier_label((rec or {}).get("data", {}).get("tier"))
-        for key, r in met.get("ratings", {}).items():
-            add("Figure 5", f"{key}: mean rating (0-5)", None, m, NB_HEATMAPS, r.get("mean"),
-                "automatic HPO is-a rating" + (" + expert" if r.get("expert_rated") else ""), tier)
-        for fmt, c in met.get("complementarity", {}).items():
-            pair = " vs ".join(met.get("models", []))
-            for k in ("acc_a", "acc_b", "fusion", "oracle"):
-                add("Figure 5", f"{pair} [{fmt}]: {k}", None, m, NB_HEATMAPS, c.get(k), "Acc@1 vs gold", tier)
-        if rec is None:
+        else:
+            met7, tier = rec07.metrics, tier_label(rec07.data.tier)
+            system = f"{_label(rec07, m)}, SmoothQuant alpha {met7.alpha}"
+            for stage in ("before", "after"):
+                for k, v in met7.channel_shares.get(stage, {}).items():
+                    add("Figure 4", f"{m}: share of channels with abs(x) {k[len('share'):]} ({stage})", None, m,
+                        NB_OUTLIERS, v, system, tier)
+                add("Figure 4", f"{m}: max abs(x) ({stage})", None, m, NB_OUTLIERS, met7.max_abs.get(stage),
+                    system, tier)
+            for v, c in met7.qdq_mean_cosine_to_fp32.items():
+                add("Figure 4", f"{m}: QDQ static INT8 ({v}) mean cosine to FP32", None, m, NB_OUTLIERS, c, system,
+                    tier)
+        rec08 = recs.get(m, NB_HEATMAPS)
+        if rec08 is None:
             add("Figure 5", f"{m}: ratings and complementarity", None, m, NB_HEATMAPS, None, "", "-")
+            continue
+        met8, tier = rec08.metrics, tier_label(rec08.data.tier)
+        for key, rating in met8.ratings.items():
+            add("Figure 5", f"{key}: mean rating (0-5)", None, m, NB_HEATMAPS, rating.mean,
+                "automatic HPO is-a rating" + (" + expert" if rating.expert_rated else ""), tier)
+        pair = " vs ".join(met8.models)
+        for fmt, comp in met8.complementarity.items():
+            for k in ("acc_a", "acc_b", "fusion", "oracle"):
+                add("Figure 5", f"{pair} [{fmt}]: {k}", None, m, NB_HEATMAPS, getattr(comp, k), "Acc@1 vs gold", tier)
     return pd.DataFrame(rows, columns=["section", "quantity", "paper", "ours", "our system",
                                        "data tier (ours)", "from"])
 
@@ -469,7 +385,6 @@ def write_summary(recs: Records, reported: Mapping, tables: Mapping[str, Sequenc
     status = pd.DataFrame([{"model": m, **{nb: ("ok" if recs.get(m, nb) is not None else not_run(m, nb))
                                            for nb in NOTEBOOKS}} for m in recs.models])
     pairs = pair_models(recs.models, pairing)
-    shown = rows.astype(object).map(fmt_number)
     lines = [
         "# Summary: our numbers beside the paper's",
         "",
@@ -483,18 +398,18 @@ def write_summary(recs: Records, reported: Mapping, tables: Mapping[str, Sequenc
         "",
         "## Result files",
         "",
-        status.to_markdown(index=False) if len(status) else "(no model has results yet)",
+        markdown(status).rstrip("\n") if len(status) else "(no model has results yet)",
         "",
         "## Numbers",
         "",
-        shown.to_markdown(index=False) if len(shown) else "(nothing to compare yet)",
+        markdown(rows).rstrip("\n") if len(rows) else "(nothing to compare yet)",
         "",
         "## Tables (paper layout)",
         "",
     ]
     for name, files in tables.items():
         lines.append(f"- {name}: " + ", ".join(f"`{_rel(p)}`" for p in files))
-    lines += ["", "## Figures (the paper's beside ours)", "", figure_table(recs.models).to_markdown(index=False),
+    lines += ["", "## Figures (the paper's beside ours)", "", markdown(figure_table(recs.models)).rstrip("\n"),
               "", "All figures written:", ""]
     lines += [f"- `{_rel(p)}`" for p in figures] or ["(none found)"]
     out = paths.results_dir() / "summary.md"

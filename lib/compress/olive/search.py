@@ -11,7 +11,8 @@ The Olive workflow is built from params (never hand-edited JSON):
 and searched jointly (pass parameters and session parameters) with Optuna's TPE sampler,
 ``max_samples = P.olive_max_samples``, ``seed = P.seed``. Every candidate is scored by *our* metric
 (:func:`olive_evaluate`, an Olive ``custom`` metric): agreement with the FP32 embeddings (mean cosine)
-and STS Spearman on a held-out calibration split, plus latency measured on the same sentences.
+and STS Spearman on held-out STS-benchmark train pairs (``P.olive_eval_pairs``; not the static INT8
+calibration set), plus latency measured on the same sentences.
 
 Goals (constraints). The paper's "at most 0.01% degradation, at least 20% latency improvement" are
 the goals of Olive's stock BERT examples, ``{"type": "max-degradation", "value": 0.01}`` on accuracy
@@ -51,6 +52,7 @@ import pandas as pd
 from lib import atomic, paths
 from lib.fingerprint import settings_key
 from lib.params import Params
+from lib.perf.timing import Engine, Timings, interleaved_rounds, latency_summary, timed_batches
 
 log = logging.getLogger("lib.compress.olive.search")
 
@@ -213,7 +215,9 @@ def build_metric(P: Params, eval_data: Path, repeats: int = 3, *,
     return {"name": METRIC, "type": "custom", "sub_types": subs,
             "user_config": {"user_script": str(Path(__file__).resolve()),
                             "evaluate_func": "olive_evaluate",
-                            "evaluate_func_kwargs": {"eval_data": str(eval_data), "repeats": repeats}}}
+                            "evaluate_func_kwargs": {"eval_data": str(eval_data), "repeats": repeats,
+                                                     # only when set: the default keeps the config hash
+                                                     **({"threads": P.threads} if P.threads else {})}}}
 
 
 def latency_data_config(P: Params, input_names: list[str], seq_len: int = 32) -> dict:
@@ -280,16 +284,31 @@ def olive_model_loader(model_path: str):
     return _wrapper(load_torch_model(model_dir), model_input_names(load_tokenizer(model_dir)))
 
 
-def _forward_for(model, device, execution_providers):
-    """Token-state function for an Olive model handler: an ONNX Runtime session (with the tuned
-    inference settings) for candidates, the eval-mode wrapper for the PyTorch input model."""
-    session = model.prepare_session(device=device, execution_providers=execution_providers)
-    if hasattr(session, "get_inputs"):
-        from lib.engines.ort import onnx_forward
-        return onnx_forward(session)
+def _provider_names(providers) -> list[str]:
+    """Execution provider names from Olive's forms: a name, or a list of names or (name, options) pairs."""
+    if isinstance(providers, str):
+        return [providers]
+    return [p[0] if isinstance(p, (tuple, list)) else str(p) for p in (providers or [])]
+
+
+def _forward_for(model, device, execution_providers, threads: int | None = None):
+    """Token-state function for an Olive model handler. A candidate (ONNX) runs in a session built the
+    way every ORT engine here builds one (:func:`lib.engines.ort.open_session`, so a candidate is timed
+    as it is later deployed), with the candidate's tuned inference settings on top; the PyTorch input
+    model runs in its eval-mode wrapper."""
+    from olive.model import ONNXModelHandler
+
+    if isinstance(model, ONNXModelHandler):
+        from lib.engines.ort import onnx_forward, open_session
+
+        settings = model.inference_settings or {}
+        providers = _provider_names(settings.get("execution_provider") or execution_providers) \
+            or ["CPUExecutionProvider"]
+        return onnx_forward(open_session(Path(model.model_path), threads, providers,
+                                         session_options_from(settings)))
     import torch
 
-    wrapper = session
+    wrapper = model.prepare_session(device=device, execution_providers=execution_providers)
     names = set(inspect.signature(wrapper.forward).parameters)
 
     def forward(enc: dict) -> np.ndarray:
@@ -299,25 +318,34 @@ def _forward_for(model, device, execution_providers):
     return forward
 
 
-def timed_encode(forward, batches: list[dict], attention_masks: list[np.ndarray], pooling: str,
-                 order: np.ndarray, repeats: int) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors (in input order) and per-batch wall times, shape (repeats, n_batches), after one
-    warm-up batch. Hand-rolled timing: Olive's latency metric uses dummy inputs, we want real text."""
+def pooled_engine(forward, batches: list[dict], attention_masks: list[np.ndarray], pooling: str
+                  ) -> tuple[Engine, list]:
+    """An engine of lib.perf.timing over the prepared batches: each model call (``forward``) timed alone,
+    its token states pooled outside the timed call into the returned list (the latest pass's vectors,
+    batch order). Real text: Olive's own latency metric times dummy inputs."""
     from lib.engines.batching import pool
 
-    forward(batches[0])
-    times = np.zeros((repeats, len(batches)))
-    vecs: list[np.ndarray] = []
-    for r in range(repeats):
-        vecs = []
-        for b, (enc, mask) in enumerate(zip(batches, attention_masks)):
-            t0 = time.perf_counter()
-            hidden = forward(enc)
-            times[r, b] = time.perf_counter() - t0
-            vecs.append(pool(hidden, mask, pooling))
+    vecs: list = [None] * len(batches)
+
+    def keep(i: int, hidden: np.ndarray) -> None:
+        vecs[i] = pool(hidden, attention_masks[i], pooling)
+    return timed_batches(forward, batches, [len(m) for m in attention_masks], then=keep), vecs
+
+
+def in_input_order(vecs: list, order: np.ndarray) -> np.ndarray:
+    """Batch-ordered vectors back in input order."""
     out = np.zeros((len(order), vecs[0].shape[1]), dtype=np.float32)
     out[order] = np.concatenate(vecs)
-    return out, times
+    return out
+
+
+def timed_encode(forward, batches: list[dict], attention_masks: list[np.ndarray], pooling: str,
+                 order: np.ndarray, repeats: int) -> tuple[np.ndarray, Timings]:
+    """Vectors (in input order) and the timings of ``repeats`` passes after one warm-up batch, by
+    lib.perf.timing's harness (:func:`pooled_engine`)."""
+    engine, vecs = pooled_engine(forward, batches, attention_masks, pooling)
+    t = interleaved_rounds({"model": engine}, repeats, warmup_strings=1, desc=None)
+    return in_input_order(vecs, order), t
 
 
 def score_embeddings(vec: np.ndarray, ref: np.ndarray, n_pairs: int, gold: np.ndarray) -> dict:
@@ -333,13 +361,12 @@ def score_embeddings(vec: np.ndarray, ref: np.ndarray, n_pairs: int, gold: np.nd
             "spearman": float(spearmanr(cos, gold).statistic)}
 
 
-def latency_summary(times: np.ndarray, n_sentences: int) -> dict:
-    """Mean batch latency of the fastest of the repeated passes (best-of-r: on this shared CPU the
-    noise is additive, so the minimum is the least biased estimate), and max/min batch latency."""
-    per_pass = times.mean(1)
-    return {"latency_ms": float(per_pass.min() * 1e3), "latency_max_ms": float(times.max() * 1e3),
-            "latency_min_ms": float(times.min() * 1e3),
-            "sentences_per_s": float(n_sentences / times.sum(1).min())}
+def latency_metrics(row: pd.Series) -> dict:
+    """Our metric's latency sub-types from a row of :func:`lib.perf.timing.latency_summary`:
+    ``latency_ms`` is the mean batch latency of the fastest pass (best-of-r: on this shared CPU the noise
+    is additive, so the minimum is the least biased estimate), with max/min batch latency and throughput."""
+    return {"latency_ms": float(row["latency_best_round_ms"]), "latency_max_ms": float(row["latency_max_ms"]),
+            "latency_min_ms": float(row["latency_min_ms"]), "sentences_per_s": float(row["sentences_per_s"])}
 
 
 def load_eval_data(eval_data: str | Path) -> dict:
@@ -361,28 +388,31 @@ def evaluate_forward(forward, eval_data: str | Path, repeats: int = 3) -> dict:
     """Our metric for any token-state function: quality vs FP32 and latency on real sentences."""
     d = load_eval_data(eval_data)
     batches, masks, order = prepared_batches(d)
-    vec, times = timed_encode(forward, batches, masks, str(d["pooling"]), order, repeats)
+    vec, t = timed_encode(forward, batches, masks, str(d["pooling"]), order, repeats)
     n_pairs = len(d["gold"])
     return {**score_embeddings(vec, d["reference"], n_pairs, d["gold"]),
-            **latency_summary(times, len(order))}
+            **latency_metrics(latency_summary(t).iloc[0])}
 
 
-def olive_evaluate(model, device, execution_providers, eval_data: str, repeats: int = 3) -> dict:
-    """Olive ``evaluate_func`` of the custom metric (runs in Olive's process)."""
-    return evaluate_forward(_forward_for(model, device, execution_providers), eval_data, repeats)
+def olive_evaluate(model, device, execution_providers, eval_data: str, repeats: int = 3,
+                   threads: int | None = None) -> dict:
+    """Olive ``evaluate_func`` of the custom metric (runs in Olive's process); ``threads``: params'."""
+    return evaluate_forward(_forward_for(model, device, execution_providers, threads), eval_data, repeats)
 
 
 # ---------------------------------------------------------------------------------------------
-# Held-out calibration split and FP32 reference
+# Held-out evaluation pairs (Olive's own metric) and FP32 reference
 
 
-def calibration_pairs(P: Params) -> pd.DataFrame:
-    """Seeded sample of ``P.calibration_size`` pairs of the STS-benchmark *train* split in the
-    params' language: held out from every evaluation set (BIOSSES, STS-b dev/test)."""
+def eval_pairs(P: Params) -> pd.DataFrame:
+    """Seeded sample of ``P.olive_eval_pairs`` pairs of the STS-benchmark *train* split in the params'
+    language, on which Olive scores every candidate: held out from every evaluation set (BIOSSES,
+    STS-b dev/test). Not the static INT8 calibration set (``calibration_size`` sentences,
+    :mod:`lib.compress.calibration`)."""
     from lib.data.public import load_sts
 
     df = load_sts(f"stsb-{P.language}", "train")
-    n = min(P.calibration_size, len(df))
+    n = min(P.olive_eval_pairs, len(df))
     out = df.sample(n=n, random_state=P.seed).reset_index(drop=True)
     out.attrs.update(df.attrs, sample=f"{n} pairs, seed {P.seed}")
     return out
@@ -403,7 +433,7 @@ def prepare_eval_data(P: Params, out: Path) -> Path:
         except Exception as err:  # a torn file from an interrupted older run: never trusted
             log.warning("eval data %s is unreadable (%s): removing it and rebuilding", out, err)
             atomic.remove(out)
-    pairs = calibration_pairs(P)
+    pairs = eval_pairs(P)
     texts = list(pairs["sentence1"]) + list(pairs["sentence2"])
     ref = load_torch_encoder(P).encode(texts, progress=False)
     tok = load_tokenizer(resolve_model_dir(P))
@@ -550,18 +580,22 @@ def _copy_model(src: str | Path, dest_dir: Path) -> Path:
 
 def compare_with_onnx_fp32(P: Params, chosen: Path, session_options: dict, eval_data: Path,
                            rounds: int = 3, repeats: int = 3) -> dict:
-    """Latency of the chosen model vs the un-optimized ONNX FP32 export (lib.export.unfused_onnx),
-    interleaved round by round so both see the same load on the shared CPU."""
+    """Our metric for the chosen model and the un-optimized ONNX FP32 export (lib.export.unfused_onnx),
+    timed by lib.perf.timing's interleaved rounds (``rounds * repeats`` passes each, the order rotating
+    every pass) so both see the same load on the shared CPU."""
     from lib.compress.export import unfused_onnx
     from lib.engines.ort import onnx_forward, ort_session
 
     base = onnx_forward(ort_session(unfused_onnx(P), P))
     best = onnx_forward(ort_session(chosen, P, extra_options=session_options))
-    runs: dict[str, list[dict]] = {"onnx_fp32": [], "olive_best": []}
-    for _ in range(rounds):
-        runs["onnx_fp32"].append(evaluate_forward(base, eval_data, repeats))
-        runs["olive_best"].append(evaluate_forward(best, eval_data, repeats))
-    summary = {k: {m: float(np.median([r[m] for r in v])) for m in v[0]} for k, v in runs.items()}
+    d = load_eval_data(eval_data)
+    batches, masks, order = prepared_batches(d)
+    engines, vecs = {}, {}
+    for name, forward in (("onnx_fp32", base), ("olive_best", best)):
+        engines[name], vecs[name] = pooled_engine(forward, batches, masks, str(d["pooling"]))
+    lat = latency_summary(interleaved_rounds(engines, rounds * repeats, warmup_strings=1, desc=None))
+    summary = {k: {**score_embeddings(in_input_order(vecs[k], order), d["reference"], len(d["gold"]), d["gold"]),
+                   **latency_metrics(lat.loc[k])} for k in engines}
     summary["speedup"] = summary["onnx_fp32"]["latency_ms"] / summary["olive_best"]["latency_ms"]
     summary["latency_improvement_percent"] = 100 * (1 - 1 / summary["speedup"])
     return summary
@@ -576,7 +610,8 @@ def onnx_opsets(path: Path) -> dict[str, int]:
 
 
 def session_options_from(inference_settings: dict) -> dict:
-    """ORT SessionOptions attributes (for lib.encode.ort_session) from Olive's inference settings."""
+    """ORT SessionOptions attributes (``extra_options`` of lib.engines.ort.ort_session) from Olive's
+    inference settings."""
     import onnxruntime as ort
 
     so = dict((inference_settings or {}).get("session_options") or {})
@@ -609,8 +644,9 @@ def search(P: Params, force: bool = False, *,
     names = model_input_names(load_tokenizer(model_dir))
     base = work_dir(P)
     eval_key = settings_key(pooling=P.pooling, max_length=P.max_length, batch_size=P.batch_size,
-                            token_budget=P.token_budget, language=P.language, size=P.calibration_size, seed=P.seed)
-    eval_data = prepare_eval_data(P, base / "eval" / f"calibration-{P.calibration_size}-seed{P.seed}-{eval_key}.npz")
+                            token_budget=P.token_budget, language=P.language, size=P.olive_eval_pairs, seed=P.seed)
+    # the file keeps its old "calibration-" name: same key, same cached eval data and search as before the split
+    eval_data = prepare_eval_data(P, base / "eval" / f"calibration-{P.olive_eval_pairs}-seed{P.seed}-{eval_key}.npz")
     config = olive_config(P, model_dir, eval_data, base, names, speedup_goal_percent=speedup_goal_percent)
     h = config_hash(config)
     summary_path = base / f"search-{h}.json"
@@ -650,14 +686,14 @@ def search(P: Params, force: bool = False, *,
                "vs_onnx_fp32": versus, "seconds": seconds,
                "opsets": onnx_opsets(chosen_model) if chosen_model else {},
                "eval_data": {"file": str(eval_data), "source": f"stsb-{P.language}/train",
-                             "pairs": P.calibration_size, "seed": P.seed}}
+                             "pairs": P.olive_eval_pairs, "seed": P.seed}}
     atomic.write_json(summary_path, summary, indent=2, default=str)
     return summary
 
 
 def olive_session_options(P: Params) -> dict:
-    """Tuned ONNX Runtime SessionOptions of the chosen model, for
-    ``lib.encode.ort_session(path, P, extra_options=...)`` (empty when nothing was chosen)."""
+    """Tuned ONNX Runtime SessionOptions of the chosen model, which lib.formats applies to ``olive-best``
+    (``lib.engines.ort.ort_session(path, P, extra_options=...)``; empty when nothing was chosen)."""
     summary = search(P)
     if summary.get("chosen") is None:
         return {}
@@ -665,7 +701,7 @@ def olive_session_options(P: Params) -> dict:
 
 
 def olive_best(P: Params, *, speedup_goal_percent: float | None = SPEEDUP_GOAL_PERCENT) -> Path:
-    """``olive-best`` format (lib.encode.ONNX_BUILDERS): the chosen model of the (cached) search
+    """``olive-best`` format (lib.formats.ONNX_BUILDERS): the chosen model of the (cached) search
     (``speedup_goal_percent`` as in :func:`search`).
 
     Raises if no candidate meets the goals: a failing model is never silently chosen."""
@@ -695,17 +731,6 @@ def candidates_frame(summary: dict) -> pd.DataFrame:
     params_cols = [f"{p}.{k}" for p, ks in summary["search_space"].items() for k in ks]
     cols = ["model_id"] + [c for c in params_cols if c in df] + [c for c in TABLE_COLUMNS if c in df]
     return df[cols].sort_values("latency_ms").reset_index(drop=True)
-
-
-def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
-    """GitHub Markdown table (hand-rolled: pandas.to_markdown needs tabulate, not a dependency)."""
-    def cell(v: Any) -> str:
-        if isinstance(v, (float, np.floating)):
-            return "" if np.isnan(v) else floatfmt.format(v)
-        return str(v).replace("|", "\\|")
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
 
 
 def result_record(summary: dict) -> tuple[dict, dict]:
