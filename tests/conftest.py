@@ -33,6 +33,27 @@ def isolated_outputs(session_dirs, monkeypatch):
     yield
 
 
+def mirror_beside_checkout() -> Path | None:
+    """The public-data mirror that CI and sessions lay beside the checkout (``../shared/data``)."""
+    mirror = ROOT.parent / "shared" / "data"
+    return mirror if (mirror / "SHA256SUMS").exists() else None
+
+
+@pytest.fixture
+def data_mirror(monkeypatch) -> Path:
+    """The public data (STS-b, BIOSSES, HPO French) without internet: ``COMPENDIUM_DATA_MIRROR`` when
+    set, else the mirror beside the checkout; a test that needs it is skipped when there is none.
+    The one place tests discover the mirror."""
+    configured = os.environ.get("COMPENDIUM_DATA_MIRROR")
+    if configured:
+        return Path(configured)
+    mirror = mirror_beside_checkout()
+    if mirror is None:
+        pytest.skip("no public-data mirror: set COMPENDIUM_DATA_MIRROR (e.g. to ../shared/data)")
+    monkeypatch.setenv("COMPENDIUM_DATA_MIRROR", str(mirror))
+    return mirror
+
+
 @pytest.fixture(scope="session")
 def licensed_fixtures(session_dirs) -> dict[str, Path]:
     """Synthetic files in the exact licensed formats (MRCONSO, LEX, DEFT XML, MedSTS)."""

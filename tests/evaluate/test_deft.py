@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from lib.evaluate import deft as ev_deft
 from lib.evaluate import regression
 from lib.report import deft as deft_tables
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------------------------------------
 # EDRM, both conventions (hand-computed)
@@ -294,19 +293,12 @@ def test_t2_standin_items_use_siblings_and_count_skips():
 # Notebook smoke runs on tiny (stand-ins, and the licensed path on synthetic XML)
 
 
-@pytest.fixture
-def public_mirror(monkeypatch):
-    """Use the public-data mirror beside the project when none is configured (offline machines)."""
-    if not os.environ.get("COMPENDIUM_DATA_MIRROR") and (ROOT.parent / "shared" / "data").is_dir():
-        monkeypatch.setenv("COMPENDIUM_DATA_MIRROR", str(ROOT.parent / "shared" / "data"))
-
-
 def _metrics(session_dirs, stem: str) -> dict:
     return json.loads((session_dirs["results"] / "tiny" / f"{stem}.json").read_text())["metrics"]
 
 
 @pytest.mark.notebook
-def test_notebook_05_standin(run_notebook, session_dirs, public_mirror):
+def test_notebook_05_standin(run_notebook, session_dirs, data_mirror):
     run_notebook("05-deft-task1-edrm")
     m = _metrics(session_dirs, "05-deft-task1-edrm")
     assert m["tier"] == "public stand-in" and set(m["datasets"]) == {"stsb-fr", "biosses"}
@@ -336,7 +328,7 @@ def test_notebooks_licensed_path_on_synthetic_xml(run_notebook, session_dirs, tm
 
 
 @pytest.mark.notebook
-def test_notebook_06_standin(run_notebook, session_dirs, public_mirror):
+def test_notebook_06_standin(run_notebook, session_dirs, data_mirror):
     run_notebook("06-deft-task2-map", t2_languages=["en"], formats=["onnx-fp32", "onnx-int8-dynamic"])
     m = _metrics(session_dirs, "06-deft-task2-map")
     assert m["model_format"] == "onnx-fp32" and list(m["formats"]) == ["onnx-fp32", "onnx-int8-dynamic"]

@@ -90,8 +90,7 @@ def test_public_checksum_mismatch(tmp_path, monkeypatch):
         public.fetch("biosses/pairs.txt")
 
 
-@pytest.mark.skipif(public.paths.data_mirror() is None, reason="no public data mirror configured")
-def test_public_sets_load_with_expected_sizes():
+def test_public_sets_load_with_expected_sizes(data_mirror):
     assert len(public.load_sts("stsb-fr", "test")) == 1379
     b = public.load_sts("biosses", "all")
     assert len(b) == 100 and b.attrs["score_max"] == 4.0

@@ -16,15 +16,12 @@ from lib import params
 from lib.compress.olive import compat as olive_compat
 from lib.compress.olive import search as optimize
 
-ROOT = Path(__file__).resolve().parents[1]
-MIRROR = ROOT.parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def data_mirror(monkeypatch):
-    """The STS calibration split comes from the public mirror when one sits beside the checkout."""
-    if not os.environ.get("COMPENDIUM_DATA_MIRROR") and (MIRROR / "SHA256SUMS").exists():
-        monkeypatch.setenv("COMPENDIUM_DATA_MIRROR", str(MIRROR))
+def _mirror(data_mirror):
+    """The STS calibration split comes from the public mirror (tests/conftest.py)."""
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from lib.analysis import ratings
 from lib.errors import DataFormatError
 
-FIX = Path(__file__).parent / "fixtures" / "ratings"
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "ratings"
 
 #   ROOT
 #   ├── HP:0000118 (phenotypic abnormality)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 from lib import plots, report
 from lib.analysis import outliers, ratings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,14 +285,6 @@ def test_choose_nodes_negative_layers():
 # Notebook smoke runs on tiny
 
 
-@pytest.fixture
-def data_mirror(monkeypatch):
-    """Calibration text (BIOSSES, STS-b) comes from the public-data mirror; no internet in tests."""
-    if not os.environ.get("COMPENDIUM_DATA_MIRROR"):
-        mirror = ROOT.parent / "shared" / "data"
-        if not mirror.exists():
-            pytest.skip("set COMPENDIUM_DATA_MIRROR to a copy of the public data")
-        monkeypatch.setenv("COMPENDIUM_DATA_MIRROR", str(mirror))
 
 
 def _result_json(notebook: str) -> dict:

@@ -18,7 +18,7 @@ import yaml
 
 from lib import params, paths
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PARAMS_FILES = sorted(paths.PARAMS.glob("*.yaml"))
 

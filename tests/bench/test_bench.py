@@ -4,14 +4,13 @@ never speed. What it shares with lib is tested with lib (tests/test_perf_*.py, t
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # bench/ is a folder of the checkout, not an installed package
     sys.path.insert(0, str(ROOT))
 
@@ -273,7 +272,6 @@ def test_bench_st_int8_skipped_without_a_recipe(session_dirs, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 # The paper's IPEX route (side venv): everything that runs without the 4 GB environment
 
-MIRROR = ROOT.parent / "shared" / "data"
 
 
 def _ipex_worker_module():
@@ -329,14 +327,12 @@ def test_ipex_config(tmp_path):
         engines.ipex_config(eng["ipex-bf16"], params.load("tiny", pooling="mean_unmasked_padded"), md, 2, tmp_path)
 
 
-def test_ipex_calibration_is_lib_quantize_s(tmp_path, monkeypatch):
+def test_ipex_calibration_is_lib_quantize_s(tmp_path, data_mirror):
     """Same sentences, batch size and padding length as lib.quantize.prepare_calibration; the worker's
     fixed-shape batches hold the same ids as lib.quantize.fixed_shape_batches."""
     from lib import params
     from lib.compress import calibration
     from lib.engines import hub
-    if not os.environ.get("COMPENDIUM_DATA_MIRROR") and (MIRROR / "SHA256SUMS").exists():
-        monkeypatch.setenv("COMPENDIUM_DATA_MIRROR", str(MIRROR))
     P = params.load("tiny")
     md = hub.resolve_model_dir(P)
     cal = engines.ipex_calibration(P, md, tmp_path / "cal.json")
