@@ -16,10 +16,16 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from lib.data import public
+from lib.data.hpo import load_hpo
 from lib.data.tiers import sample_alignment
+from lib.engines.cache import embed
+from lib.evaluate.retrieval import accuracy_at_k, embedding_agreement, gold_ranks
+from lib.formats import load_encoder
 from lib.params import Params
 from lib.perf.size import model_size_mb
 from lib.perf.timing import interleaved_rounds, latency_batches, latency_summary, timed_batches
+from lib.search.topk import topk
 
 log = logging.getLogger("lib.gate")
 
@@ -56,8 +62,6 @@ def build_gate_data(P: Params, n_latency: int = 2000) -> GateData:
     ``P.max_sources`` / ``P.max_targets``: the gate encodes every format, so it samples where 04-align
     does not), all 100 BIOSSES pairs and STS-b dev (capped by ``P.gate_max_sts_pairs``, else
     ``P.max_eval_pairs``; calibration uses neither) and a latency set of lay terms of natural length."""
-    from lib.data import public
-    from lib.data.hpo import load_hpo
 
     hpo = load_hpo()
     q, t, info = sample_alignment(hpo.lexicon, hpo.targets, _cap(P.max_sources, P.gate_max_sources),
@@ -95,8 +99,6 @@ def sts_spearman(vectors: Mapping[str, np.ndarray], df: pd.DataFrame) -> float:
 def alignment_acc1(q_vec: np.ndarray, t_vec: np.ndarray, data: GateData) -> dict:
     """Acc@1 of lay terms against the target strings (a string listed under several terms counts
     as correct for any of them), overall and on the non-trivial terms."""
-    from lib.evaluate.retrieval import accuracy_at_k, gold_ranks
-    from lib.search.topk import topk
 
     _, idx = topk(q_vec, t_vec, k=1)
     ranks = gold_ranks(data.targets.CODE.to_numpy()[idx], list(data.queries.gold_hpos))
@@ -108,7 +110,6 @@ def alignment_acc1(q_vec: np.ndarray, t_vec: np.ndarray, data: GateData) -> dict
 
 def quality(encoder, data: GateData, use_cache: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
     """Quality metrics of one encoder and its vectors (keyed by text) for agreement checks."""
-    from lib.engines.cache import embed
 
     texts = list(dict.fromkeys(data.agreement_texts + list(data.targets.STR)))
     vec = embed(encoder, texts, use_cache=use_cache)
@@ -124,7 +125,6 @@ def quality(encoder, data: GateData, use_cache: bool = True) -> tuple[dict, dict
 
 def agreement(ref: Mapping, other: Mapping, data: GateData) -> dict:
     """Cosine and nearest-neighbour agreement with the FP32 vectors, plus top-1 target agreement."""
-    from lib.evaluate.retrieval import embedding_agreement
 
     texts = data.agreement_texts
     a = embedding_agreement(np.stack([ref["by_text"][s] for s in texts]),
@@ -185,7 +185,6 @@ def run_gate(P: Params, formats: Sequence[str], data: GateData, encoders: Mappin
 
     The reference format is always evaluated first and included in the table.
     """
-    from lib.formats import load_encoder
 
     names = [REFERENCE] + [f for f in formats if f != REFERENCE]
     encoders = dict(encoders or {})

@@ -6,17 +6,14 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from lib.evaluate.deft import candidate_scores
-from lib.evaluate.deft import cosine_pairs
-from lib.evaluate.deft import evaluate_task1_set
-from lib.evaluate.deft import gold_ranks
-from lib.evaluate.deft import task2_metrics
+
+from lib.engines.cache import embed
+from lib.evaluate.deft import candidate_scores, cosine_pairs, evaluate_task1_set, gold_ranks, task2_metrics
 
 
 def task1_runs(enc, sets: Sequence[Any], **kwargs: Any) -> dict[str, dict[str, Any]]:
     """:func:`evaluate_task1_set` on every Task 1 set with one encoder (vectors via the embedding
     cache, so a rerun of one format costs nothing); ``kwargs`` go to :func:`evaluate_task1_set`."""
-    from lib.engines.cache import embed
 
     def cos(df):
         return cosine_pairs(embed(enc, df.sentence1.tolist()), embed(enc, df.sentence2.tolist()))
@@ -35,7 +32,6 @@ def task1_record(sets: Sequence[Any], runs: dict[str, dict[str, Any]]) -> dict[s
 def task2_record(enc, sets: Sequence[Any], n_candidates: int, *, bootstrap: int = 0,
                  seed: int = 0) -> dict[str, dict[str, Any]]:
     """Rank the candidates of every Task 2 set by cosine with one encoder; per set its metrics."""
-    from lib.engines.cache import embed
 
     out = {}
     for s in sets:

@@ -23,7 +23,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from lib.compress.calibration import FeedReader
+from lib.compress.export import cached_onnx
 from lib.compress.graph import describe
+from lib.engines.hub import load_tokenizer, resolve_model_dir
 from lib.params import Params
 
 log = logging.getLogger("lib.analysis.outliers")
@@ -74,7 +77,6 @@ def smoothed_unfolded(src: Path, feeds: list[dict], alpha: float, out: Path) -> 
     import onnx
     from neural_compressor.adaptor.ox_utils.smooth_quant import ORTSmoothQuant
 
-    from lib.compress.export import cached_onnx
 
     def build(tmp: Path) -> None:
         sq = ORTSmoothQuant(onnx.load(str(src)), ((f, None) for f in feeds), False)
@@ -98,7 +100,6 @@ def collect_matmul_inputs(model_path: Path, feeds: list[dict], tensors: Sequence
         modify_model_output_intermediate_tensors,
     )
 
-    from lib.compress.calibration import FeedReader
 
     with tempfile.TemporaryDirectory(prefix="outliers.") as tmp:
         aug = Path(tmp) / "augmented.onnx"
@@ -205,7 +206,6 @@ def choose_nodes(table: pd.DataFrame, layers: Sequence[int], kinds: Sequence[str
 
 def token_labels(P: Params, feeds: list[dict]) -> list[str]:
     """Word pieces of the real tokens, in the order of :func:`real_tokens` (for heatmap ticks)."""
-    from lib.engines.hub import load_tokenizer, resolve_model_dir
 
     tok = load_tokenizer(resolve_model_dir(P))
     out = []

@@ -13,8 +13,14 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from lib.params import Params
+from lib import paths
+from lib.compress.export import unfused_onnx
 from lib.compress.graph import onnx_input_names
+from lib.data import public
+from lib.data.hpo import load_hpo
+from lib.data.medsts import read_medsts
+from lib.engines.hub import load_tokenizer, resolve_model_dir
+from lib.params import Params
 
 log = logging.getLogger("lib.compress.calibration")
 
@@ -26,18 +32,14 @@ def calibration_pool(P: Params) -> tuple[list[str], str]:
     term definitions. BIOSSES is left out on purpose: all 100 pairs serve the gate's Spearman (its
     20-pair test split is too small for a 0.01 threshold), and the HPO lay terms are the gate's queries.
     """
-    from lib.data import public
 
     if P.medsts:
-        from lib import paths
-        from lib.data.medsts import read_medsts
         df = read_medsts(paths.project_path(P.medsts))
         texts = pd.unique(pd.concat([df.sentence1, df.sentence2]).astype(str))
         return [str(t) for t in np.random.default_rng(P.seed).permutation(texts)], f"MedSTS ({P.medsts})"
     stsb = "stsb-fr" if P.language == "fr" else "stsb-en"
     df = public.load_sts(stsb, "train")
     parts = [pd.unique(pd.concat([df.sentence1, df.sentence2]).astype(str)).tolist()]
-    from lib.data.hpo import load_hpo
     defs = load_hpo().terms.definition.astype(str)
     parts.append([d for d in defs if len(d.split()) >= 4])
     # interleave so any prefix of the pool mixes the sources
@@ -127,8 +129,6 @@ class Calibration:
 
 def prepare_calibration(P: Params) -> Calibration:
     """Unfused FP32 graph (SmoothQuant needs LayerNorm -> MatMul) and fixed-shape calibration feeds."""
-    from lib.compress.export import unfused_onnx
-    from lib.engines.hub import load_tokenizer, resolve_model_dir
 
     src = unfused_onnx(P)
     tok = load_tokenizer(resolve_model_dir(P))

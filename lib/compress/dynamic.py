@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
+from lib.compress.export import artifact_dir, cached_onnx, fused_onnx
 from lib.params import Params
 
 log = logging.getLogger("lib.compress.dynamic")
@@ -17,7 +18,6 @@ def dynamic_int8_to(P: Params, per_channel: bool = True, nodes_to_exclude: Seque
     """Dynamic INT8 of the fused FP32 graph (weights s8, activations u8 per batch)."""
     from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
 
-    from lib.compress.export import artifact_dir, cached_onnx, fused_onnx
 
     src = fused_onnx(P)
     out_dir = artifact_dir(P, "onnx-int8-dynamic")

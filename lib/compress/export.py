@@ -11,6 +11,8 @@ import logging
 from pathlib import Path
 
 from lib import atomic, paths
+from lib.engines.hub import load_tokenizer, resolve_model_dir
+from lib.engines.torch import load_torch_model
 from lib.fingerprint import engine_versions, model_fingerprint, settings_key
 from lib.params import Params
 
@@ -21,7 +23,6 @@ def artifact_key(P: Params) -> str:
     """Folder name of a model's artifacts: the model's content fingerprint plus the settings every
     artifact depends on (opset, max_length, library versions). Not the params name: a params name
     can be pointed at another model, and two params files on one model share their artifacts."""
-    from lib.engines.hub import resolve_model_dir
     fp = model_fingerprint(resolve_model_dir(P))
     return f"{fp}-{settings_key(opset=P.opset, max_length=P.max_length, **engine_versions())}"
 
@@ -81,8 +82,6 @@ def export_onnx(model_dir: Path, out_path: Path, opset: int = 14) -> Path:
     def build(tmp: Path) -> None:
         import torch
 
-        from lib.engines.hub import load_tokenizer
-        from lib.engines.torch import load_torch_model
 
         tok = load_tokenizer(model_dir)
         model = load_torch_model(model_dir)
@@ -118,13 +117,11 @@ def fuse(onnx_in: Path, out_path: Path, model_dir: Path) -> Path:
 
 def unfused_onnx(P: Params) -> Path:
     """Plain exported FP32 graph (SmoothQuant needs its LayerNorm -> MatMul pattern)."""
-    from lib.engines.hub import resolve_model_dir
     return export_onnx(resolve_model_dir(P), artifact_dir(P, "onnx-fp32") / "model-unfused.onnx", P.opset)
 
 
 def fused_onnx(P: Params) -> Path:
     """The ``onnx-fp32`` format: exported, then fused by ONNX Runtime's transformer optimizer."""
-    from lib.engines.hub import resolve_model_dir
     return fuse(unfused_onnx(P), artifact_dir(P, "onnx-fp32") / "model.onnx", resolve_model_dir(P))
 
 

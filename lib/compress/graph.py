@@ -50,7 +50,6 @@ _MPNET_KIND = {"q": "q", "k": "k", "v": "v", "o": "attn-out"}
 
 def describe(name: str) -> dict:
     """Layer and role of a MatMul node (``lib.quantize.describe_matmul`` plus MPNet's names)."""
-    from lib.compress.graph import describe_matmul
 
     d = describe_matmul(name)
     m = _MPNET_ATTN.search(name)

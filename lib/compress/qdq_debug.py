@@ -11,8 +11,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from lib.compress.calibration import FeedReader
+from lib.compress.export import cached_onnx, unfused_onnx
+from lib.compress.graph import describe, linear_matmuls, onnx_input_names
+from lib.engines.hub import load_tokenizer, resolve_model_dir
 from lib.params import Params
-from lib.compress.graph import describe
 
 log = logging.getLogger("lib.compress.qdq_debug")
 
@@ -34,9 +37,6 @@ def qdq_static(src: Path, out: Path, feeds: list[dict]) -> Path:
         quantize_static,
     )
 
-    from lib.compress.calibration import FeedReader
-    from lib.compress.export import cached_onnx
-    from lib.compress.graph import linear_matmuls
 
     return cached_onnx(out, lambda tmp: quantize_static(
         str(src), str(tmp), FeedReader(feeds), quant_format=QuantFormat.QDQ,
@@ -61,7 +61,6 @@ def qdq_debug(float_model: Path, qdq_model: Path, feeds: list[dict]) -> tuple[pd
         modify_model_output_intermediate_tensors,
     )
 
-    from lib.compress.calibration import FeedReader
 
     with tempfile.TemporaryDirectory(prefix="qdqdebug.") as tmp:
         aug_f, aug_q = Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx"
@@ -154,9 +153,6 @@ def summarize_debug(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def debug_feeds(P: Params, texts: Sequence[str], n: int, max_len: int) -> list[dict]:
     """One unpadded feed per sentence for the debug runs: every position is a real token, so the
     per-tensor errors and the channel maxima are not diluted by padding."""
-    from lib.compress.export import unfused_onnx
-    from lib.compress.graph import onnx_input_names
-    from lib.engines.hub import load_tokenizer, resolve_model_dir
 
     tok = load_tokenizer(resolve_model_dir(P))
     names = onnx_input_names(unfused_onnx(P))

@@ -16,14 +16,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from lib import atomic
-from lib.params import Params
-from lib.evaluate.retrieval import mean_cosine
-from lib.compress.calibration import Calibration
-from lib.compress.calibration import FeedReader
-from lib.compress.graph import describe_matmul
+from lib.compress import qdq_debug
+from lib.compress.calibration import Calibration, FeedReader, prepare_calibration
+from lib.compress.export import artifact_dir, cached_onnx
+from lib.compress.graph import describe_matmul, linear_matmuls
 from lib.engines.ort import embed_onnx
-from lib.compress.graph import linear_matmuls
-from lib.compress.calibration import prepare_calibration
+from lib.evaluate.retrieval import mean_cosine
+from lib.params import Params
 
 log = logging.getLogger("lib.compress.smoothquant")
 
@@ -42,7 +41,6 @@ def smoothed_fp32(cal: Calibration, alpha: float, out_dir: Path) -> Path:
     import onnx
     from neural_compressor.adaptor.ox_utils.smooth_quant import ORTSmoothQuant
 
-    from lib.compress.export import cached_onnx
 
     def build(tmp: Path) -> None:
         model = onnx.load(str(cal.unfused))
@@ -132,7 +130,6 @@ def layer_sensitivity_debug(P: Params, cal: Calibration, alpha: float | None,
     build and encode per MatMul (72 on a BERT-base model). Columns as :func:`layer_sensitivity`,
     ``cosine_only_this_int8`` empty.
     """
-    from lib.compress import qdq_debug
 
     work = search_dir(P)
     work.mkdir(parents=True, exist_ok=True)
@@ -207,7 +204,6 @@ def first_passing(n: int, ok: Callable[[int], bool]) -> tuple[int | None, list[i
 
 def search_dir(P: Params) -> Path:
     """Where the search, the alpha sweep and the final build share smoothed graphs and calibration ranges."""
-    from lib.compress.export import artifact_dir
     return artifact_dir(P, "onnx-int8-smoothquant") / "search"
 
 
@@ -246,7 +242,6 @@ def search_fp32_fallback(P: Params, cal: Calibration, alpha: float | None, quant
 
 
 def _search_record_path(P: Params, alpha: float | None, quant_format: str, cal: Calibration) -> Path:
-    from lib.compress.export import artifact_dir
     a = "none" if alpha is None else f"{alpha:.2f}"
     method = "" if P.sensitivity_method == "probe" else f"-{P.sensitivity_method}"
     # the target cosine decides where the search stops: a record searched for another gate is not ours
@@ -281,7 +276,6 @@ def smoothquant_int8_to(P: Params, alpha: float | None = None, quant_format: str
     ``alpha`` / ``quant_format`` default to params; ``keep_fp32=None`` runs (or reuses) the
     sensitivity search for this alpha and format.
     """
-    from lib.compress.export import artifact_dir, cached_onnx
 
     alpha = P.smoothquant_alpha if alpha is None else alpha
     quant_format = quant_format or P.quant_format
@@ -305,7 +299,6 @@ def smoothquant_int8_to(P: Params, alpha: float | None = None, quant_format: str
 
 def plain_static_int8_to(P: Params, quant_format: str = "QDQ", keep_fp32: Sequence[str] = ()) -> Path:
     """Static INT8 without SmoothQuant (same calibration and fallback): the ablation baseline."""
-    from lib.compress.export import artifact_dir, cached_onnx
 
     cal = prepare_calibration(P)
     tag = hashlib.sha1(",".join(sorted(keep_fp32)).encode()).hexdigest()[:8]

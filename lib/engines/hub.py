@@ -13,9 +13,8 @@ from typing import Any
 
 from lib import paths
 from lib.errors import ModelNotAvailableError
+from lib.fingerprint import hub_commit, model_fingerprint
 from lib.params import Params
-from lib.fingerprint import hub_commit
-from lib.fingerprint import model_fingerprint
 
 log = logging.getLogger("lib.engines.hub")
 
@@ -134,9 +133,6 @@ def load_tokenizer(model_dir: Path):
 def model_identity(P) -> dict[str, Any]:
     """What a result was computed with: the params' model spec, the folder it resolved to, the
     content fingerprint, the requested hub revision and the resolved hub commit (when from the hub)."""
-    from lib.engines.hub import (
-        resolve_model_dir,  # the resolver lives with the model loaders (one layer up)
-    )
 
     model_dir = resolve_model_dir(P)
     return {"model": P.model, "model_dir": str(model_dir), "fingerprint": model_fingerprint(model_dir),

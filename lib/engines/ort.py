@@ -14,11 +14,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from lib.params import Params
+from lib.engines.encoder import Batching, encode_ids, encoder_fingerprint
+from lib.engines.hub import resolve_model_dir
 from lib.fingerprint import model_fingerprint
-from lib.engines.encoder import Batching
-from lib.engines.encoder import encode_ids
-from lib.engines.encoder import encoder_fingerprint
+from lib.params import Params
 
 log = logging.getLogger("lib.engines.ort")
 
@@ -156,7 +155,6 @@ def onnx_encoder(P: Params, fmt: str, path: Path, *, model_dir: Path | None = No
     folder (tokenizer, fingerprint); resolving it from params may import torch, so the benchmark's
     torch-free worker passes it. Fingerprint: :func:`lib.engines.encoder.encoder_fingerprint`."""
     if model_dir is None:
-        from lib.engines.hub import resolve_model_dir
         model_dir = resolve_model_dir(P)
     model_dir, path = Path(model_dir), Path(path)
     fp = model_fingerprint(model_dir)

@@ -20,6 +20,8 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 from sklearn.preprocessing import MinMaxScaler
 
+from lib.evaluate.retrieval import bootstrap_ci
+
 Convention = Literal["reference", "system"]
 
 
@@ -104,7 +106,6 @@ def mean_ci(values: Sequence[float], n: int, seed: int) -> tuple[float, float] |
     """Bootstrap interval of a mean of per-item values (EDRM terms, AP, hit@1): the project's helper."""
     if n <= 0:
         return None
-    from lib.evaluate.retrieval import bootstrap_ci
     lo, hi = bootstrap_ci(np.asarray(values, dtype=float), n, seed)
     return float(lo), float(hi)
 

@@ -17,6 +17,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from lib.engines.ort import ort_session_options
+
 log = logging.getLogger("lib.perf.gemm")
 
 
@@ -84,7 +86,6 @@ def _ort_gemm_session(M: int, K: int, N: int, int8: bool, threads: int):
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    from lib.engines.ort import ort_session_options
 
     rng = np.random.default_rng(0)
     if int8:

@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
+from lib.engines.torch import load_torch_model, torch_int8
+
 log = logging.getLogger("lib.perf.size")
 
 MB = 2**20
@@ -39,7 +41,6 @@ def model_size_mb(fmt: str, model_dir: Path | None = None, onnx: Path | None = N
     if fmt == "torch-int8":
         import torch
 
-        from lib.engines.torch import load_torch_model, torch_int8
         buf = io.BytesIO()
         torch.save(torch_int8(load_torch_model(folder)).state_dict(), buf)
         return buf.getbuffer().nbytes / MB

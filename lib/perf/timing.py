@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from lib.engines.encoder import length_sorted_batches
 from lib.perf.energy import Rapl
 
 log = logging.getLogger("lib.perf.timing")
@@ -155,6 +156,5 @@ def latency_batches(texts: Sequence[str], batch_size: int) -> list[list[str]]:
     """Rows of ``batch_size`` strings sorted by character length: the paper's latency is per batch of
     ``batch_size`` sentences, and sorting before tokenising gives every format (whatever its
     tokenizer) the same batches. Each ``encode`` call then forms its own token batches inside."""
-    from lib.engines.encoder import length_sorted_batches
     texts = list(texts)
     return [[texts[i] for i in idx] for idx in length_sorted_batches(texts, batch_size)]

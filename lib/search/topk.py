@@ -15,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 
+from lib.engines.ort import ort_session_options
+
 BACKENDS = ("torch", "ort")
 
 # Targets per block: the score block is (query_block x block) float32, 1 GiB for torch at the defaults;
@@ -103,7 +105,6 @@ def _gemm_topk_session(dim: int, threads: int | None):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from lib.engines.ort import ort_session_options
 
     nodes = [helper.make_node("Gemm", ["Q", "T"], ["S"], transB=1),
              helper.make_node("TopK", ["S", "K"], ["V", "I"], axis=1, largest=1, sorted=1)]

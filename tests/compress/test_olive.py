@@ -223,7 +223,7 @@ def test_olive_candidates_run_in_our_session_with_their_tuned_settings(monkeypat
         opened["args"] = args
         opened["session"] = real_open(*args)
         return opened["session"]
-    monkeypatch.setattr(ort_engine, "open_session", spy)
+    monkeypatch.setattr(optimize, "open_session", spy)  # the name Olive's module calls
     model = ONNXModelHandler(model_path=str(path), inference_settings={
         "execution_provider": [("CPUExecutionProvider", {})],
         "session_options": {"intra_op_num_threads": 1, "execution_mode": 0}})

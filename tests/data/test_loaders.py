@@ -84,11 +84,10 @@ def test_topk_rejects_empty_targets():
 
 def test_alignment_data_with_no_sources_is_an_error(monkeypatch):
     from lib import params
-    from lib.data import hpo
 
     empty = types.SimpleNamespace(lexicon=pd.DataFrame({"source_id": [], "source_text": [], "gold_hpos": []}),
                                   targets=fixtures.mrconso_frame(), version="test", source="hp.obo", counts={})
-    monkeypatch.setattr(hpo, "load_hpo", lambda: empty)
+    monkeypatch.setattr(tiers, "load_hpo", lambda: empty)  # the name tiers calls
     with pytest.raises(ValueError, match=r"embedded tier.*0 sources"):
         tiers.alignment_data(params.load("tiny"))
 

@@ -50,6 +50,15 @@ import numpy as np
 import pandas as pd
 
 from lib import atomic, paths
+from lib.compress.export import _wrapper, artifact_dir, artifact_key, model_input_names, unfused_onnx
+from lib.compress.olive import compat as olive_compat
+from lib.data.public import load_sts
+from lib.engines.batching import pool
+from lib.engines.encoder import length_sorted_batches, tokenize
+from lib.engines.hub import load_tokenizer, resolve_model_dir
+from lib.engines.ort import onnx_forward, open_session, ort_session
+from lib.engines.torch import load_torch_encoder, load_torch_model
+from lib.evaluate.retrieval import embedding_agreement
 from lib.fingerprint import settings_key
 from lib.params import Params
 from lib.perf.timing import Engine, Timings, interleaved_rounds, latency_summary, timed_batches
@@ -276,9 +285,6 @@ def config_hash(config: dict) -> str:
 
 def olive_model_loader(model_path: str):
     """Olive's ``model_loader``: the keyword-calling export wrapper of lib.export."""
-    from lib.compress.export import _wrapper, model_input_names
-    from lib.engines.hub import load_tokenizer
-    from lib.engines.torch import load_torch_model
 
     model_dir = Path(model_path)
     return _wrapper(load_torch_model(model_dir), model_input_names(load_tokenizer(model_dir)))
@@ -299,7 +305,6 @@ def _forward_for(model, device, execution_providers, threads: int | None = None)
     from olive.model import ONNXModelHandler
 
     if isinstance(model, ONNXModelHandler):
-        from lib.engines.ort import onnx_forward, open_session
 
         settings = model.inference_settings or {}
         providers = _provider_names(settings.get("execution_provider") or execution_providers) \
@@ -323,7 +328,6 @@ def pooled_engine(forward, batches: list[dict], attention_masks: list[np.ndarray
     """An engine of lib.perf.timing over the prepared batches: each model call (``forward``) timed alone,
     its token states pooled outside the timed call into the returned list (the latest pass's vectors,
     batch order). Real text: Olive's own latency metric times dummy inputs."""
-    from lib.engines.batching import pool
 
     vecs: list = [None] * len(batches)
 
@@ -352,7 +356,6 @@ def score_embeddings(vec: np.ndarray, ref: np.ndarray, n_pairs: int, gold: np.nd
     """Agreement with FP32 (lib.evaluate) and STS Spearman of pair cosines (scipy)."""
     from scipy.stats import spearmanr
 
-    from lib.evaluate.retrieval import embedding_agreement
 
     agree = embedding_agreement(ref, vec)
     cos = (vec[:n_pairs] * vec[n_pairs:]).sum(1)
@@ -409,7 +412,6 @@ def eval_pairs(P: Params) -> pd.DataFrame:
     language, on which Olive scores every candidate: held out from every evaluation set (BIOSSES,
     STS-b dev/test). Not the static INT8 calibration set (``calibration_size`` sentences,
     :mod:`lib.compress.calibration`)."""
-    from lib.data.public import load_sts
 
     df = load_sts(f"stsb-{P.language}", "train")
     n = min(P.olive_eval_pairs, len(df))
@@ -421,9 +423,6 @@ def eval_pairs(P: Params) -> pd.DataFrame:
 def prepare_eval_data(P: Params, out: Path) -> Path:
     """Tokenised held-out sentences (fixed batches, so every candidate sees the same inputs), the
     gold scores and the FP32 PyTorch reference vectors, in one ``.npz``."""
-    from lib.engines.encoder import length_sorted_batches, tokenize
-    from lib.engines.hub import load_tokenizer, resolve_model_dir
-    from lib.engines.torch import load_torch_encoder
 
     if out.exists():
         try:
@@ -458,7 +457,6 @@ def prepare_eval_data(P: Params, out: Path) -> Path:
 def work_dir(P: Params) -> Path:
     """Olive's work folder (cache, output, eval data) under the git-ignored cache, keyed by the model's
     content (:func:`lib.export.artifact_key`), not the params name; the Olive config's hash keys the rest."""
-    from lib.compress.export import artifact_key
     return paths.cache_dir() / "olive" / artifact_key(P)
 
 
@@ -558,7 +556,6 @@ def choose(df: pd.DataFrame) -> int | None:
 def run_olive(config: dict):
     """Run the workflow (with the Olive 0.13 shims); returns Olive's WorkflowOutput."""
     olive_env()
-    from lib.compress.olive import compat as olive_compat
 
     olive_compat.apply()
     from olive.workflows import run as olive_run
@@ -583,8 +580,6 @@ def compare_with_onnx_fp32(P: Params, chosen: Path, session_options: dict, eval_
     """Our metric for the chosen model and the un-optimized ONNX FP32 export (lib.export.unfused_onnx),
     timed by lib.perf.timing's interleaved rounds (``rounds * repeats`` passes each, the order rotating
     every pass) so both see the same load on the shared CPU."""
-    from lib.compress.export import unfused_onnx
-    from lib.engines.ort import onnx_forward, ort_session
 
     base = onnx_forward(ort_session(unfused_onnx(P), P))
     best = onnx_forward(ort_session(chosen, P, extra_options=session_options))
@@ -637,8 +632,6 @@ def search(P: Params, force: bool = False, *,
     ``vs_onnx_fp32`` (latency and quality of the chosen model against the un-optimized ONNX FP32
     export, same run), ``seconds`` (search wall time), ``opsets`` (of the chosen model),
     ``eval_data`` (the held-out split used)."""
-    from lib.compress.export import artifact_dir, model_input_names
-    from lib.engines.hub import load_tokenizer, resolve_model_dir
 
     model_dir = resolve_model_dir(P)
     names = model_input_names(load_tokenizer(model_dir))
