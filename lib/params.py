@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lib import paths
 from lib.errors import ParamsError
@@ -121,8 +121,29 @@ class Params(_Strict):
     gate_max_targets: int | None = Field(6000, gt=0, description="targets in the gate (gold always kept)")
     gate_max_sts_pairs: int | None = Field(None, gt=0, description="STS-b dev pairs in the gate's Spearman "
                                                                   "check (None = max_eval_pairs)")
+    # scale-out: the store + Dask path (lib.search.partitions / distributed; notebook 10, `python -m lib align`)
+    dask_scheduler: str | None = Field(None, description="address of a running Dask scheduler to attach to "
+                                                         "(tcp://host:8786); None = a LocalCluster of one "
+                                                         "1-thread worker per core. The scheduler and every "
+                                                         "worker must be able to import this package")
+    dask_workers: int | None = Field(None, gt=0, description="workers of the LocalCluster (None = one per core)")
+    partition_rows: int = Field(32768, gt=0, description="rows per target store partition (a multiple of "
+                                                         "fixed_batch_rows): what one worker task embeds and "
+                                                         "searches, so it bounds a worker's memory")
+    fixed_batch_rows: int = Field(256, gt=0, description="strings per fixed batch: the scale-out path encodes "
+                                                         "runs of this many consecutive ids separately, so "
+                                                         "dynamic-INT8 vectors (one activation scale per call) "
+                                                         "do not depend on the worker count or partitioning")
     # reporting
     co2_kg_per_kwh: float = 0.475
+
+    @model_validator(mode="after")
+    def _partitions_hold_whole_batches(self) -> "Params":
+        """A partition boundary must never cut a fixed batch (see ``fixed_batch_rows``)."""
+        if self.partition_rows % self.fixed_batch_rows:
+            raise ValueError(f"partition_rows ({self.partition_rows}) must be a multiple of fixed_batch_rows "
+                             f"({self.fixed_batch_rows})")
+        return self
 
     @field_validator("name")
     @classmethod

@@ -381,10 +381,50 @@ class PaperRecord(ResultRecord):
     metrics: PaperMetrics
 
 
+# ---------------------------------------------------------------------------------------------
+# 10-scale-out (the store + Dask path; `make scale`, not part of `make paper`)
+
+
+class ScaleSize(_Closed):
+    """One target count N of 10's sweep: embedding the partitions new at this N, then the exact top-k
+    over all of the first N rows, each with the peak memory of the driver and of the largest worker."""
+
+    n_targets: int
+    partitions: int
+    embedded_rows: int
+    embed_seconds: float
+    embed_per_second: float | None
+    search_seconds: float
+    driver_peak_mb: float | None
+    worker_peak_mb: float | None
+    workers_peak_mb: dict[str, float | None] = {}
+
+
+class ScaleMetrics(_Open):
+    format: str
+    workers: int
+    scheduler: str
+    partition_rows: int
+    fixed_batch_rows: int
+    n_sources: int
+    n_hpo_targets: int
+    n_mesh_targets: int
+    acc1_hpo: float | None = Field(description="Acc@1 of the lay terms against HPO alone")
+    acc1_hpo_mesh: float | None = Field(description="Acc@1 against HPO + MeSH (MeSH strings are distractors)")
+    sizes: list[ScaleSize]
+    mesh_top1_share: float | None = None
+
+
+class ScaleRecord(ResultRecord):
+    notebook: Literal["10-scale-out"]
+    metrics: ScaleMetrics
+
+
 RECORDS: dict[str, type[ResultRecord]] = {
     "01-preprocess": PreprocessRecord, "02-optimize": OptimizeRecord, "03-quantize": QuantizeRecord,
     "04-align": AlignRecord, "05-deft-task1-edrm": Task1Record, "06-deft-task2-map": Task2Record,
     "07-activation-outliers": OutliersRecord, "08-heatmaps": HeatmapsRecord, "09-paper": PaperRecord,
+    "10-scale-out": ScaleRecord,
 }
 
 

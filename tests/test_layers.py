@@ -27,6 +27,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("lib.search",),
     ("lib.gate", "lib.analysis"),
     ("lib.report",),
+    ("lib.cli",),
+    ("lib.__main__",),
 ]
 
 

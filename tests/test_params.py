@@ -329,3 +329,11 @@ def test_make_lab_allows_root():
     line = next(x for x in r.stdout.splitlines() if "jupyter lab" in x)
     assert ("--allow-root" in line) == (os.geteuid() == 0), line
     assert "ServerApp.token" not in line and "--no-browser" in line
+
+
+def test_partitions_must_hold_whole_fixed_batches():
+    """A partition boundary inside a fixed batch would make dynamic-INT8 vectors depend on the partitioning."""
+    P = params.load("tiny", partition_rows=1024, fixed_batch_rows=256)
+    assert (P.partition_rows, P.fixed_batch_rows) == (1024, 256) and P.dask_scheduler is None
+    with pytest.raises(ParamsError, match="multiple of fixed_batch_rows"):
+        params.load("tiny", partition_rows=1000, fixed_batch_rows=256)

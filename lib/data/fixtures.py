@@ -11,6 +11,7 @@ import pandas as pd
 
 from lib.data.lexicon import LEX_COLUMNS, write_lexicon
 from lib.data.umls import MRCONSO_COLUMNS, write_mrconso
+from lib.data import deft
 
 CONCEPTS = [  # (made-up CUI, preferred English string, French string, lay term, lay explanation)
     ("C9000001", "Myocardial infarction", "Infarctus du myocarde", "crise cardiaque",
@@ -61,10 +62,6 @@ def write_all(folder: str | Path) -> dict[str, Path]:
     lex[LEX_COLUMNS + ["CUI"]].to_csv(out["lay_lexicon"], sep=";", index=False, encoding="utf-8")
     out["medsts"] = folder / "medsts.csv"
     medsts_frame().to_csv(out["medsts"], index=False, header=False)
-    try:
-        from lib.data import deft
-    except ImportError:  # DEFT loaders not present in this checkout
-        return out
     deft_dir = folder / "deft2020"
     deft.write_synthetic(deft_dir)
     out["deft_dir"] = deft_dir

@@ -17,7 +17,6 @@ import seaborn as sns  # noqa: E402
 
 from lib import atomic, paths  # noqa: E402
 
-
 FORMAT_COLORS = {
     "fp32-torch": "#4C72B0", "onnx-fp32": "#55A868", "onnx-int8-dynamic": "#DD8452",
     "onnx-int8-smoothquant": "#C44E52", "torch-int8": "#8172B3", "olive-best": "#937860",

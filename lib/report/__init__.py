@@ -28,8 +28,19 @@ from pydantic import ValidationError
 from lib import atomic, paths, results
 from lib.errors import ResultFileError, ResultRecordError
 from lib.params import Params, licensed_inputs
-from lib.report.tables import (LICENSED_DIR, LICENSED_SOURCES, PAPER, UPSTREAM_LINE, fmt_number,  # noqa: F401
-                               notice_text, paper_dir, table_dir, table_path, write_notice, write_table)
+from lib.report.tables import (  # noqa: F401
+    LICENSED_DIR,
+    LICENSED_SOURCES,
+    PAPER,
+    UPSTREAM_LINE,
+    fmt_number,
+    notice_text,
+    paper_dir,
+    table_dir,
+    table_path,
+    write_notice,
+    write_table,
+)
 
 log = logging.getLogger("lib.report")
 
@@ -91,9 +102,11 @@ def result_path(params_name: str, notebook: str) -> Path:
 
 
 def _model_identity(P: Params) -> dict[str, Any]:
-    """``lib.fingerprint.model_identity(P)``, or ``{"error": ...}``: a result is still written (and
+    """``lib.engines.hub.model_identity(P)``, or ``{"error": ...}``: a result is still written (and
     says why the identity is missing) when the model cannot be resolved or the module is absent."""
     try:
+        # deferred on purpose, the one lib import left inside a function: a failure to import or to
+        # resolve the model must be recorded in the result, never stop the write of its metrics
         from lib.engines.hub import model_identity
         return dict(model_identity(P))
     except Exception as err:  # any failure is recorded, never fatal to the run that produced the metrics

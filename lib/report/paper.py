@@ -21,8 +21,16 @@ from lib import atomic, paths, report
 from lib.report import table3 as t3
 from lib.report.table3 import PAPER_TIER, ratio, tier_label
 from lib.report.tables import markdown
-from lib.results import (Classification, GateFormat, QuantizeRecord, ResultRecord, Task1Record, Task1Set,
-                         Task2Record, Task2Set)
+from lib.results import (
+    Classification,
+    GateFormat,
+    QuantizeRecord,
+    ResultRecord,
+    Task1Record,
+    Task1Set,
+    Task2Record,
+    Task2Set,
+)
 
 NB_TASK1 = "05-deft-task1-edrm"
 

@@ -3,23 +3,42 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 import pandas as pd
+
 from lib.search.topk import topk
+from lib.engines.cache import embed
+from lib.evaluate.retrieval import gold_ranks, retrieval_metrics
+from lib.text import clean
+from lib.search.partitions import rows_by_id
+
+
+# main table column <- target column of the best target (the paper's: its CUI and its code)
+CONCEPT_COLUMNS: dict[str, str] = {"pred_cui": "CUI", "pred_hpo": "CODE"}
 
 
 def main_table(sources: pd.DataFrame, targets: pd.DataFrame, scores: np.ndarray, idx: np.ndarray,
-               ranks: np.ndarray) -> pd.DataFrame:
-    """The paper's main alignment table: source, best STR, its CUI (and code), score, and the gold."""
+               ranks: np.ndarray, concepts: Mapping[str, str] = CONCEPT_COLUMNS) -> pd.DataFrame:
+    """The paper's main alignment table: source, best STR, its concept ids, score, and the gold.
+
+    ``concepts`` names the concept columns by name (output column -> target column), because target
+    tables differ: MRCONSO and HPO have a CUI and a code, MeSH only a code (``{"pred_code": "CODE"}``).
+    """
+    missing = [c for c in concepts.values() if c not in targets.columns]
+    if missing:
+        raise KeyError(f"main_table: targets have no column {missing} (columns: {list(targets.columns)}); "
+                       f"name the concept columns with `concepts`")
     best = targets.iloc[idx[:, 0]].reset_index(drop=True)
     return pd.DataFrame({
         "source_id": sources["source_id"].to_numpy(),
         "source_text": sources["source_text"].to_numpy(),
         "gold_cui": sources["gold_cui"].to_numpy() if "gold_cui" in sources else "",
         "gold_hpo": sources["gold_hpo"].to_numpy() if "gold_hpo" in sources else "",
-        "pred_str": best["STR"].to_numpy(), "pred_cui": best["CUI"].to_numpy(),
-        "pred_hpo": best["CODE"].to_numpy(), "score": scores[:, 0],
-        "gold_rank": ranks, "correct": ranks == 1,
+        "pred_str": best["STR"].to_numpy(),
+        **{out: best[col].to_numpy() for out, col in concepts.items()},
+        "score": scores[:, 0], "gold_rank": ranks, "correct": ranks == 1,
     })
 
 
@@ -48,9 +67,6 @@ def align_and_score(encoder, data, P) -> tuple[pd.DataFrame, pd.DataFrame, dict]
             raise ValueError(f"align_and_score: no {what} to align (tier {data.tier!r}, files {files}); "
                              "nothing was encoded")
 
-    from lib.engines.cache import embed
-    from lib.evaluate.retrieval import gold_ranks, retrieval_metrics
-    from lib.text import clean
 
     src_text = data.sources["source_text"].tolist()
     tgt_text = data.targets["STR"].tolist()
@@ -81,3 +97,28 @@ def align_and_score(encoder, data, P) -> tuple[pd.DataFrame, pd.DataFrame, dict]
     if not data.gold_column:
         main = main.drop(columns=["gold_rank", "correct"])
     return main, extensive_table(data.sources, data.targets, scores, idx), metrics
+
+
+def store_tables(sources: pd.DataFrame, store, scores: np.ndarray, ids: np.ndarray, concept_column: str,
+                 gold_column: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """The main and extensive tables of a search over a target store (:mod:`lib.search.partitions`),
+    reading only the partitions that hold a top-k row. Returns (main, extensive, gold ranks).
+
+    ``concept_column``: the target column that identifies a concept (CUI for MRCONSO, CODE for HPO or
+    MeSH); ``gold_column``: the source column with the gold concept(s), or None (ranks are then 0 and
+    the main table has no gold_rank / correct columns).
+    """
+
+    if concept_column not in store.manifest.columns:
+        raise KeyError(f"store_tables: the targets have no column {concept_column!r} (columns: "
+                       f"{store.manifest.columns}); name the concept column")
+    rows, pos = rows_by_id(store, ids)
+    rows = rows.drop(columns="id").assign(id=rows["id"].to_numpy())  # the store id, last
+    if gold_column:
+        ranks = gold_ranks(rows[concept_column].astype(str).to_numpy()[pos], sources[gold_column].tolist())
+    else:
+        ranks = np.zeros(len(sources), dtype=np.int64)
+    main = main_table(sources, rows, scores, pos, ranks, {"pred_concept": concept_column, "pred_id": "id"})
+    if not gold_column:
+        main = main.drop(columns=["gold_rank", "correct"])
+    return main, extensive_table(sources, rows, scores, pos), ranks

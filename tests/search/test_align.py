@@ -37,3 +37,14 @@ def test_readme_section_replacement():
     import pytest
     with pytest.raises(ValueError, match="markers"):
         replace_section("no markers", "x", "y")
+
+
+def test_main_table_takes_the_concept_columns_by_name():
+    """MeSH targets have a code and no CUI: the concept columns are named, and a missing one is an error."""
+    src = pd.DataFrame({"source_id": ["a"], "source_text": ["x"]})
+    mesh = pd.DataFrame({"STR": ["s1", "s2"], "CODE": ["D1", "D2"]})
+    tab = align.main_table(src, mesh, np.array([[0.9]]), np.array([[1]]), np.array([0]), {"pred_code": "CODE"})
+    assert tab.pred_code.tolist() == ["D2"] and "pred_cui" not in tab
+    import pytest
+    with pytest.raises(KeyError, match="no column"):
+        align.main_table(src, mesh, np.array([[0.9]]), np.array([[1]]), np.array([0]))
