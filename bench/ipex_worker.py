@@ -7,10 +7,10 @@ the engine's own, as for the other engines whose artifacts are built before thei
 - mode ``bf16``: ``ipex.optimize(model, dtype=torch.bfloat16)``, then ``torch.jit.trace`` +
   ``torch.jit.freeze`` under CPU autocast (BF16);
 - mode ``int8-sq``: IPEX static INT8 SmoothQuant (``get_smooth_quant_qconfig_mapping(alpha)``,
-  ``prepare``), calibrated on fixed-length batches of the calibration sentences lib.quantize uses (the
-  coordinator computes them and passes a JSON file, with lib.quantize's batch size and padding length),
+  ``prepare``), calibrated on fixed-length batches of the calibration sentences lib.compress uses (the
+  coordinator computes them and passes a JSON file, with lib.compress's batch size and padding length),
   ``convert``, then trace + freeze.
-``serve``: ``torch.jit.load`` the file and answer bench/protocol.py's commands. Encoding is lib.encode's:
+``serve``: ``torch.jit.load`` the file and answer bench/protocol.py's commands. Encoding is lib.engines's:
 strings sorted by token length and cut into batches of at most ``token_budget`` padded tokens (dynamic
 padding), masked mean pooling, L2-normalised; per-batch latency is the model call alone.
 
@@ -66,7 +66,7 @@ def _feeds(tokenizer, texts: list[str], seq_len: int) -> tuple:
 
 
 def calibration_batches(tokenizer, texts: list[str], batch_size: int, seq_len: int) -> list[tuple]:
-    """Fixed-shape feeds as lib.quantize.fixed_shape_batches: the last batch is completed with the first
+    """Fixed-shape feeds as lib.compress.calibration.fixed_shape_batches: the last batch is completed with the first
     sentences again, every batch padded to ``seq_len``."""
     n_batches = max(1, -(-len(texts) // batch_size))
     padded = (texts * (1 + n_batches * batch_size // max(len(texts), 1)))[:n_batches * batch_size]

@@ -3,7 +3,7 @@
 Two library pieces do the work:
 
 * Neural Compressor 3.7.1 ``ORTSmoothQuant`` (the class ONNX Runtime's ``SmoothQuant`` hook and
-  ``lib.quantize`` call) computes s_j = max|X_j|^alpha / max|W_j|^(1-alpha) per input channel of each
+  ``lib.compress.smoothquant`` call) computes s_j = max|X_j|^alpha / max|W_j|^(1-alpha) per input channel of each
   linear MatMul. We run it with ``folding=False`` so that every scale stays visible in the graph as a
   ``<node>_smooth_scale`` initializer (= 1/s_j) feeding a ``Mul`` in front of the MatMul: the smoothed
   activation is X_j / s_j by construction, and the scales are read from that graph, not recomputed.
@@ -38,7 +38,7 @@ THRESHOLDS: tuple[float, ...] = (2.5, 5.0, 7.5)
 SMOOTH_SCALE_SUFFIX = "_smooth_scale"
 
 
-# MPNet names its attention projections attention/attn/{q,k,v,o}; lib.quantize.describe_matmul reads
+# MPNet names its attention projections attention/attn/{q,k,v,o}; lib.compress.graph.describe_matmul reads
 # BERT names (query/key/value/output) only, so those come back as "other" there.
 
 

@@ -49,7 +49,7 @@ _MPNET_KIND = {"q": "q", "k": "k", "v": "v", "o": "attn-out"}
 
 
 def describe(name: str) -> dict:
-    """Layer and role of a MatMul node (``lib.quantize.describe_matmul`` plus MPNet's names)."""
+    """Layer and role of a MatMul node (``lib.compress.graph.describe_matmul`` plus MPNet's names)."""
 
     d = describe_matmul(name)
     m = _MPNET_ATTN.search(name)

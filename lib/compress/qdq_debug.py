@@ -23,7 +23,7 @@ log = logging.getLogger("lib.compress.qdq_debug")
 def qdq_static(src: Path, out: Path, feeds: list[dict]) -> Path:
     """Static INT8 QDQ model of the linear MatMuls, for the debug comparison only.
 
-    Same settings as ``lib.quantize.static_int8`` (u8 activations, s8 per-channel weights, MinMax).
+    Same settings as ``lib.compress.smoothquant.static_int8`` (u8 activations, s8 per-channel weights, MinMax).
     ORT's calibrator keeps every MatMul tensor of every calibration batch in memory (about 3 GB per
     batch of 32 x 128 tokens on a BERT-base model: the full padded calibration set ran out of memory
     here, and two such batches still took 8 GB), so callers pass a few dozen unpadded sentences

@@ -84,7 +84,7 @@ def resolve_model_dir(P: Params) -> Path:
         if not (folder / "config.json").exists():
             raise ModelNotAvailableError(
                 f"model {spec!r} is not assembled yet: run `make models` "
-                f"(python -m lib.models assemble {name}); expected {folder}")
+                f"(python -m lib.engines.parts assemble {name}); expected {folder}")
         return folder
     local = paths.project_path(spec)
     if local is not None and local.is_dir():

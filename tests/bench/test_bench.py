@@ -328,8 +328,8 @@ def test_ipex_config(tmp_path):
 
 
 def test_ipex_calibration_is_lib_quantize_s(tmp_path, data_mirror):
-    """Same sentences, batch size and padding length as lib.quantize.prepare_calibration; the worker's
-    fixed-shape batches hold the same ids as lib.quantize.fixed_shape_batches."""
+    """Same sentences, batch size and padding length as lib.compress.calibration.prepare_calibration; the worker's
+    fixed-shape batches hold the same ids as lib.compress.calibration.fixed_shape_batches."""
     from lib import params
     from lib.compress import calibration
     from lib.engines import hub
@@ -353,7 +353,7 @@ def test_ipex_calibration_is_lib_quantize_s(tmp_path, data_mirror):
 
 
 def test_ipex_worker_batches_pads_and_pools_with_lib_batching():
-    """The worker runs in another venv yet shares lib.batching (numpy only) instead of copying it."""
+    """The worker runs in another venv yet shares lib.engines.batching (numpy only) instead of copying it."""
     from lib.engines import batching
     w = _ipex_worker_module()
     assert w.token_budget_batches is batching.token_budget_batches

@@ -1,4 +1,4 @@
-"""Olive workflow (lib.optimize), its Olive 0.13 shims (lib.olive_compat) and notebook 02-optimize."""
+"""Olive workflow (lib.compress.olive.search), its 0.13 shims (lib.compress.olive.compat), notebook 02."""
 
 from __future__ import annotations
 

@@ -256,7 +256,7 @@ def test_pair_second_model(requested, available, expected):
 
 
 # ---------------------------------------------------------------------------------------------
-# lib.outliers (hand-computed)
+# lib.analysis.outliers (hand-computed)
 
 
 def test_channel_max_and_shares():
