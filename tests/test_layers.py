@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("lib.compress",),
     ("lib.formats",),
     ("lib.search",),
-    ("lib.gate", "lib.analysis"),
+    ("lib.gate", "lib.analysis", "lib.train"),
     ("lib.report",),
     ("lib.cli",),
     ("lib.__main__",),
