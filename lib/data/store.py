@@ -297,20 +297,26 @@ class Store:
         except (OSError, ValueError):
             return None
 
-    def _vector_problem(self, key: str, i: int) -> str | None:
-        """Why the vectors of partition ``i`` cannot be trusted, or None when they can."""
+    def _record_problem(self, key: str, i: int) -> tuple[str | None, dict]:
+        """Why the completion record of partition ``i``'s vectors cannot be trusted (None when it can),
+        and the record; checks everything but the .npy file's own checksum."""
         path, part = self.vectors_path(key, i), self._partition(i)
         try:
             done = json.loads(self._done_path(key, i).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return "no completion record (never written, or the write was interrupted)"
+            return "no completion record (never written, or the write was interrupted)", {}
         if done.get("partition_sha256") != part.sha256 or done.get("rows") != part.rows:
-            return "computed from another version of the partition (the store was rewritten)"
+            return "computed from another version of the partition (the store was rewritten)", done
         if not path.exists():
-            return "the .npy file is missing"
-        if file_sha256(path) != done.get("sha256"):
+            return "the .npy file is missing", done
+        return None, done
+
+    def _vector_problem(self, key: str, i: int) -> str | None:
+        """Why the vectors of partition ``i`` cannot be trusted, or None when they can."""
+        problem, done = self._record_problem(key, i)
+        if problem is None and file_sha256(self.vectors_path(key, i)) != done.get("sha256"):
             return "checksum mismatch (torn or altered file)"
-        return None
+        return problem
 
     def has_vectors(self, key: str, i: int) -> bool:
         """True when partition ``i`` has complete, current vectors under ``key`` (reads and hashes them)."""
@@ -356,10 +362,10 @@ class Store:
     def read_vectors(self, key: str, i: int) -> np.ndarray:
         """The trusted vectors of partition ``i``; missing, stale or corrupt ones are an error naming the file."""
         path = self.vectors_path(key, i)
-        problem = self._vector_problem(key, i)
+        problem, done = self._record_problem(key, i)
         if problem:
             raise DataFormatError(path, f"vectors not usable: {problem}; recompute them (write_vectors)")
-        done = json.loads(self._done_path(key, i).read_text(encoding="utf-8"))
+        # read once and hash those bytes once (hashing the file, then reading it again, doubled the I/O)
         data = _checked_bytes(path, done["sha256"], "recompute them (write_vectors)")
         return np.load(io.BytesIO(data), allow_pickle=False)
 
