@@ -16,7 +16,7 @@ import logging
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from lib import atomic, paths
 
@@ -91,15 +91,20 @@ def model_fingerprint(model_dir: str | os.PathLike) -> str:
     return h.hexdigest()[:16]
 
 
-def engine_versions() -> dict[str, str]:
-    """Versions of the libraries that shape exported graphs and vectors (part of artifact keys)."""
+def installed_versions(packages: Iterable[str]) -> dict[str, str]:
+    """Installed version of each package that is installed (the one reader of package versions)."""
     out = {}
-    for pkg in ENGINE_PACKAGES:
+    for pkg in packages:
         try:
             out[pkg] = _md.version(pkg)
         except _md.PackageNotFoundError:
             continue
     return out
+
+
+def engine_versions() -> dict[str, str]:
+    """Versions of the libraries that shape exported graphs and vectors (part of artifact keys)."""
+    return installed_versions(ENGINE_PACKAGES)
 
 
 def settings_key(**settings: Any) -> str:

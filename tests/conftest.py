@@ -33,6 +33,16 @@ def isolated_outputs(session_dirs, monkeypatch):
     yield
 
 
+@pytest.fixture
+def results_dir(tmp_path, monkeypatch) -> Path:
+    """A results (and build) folder of this test alone: the session one is shared with notebook smoke
+    runs, whose records a test of result files must not see."""
+    out = tmp_path / "results"
+    monkeypatch.setenv("COMPENDIUM_RESULTS", str(out))
+    monkeypatch.setenv("COMPENDIUM_BUILD", str(tmp_path / "build"))
+    return out
+
+
 def mirror_beside_checkout() -> Path | None:
     """The public-data mirror that CI and sessions lay beside the checkout (``../shared/data``)."""
     mirror = ROOT.parent / "shared" / "data"

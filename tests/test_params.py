@@ -24,15 +24,6 @@ from lib.errors import ParamsError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def results(tmp_path, monkeypatch) -> Path:
-    """A results folder of this test alone (the session one is shared with notebook smoke runs)."""
-    out = tmp_path / "results"
-    monkeypatch.setenv("COMPENDIUM_RESULTS", str(out))
-    monkeypatch.setenv("COMPENDIUM_BUILD", str(tmp_path / "build"))
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # 1. name == file stem, and a plain slug
 
@@ -150,7 +141,7 @@ def test_params_revision_pins_a_hub_commit():
         params.Params.model_fields["revision"].description
 
 
-def test_write_result_records_model_identity(results, monkeypatch):
+def test_write_result_records_model_identity(results_dir, monkeypatch):
     fake = types.ModuleType("lib.engines.hub")
     fake.model_identity = lambda P: {"model": P.model, "model_dir": None, "fingerprint": "f00",
                                      "revision": P.revision, "resolved_commit": None}
@@ -183,7 +174,7 @@ def _truncated(path: Path) -> None:
     path.write_text('{"notebook": "04-align", "metrics": {"formats": {"onnx', encoding="utf-8")
 
 
-def test_read_result_on_truncated_json_names_file_and_fix(results):
+def test_read_result_on_truncated_json_names_file_and_fix(results_dir):
     path = report.result_path("tiny", "04-align")
     _truncated(path)
     with pytest.raises(ValueError) as err:
@@ -192,7 +183,7 @@ def test_read_result_on_truncated_json_names_file_and_fix(results):
     assert str(path) in str(err.value) and "make results/tiny/04-align.json" in str(err.value)
 
 
-def test_assemble_reads_result_files_through_report(results):
+def test_assemble_reads_result_files_through_report(results_dir):
     from lib.report import paper as assemble
 
     _truncated(report.result_path("tiny", "04-align"))
@@ -206,19 +197,19 @@ def test_assemble_reads_result_files_through_report(results):
 # 5. one atomic table writer (its formats and folders: tests/test_tables.py)
 
 
-def test_write_table_writes_csv_and_markdown(results):
+def test_write_table_writes_csv_and_markdown(results_dir):
     P = params.load("tiny")
     df = pd.DataFrame({"a": [1.23456, 2.0], "b": ["x", "y"]})
     out = report.write_table(P, "00-x", df, formats=("csv", "md"), row_level=False, floatfmt=".2f")
     assert set(out) == {"csv", "md"}
-    assert out["csv"] == results / "tiny" / "00-x.csv" == report.table_path("tiny", "00-x", "csv")
+    assert out["csv"] == results_dir / "tiny" / "00-x.csv" == report.table_path("tiny", "00-x", "csv")
     assert pd.read_csv(out["csv"]).b.tolist() == ["x", "y"]
     assert "1.23" in out["md"].read_text() and "1.235" not in out["md"].read_text()
     md = report.write_table(P, "00-y", df, formats=("md",), row_level=False, caption="Table X.")["md"]
     assert md.read_text().startswith("Table X.\n\n| a ")
 
 
-def test_write_table_is_atomic(results, monkeypatch):
+def test_write_table_is_atomic(results_dir, monkeypatch):
     P = params.load("tiny")
     path = report.write_table(P, "00-x", pd.DataFrame({"a": [1]}), row_level=False)["csv"]
 
@@ -279,7 +270,7 @@ def test_licensed_inputs_lists_the_licensed_keys(tmp_path):
     assert params.licensed_inputs(P) == ["deft_dir", "medsts", "data_tier"]
 
 
-def test_licensed_row_tables_go_to_a_marked_folder(results, tmp_path):
+def test_licensed_row_tables_go_to_a_marked_folder(results_dir, tmp_path):
     from lib import report
 
     P = params.load("tiny", umls_mrconso=str(tmp_path / "MRCONSO.RRF"), deft_dir=str(tmp_path))
@@ -287,8 +278,8 @@ def test_licensed_row_tables_go_to_a_marked_folder(results, tmp_path):
                          "gold_hpo": [""], "pred_cui": ["C1"], "pred_hpo": [""], "score": [0.9], "correct": [True]})
     main = report.write_table(P, "04-align.onnx-fp32.main", rows)["csv"]
     agg = report.write_table(P, "04-align.metrics", pd.DataFrame({"acc@1": [1.0]}), row_level=False)["csv"]
-    folder = results / "tiny" / "licensed-derived"
-    assert main == folder / "04-align.onnx-fp32.main.csv" and agg == results / "tiny" / "04-align.metrics.csv"
+    folder = results_dir / "tiny" / "licensed-derived"
+    assert main == folder / "04-align.onnx-fp32.main.csv" and agg == results_dir / "tiny" / "04-align.metrics.csv"
     notice = (folder / "NOTICE.md").read_text(encoding="utf-8")
     assert "UMLS Metathesaurus" in notice and "DEFT 2020" in notice and "MedSTS" not in notice
     assert "must not be published" in notice and "JSON" in notice
@@ -301,15 +292,15 @@ def test_licensed_row_tables_go_to_a_marked_folder(results, tmp_path):
     assert tables["onnx-fp32"].source_text.tolist() == ["mal de dos"]
     # 08 rates another run's licensed rows: its ratings are licensed-derived too, even on public params
     rated = report.write_table(params.load("minilm-l6"), "08-ratings.tiny.onnx-fp32", rows, derived_from=["tiny"])
-    assert rated["csv"] == results / "minilm-l6" / "licensed-derived" / "08-ratings.tiny.onnx-fp32.csv"
+    assert rated["csv"] == results_dir / "minilm-l6" / "licensed-derived" / "08-ratings.tiny.onnx-fp32.csv"
     assert report.UPSTREAM_LINE in (rated["csv"].parent / "NOTICE.md").read_text(encoding="utf-8")
     # a later run on public data replaces it: one table, one place
     plain = report.write_table(params.load("tiny"), "04-align.onnx-fp32.main", rows)["csv"]
-    assert plain == results / "tiny" / "04-align.onnx-fp32.main.csv" and not main.exists()
+    assert plain == results_dir / "tiny" / "04-align.onnx-fp32.main.csv" and not main.exists()
     assert report.table_path("tiny", "04-align.onnx-fp32.main", "csv") == plain
 
 
-def test_run_banner_marks_the_build_folder(results, tmp_path):
+def test_run_banner_marks_the_build_folder(results_dir, tmp_path):
     report.run_banner(params.load("tiny"))
     assert not (tmp_path / "build" / "tiny" / "NOTICE.md").exists()
     report.run_banner(params.load("tiny", medsts=str(tmp_path / "m.csv")))

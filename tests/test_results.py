@@ -30,14 +30,6 @@ T1 = {"tier": "public stand-in", "model_formats": ["onnx-fp32"], "model_format":
 
 
 @pytest.fixture
-def results_dir(tmp_path, monkeypatch) -> Path:
-    out = tmp_path / "results"
-    monkeypatch.setenv("COMPENDIUM_RESULTS", str(out))
-    monkeypatch.setenv("COMPENDIUM_BUILD", str(tmp_path / "build"))
-    return out
-
-
-@pytest.fixture
 def P():
     return params.load("tiny")
 

@@ -15,7 +15,6 @@ file is written through :mod:`lib.atomic`: a reader never sees half a file.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata as _md
 import json
 import logging
 import platform
@@ -27,6 +26,7 @@ from pydantic import ValidationError
 
 from lib import atomic, paths, results
 from lib.errors import ResultFileError, ResultRecordError
+from lib.fingerprint import installed_versions
 from lib.params import Params, licensed_inputs
 from lib.report.tables import (  # noqa: F401
     LICENSED_DIR,
@@ -82,13 +82,8 @@ TRACKED_PACKAGES = ("torch", "transformers", "sentence-transformers", "onnx", "o
 
 
 def library_versions() -> dict[str, str]:
-    out = {}
-    for pkg in TRACKED_PACKAGES:
-        try:
-            out[pkg] = _md.version(pkg)
-        except _md.PackageNotFoundError:
-            continue
-    return out
+    """Versions recorded in every result file."""
+    return installed_versions(TRACKED_PACKAGES)
 
 
 def machine_info() -> dict[str, Any]:

@@ -13,14 +13,6 @@ from lib.report import table3, tables
 from lib.results import GateFormat
 
 
-@pytest.fixture
-def results_dir(tmp_path, monkeypatch) -> Path:
-    out = tmp_path / "results"
-    monkeypatch.setenv("COMPENDIUM_RESULTS", str(out))
-    monkeypatch.setenv("COMPENDIUM_BUILD", str(tmp_path / "build"))
-    return out
-
-
 DF = pd.DataFrame({"system": ["a|b", "c_d"], "EDRM": [0.712345, np.nan], "p": [1.5e-8, 0.02],
                    "n": pd.array([60, None], dtype="Int64")})
 
