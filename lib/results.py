@@ -420,11 +420,32 @@ class ScaleRecord(ResultRecord):
     metrics: ScaleMetrics
 
 
+class SelfAlignmentMetrics(_Open):
+    """11-self-alignment: the training data and its leakage check, the recipe variants on the dev set, the
+    lay-term rows (unsupervised and the concept-disjoint supervised row kept apart), McNemar, STS."""
+
+    training_counts: dict[str, Any]
+    leaked_lay_strings: int = Field(description="evaluated lay strings found in the default training pairs (0)")
+    dev: dict[str, dict[str, Any]] = Field(description="variant -> final dev scores, minutes, steps")
+    rows: dict[str, dict[str, Any]] = Field(description="row label -> lay-term alignment metrics (align_and_score)")
+    groups: dict[str, str] = Field(description="row label -> 'unsupervised', 'concept-disjoint supervised' or 'base'")
+    mcnemar: dict[str, Any]
+    semantics: dict[str, dict[str, Any]] = Field(description="'base' / 'trained' -> general_semantics")
+    chosen: str
+    chosen_int8: dict[str, Any] = Field(description="the chosen model's INT8 row: format, Acc@1, where it came from")
+    training_minutes: float | None
+
+
+class SelfAlignmentRecord(ResultRecord):
+    notebook: Literal["11-self-alignment"]
+    metrics: SelfAlignmentMetrics
+
+
 RECORDS: dict[str, type[ResultRecord]] = {
     "01-preprocess": PreprocessRecord, "02-optimize": OptimizeRecord, "03-quantize": QuantizeRecord,
     "04-align": AlignRecord, "05-deft-task1-edrm": Task1Record, "06-deft-task2-map": Task2Record,
     "07-activation-outliers": OutliersRecord, "08-heatmaps": HeatmapsRecord, "09-paper": PaperRecord,
-    "10-scale-out": ScaleRecord,
+    "10-scale-out": ScaleRecord, "11-self-alignment": SelfAlignmentRecord,
 }
 
 

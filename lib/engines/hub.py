@@ -4,16 +4,19 @@ folders and the Hugging Face hub (pinned by revision); the model's identity for 
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import importlib
 import importlib.util
 import logging
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 from lib import paths
 from lib.errors import ModelNotAvailableError
-from lib.fingerprint import hub_commit, model_fingerprint
+from lib.fingerprint import file_digest, hub_commit, model_fingerprint
 from lib.params import Params
 
 log = logging.getLogger("lib.engines.hub")
@@ -74,6 +77,13 @@ def resolve_model_dir(P: Params) -> Path:
     other string is a Hugging Face hub id, downloaded (or taken from the hub cache) when online.
     """
     spec = P.model
+    if spec == "trained":
+        folder = trained_model_dir(P)
+        if not (folder / "config.json").exists():
+            raise ModelNotAvailableError(
+                f"params/{P.name}.yaml names a model trained from {P.training.base!r} that is not built yet: run "
+                f"`make models-trained` (or `python -m lib.train {P.name}`); expected {folder}")
+        return folder
     if spec == "tiny":
         return build_tiny_model(paths.models_dir() / f"tiny-seed{P.seed}", seed=P.seed)
     if spec.startswith("pypi:"):
@@ -96,6 +106,66 @@ def resolve_model_dir(P: Params) -> Path:
             f"model {spec!r} in params/{P.name}.yaml looks like a local folder, but {local} was not found "
             f"(relative paths are resolved from the project root {paths.ROOT}); fix the path")
     return _hub_snapshot(spec, P.name, getattr(P, "revision", None))
+
+
+def training_inputs(P: Params) -> dict[str, str]:
+    """What a trained model is computed from, by content: the recipe, the start model's fingerprint, the
+    training data files' digests and the training code's digest (lib/train/*.py).
+
+    Why here and not in lib.train: resolving a params file to a model folder must not import the
+    trainer (torch + datasets), and the key must be computable before the model exists.
+    """
+    from lib import params as params_mod
+    from lib.data import hpo as hpo_data
+
+    T = P.training
+    if T is None:
+        raise ValueError(f"params/{P.name}.yaml has no training block")
+    base = params_mod.load(T.base)
+    data: dict[str, str] = {}
+    if T.corpus == "hpo":
+        obo = paths.project_path(T.obo) if T.obo else hpo_data.obo_path()
+        data["obo"] = file_digest(obo)
+    else:
+        if not P.umls_mrconso:
+            raise ValueError(f"params/{P.name}.yaml: training corpus mrconso needs umls_mrconso")
+        data["mrconso"] = file_digest(paths.project_path(P.umls_mrconso))
+        data["filters"] = json.dumps([P.umls_languages, P.umls_sources])
+    if T.corpus == "hpo" or P.lay_lexicon:  # the lay strings that are dropped from training
+        data["lexicon"] = file_digest(paths.project_path(P.lay_lexicon)) if P.lay_lexicon else data.get("obo", "")
+    if T.french:
+        from lib.data.public import fetch
+        for rel in ("hpo-fr/hp-fr.babelon.tsv", "hpo-fr/hp-fr.synonyms.tsv"):
+            data[rel] = file_digest(fetch(rel))
+    return {"recipe": T.model_dump_json(), "seed": str(P.seed), "pooling": P.pooling,
+            "base": model_fingerprint(resolve_model_dir(base)), "base_pooling": base.pooling,
+            **{f"data:{k}": v for k, v in data.items()}, "code": training_code_digest()}
+
+
+# the modules whose code decides the trained weights (the study driver and the dev evaluator do not)
+TRAINING_CODE = ("pairs.py", "samplers.py", "losses.py", "trainer.py")
+
+
+def training_code_digest() -> str:
+    """Digest of the training code's syntax tree without docstrings: a changed line of code retrains, an
+    edited comment or docstring does not (the AST has no comments; docstrings are removed)."""
+    h = hashlib.sha256()
+    for name in TRAINING_CODE:
+        tree = ast.parse((paths.ROOT / "lib" / "train" / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+        h.update(name.encode() + b"\0" + ast.dump(tree).encode())
+    return h.hexdigest()[:16]
+
+
+def trained_model_dir(P: Params) -> Path:
+    """``.cache/models/trained/<name>-<key>``: the key digests :func:`training_inputs`, so another
+    recipe, start model, data release or trainer can never be handed these weights."""
+    key = hashlib.sha256(json.dumps(training_inputs(P), sort_keys=True).encode()).hexdigest()[:12]
+    return paths.models_dir() / "trained" / f"{P.name}-{key}"
 
 
 def looks_like_path(spec: str) -> bool:

@@ -420,6 +420,7 @@ def write_summary(recs: Records, reported: Mapping, tables: Mapping[str, Sequenc
     lines += ["", "## Figures (the paper's beside ours)", "", markdown(figure_table(recs.models)).rstrip("\n"),
               "", "All figures written:", ""]
     lines += [f"- `{_rel(p)}`" for p in figures] or ["(none found)"]
+    lines += self_alignment_section(paths.results_dir())
     out = paths.results_dir() / "summary.md"
     atomic.write_text(out, "\n".join(lines) + "\n")
     return out, rows
@@ -440,3 +441,19 @@ def figure_files(models: Sequence[str]) -> list[Path]:
         if folder.exists():
             out += sorted(folder.glob("*.png"))
     return out
+
+
+def self_alignment_section(results_root: Path) -> list[str]:
+    """Markdown lines of every training study found (``results/*/11-self-alignment.json``): the lay-term
+    table and McNemar, read from the record (``make train-study``); none when the study has not run."""
+    from lib.report.train import alignment_rows
+
+    lines: list[str] = []
+    for path in sorted(results_root.glob("*/11-self-alignment.json")):
+        m = report.read_result(path.parent.name, "11-self-alignment").metrics
+        rows = {k: {**v, "group": m.groups.get(k, v.get("group"))} for k, v in m.rows.items()}
+        mc = m.mcnemar
+        lines += ["", f"## Beyond the paper: self-alignment training ({path.parent.name}, notebook 11)", "",
+                  markdown(alignment_rows(rows)).rstrip("\n"), "",
+                  markdown(pd.DataFrame([mc])).rstrip("\n")]
+    return lines

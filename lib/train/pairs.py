@@ -151,6 +151,7 @@ class TrainingSet:
     pairs: pd.DataFrame
     dev: pd.DataFrame
     counts: dict = field(default_factory=dict)
+    strings: pd.DataFrame | None = None  # [concept, string, is_name] the dev corpus is drawn from
 
 
 def embedded_training_set(hpo: HpoData, max_pairs_per_concept: int | None = 50, dev_concepts: int = 300,
@@ -187,7 +188,7 @@ def embedded_training_set(hpo: HpoData, max_pairs_per_concept: int | None = 50, 
               "pairs_by_kind": pairs.kind.value_counts().sort_index().to_dict(),
               "concepts_with_pairs": int(pairs.concept.nunique())}
     log.info("embedded training set: %s", counts)
-    return TrainingSet(pairs, dev, counts)
+    return TrainingSet(pairs, dev, counts, strings[~held].reset_index(drop=True))
 
 
 def french_strings() -> pd.DataFrame:
@@ -254,3 +255,64 @@ def crossfit_training_pairs(default_pairs: pd.DataFrame, hpo: HpoData, folds: np
     other = lay_pairs(hpo, lexicon[folds != fold])
     other, _ = drop_strings(other, lexicon.loc[folds == fold, "Terme"])  # a shared string stays unseen
     return pd.concat([default_pairs, other], ignore_index=True)
+
+
+def mrconso_training_set(mrconso: pd.DataFrame, forbidden: Iterable[str], max_pairs_per_concept: int | None = 50,
+                         dev_concepts: int = 300, seed: int = 0) -> TrainingSet:
+    """The licensed tier's run: MRCONSO strings grouped by CUI, a dev split of held-out strings (the
+    concept's preferred string, ``ISPREF=Y`` on a ``TS=P`` row, plays the name), forbidden strings (the
+    evaluated lay terms) dropped."""
+    preferred = (mrconso["ISPREF"].astype(str) == "Y") & (mrconso["TS"].astype(str) == "P")
+    strings = pd.DataFrame({"concept": mrconso["CUI"].astype(str).to_numpy(),
+                            "string": mrconso["STR"].astype(str).to_numpy(), "is_name": preferred.to_numpy()})
+    forbidden = list(forbidden)
+    dev = dev_split(strings, dev_concepts, forbidden, seed)
+    held = (strings.concept + "\t" + strings.string.map(normalise)).isin(set(dev.concept + "\t" + dev["query"])) \
+        & ~strings.is_name
+    pairs = concept_pairs(strings[~held], max_pairs_per_concept, seed, "synonym", "mrconso")
+    built = len(pairs)
+    pairs, n_lay = drop_strings(pairs, forbidden)
+    pairs, n_dev = drop_strings(pairs, dev["query"])
+    counts = {"concepts": int(strings.concept.nunique()), "strings": len(strings),
+              "dev_concepts": int(dev.concept.nunique()), "dev_queries": len(dev), "pairs_built": built,
+              "pairs_dropped_lay": n_lay, "pairs_dropped_dev": n_dev, "pairs": len(pairs),
+              "pairs_by_kind": pairs.kind.value_counts().sort_index().to_dict(),
+              "concepts_with_pairs": int(pairs.concept.nunique())}
+    log.info("MRCONSO training set: %s", counts)
+    return TrainingSet(pairs, dev, counts, strings[~held].reset_index(drop=True))
+
+
+def training_set(P) -> TrainingSet:
+    """The pairs and dev split of a params file's ``training`` recipe (corpus, OBO file, French, caps).
+
+    The forbidden strings are every lay term that could be evaluated: the OBO's layperson synonyms and,
+    when params name one, the licensed lay lexicon's terms.
+    """
+    from lib import paths
+    from lib.data.hpo import load_hpo
+    from lib.data.lexicon import read_lexicon
+
+    T = P.training
+    hpo = load_hpo(str(paths.project_path(T.obo)) if T.obo else None)
+    extra = read_lexicon(paths.project_path(P.lay_lexicon))["Terme"].tolist() if P.lay_lexicon else []
+    if T.corpus == "mrconso":
+        from lib.data.umls import read_mrconso
+        if not P.umls_mrconso:
+            raise ValueError(f"params/{P.name}.yaml: training corpus mrconso needs umls_mrconso")
+        mrconso = read_mrconso(paths.project_path(P.umls_mrconso), P.umls_languages, P.umls_sources)
+        return mrconso_training_set(mrconso, lay_strings(hpo) + extra, T.max_pairs_per_concept, T.dev_concepts,
+                                    P.seed)
+    ts = embedded_training_set(hpo, T.max_pairs_per_concept, T.dev_concepts, french=T.french,
+                               definitions=T.definitions != "none", seed=P.seed)
+    if extra:
+        ts.pairs, n = drop_strings(ts.pairs, extra)
+        ts.counts["pairs_dropped_lexicon"] = n
+        ts.counts["pairs"] = len(ts.pairs)
+    if T.crossfit_folds is not None:  # concept-disjoint supervised: + the lay terms of the other folds
+        folds = crossfit_folds(hpo.lexicon, T.crossfit_folds, P.seed)
+        before = len(ts.pairs)
+        ts.pairs = crossfit_training_pairs(ts.pairs, hpo, folds, T.crossfit_fold)
+        ts.counts.update(crossfit_folds=T.crossfit_folds, crossfit_fold=T.crossfit_fold,
+                         lay_pairs=len(ts.pairs) - before, pairs=len(ts.pairs),
+                         lay_terms_scored=int((folds == T.crossfit_fold).sum()))
+    return ts

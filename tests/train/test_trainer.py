@@ -1,0 +1,136 @@
+"""Training on the tiny model: a few steps, the loss falls, the dev metric is computed, an interrupted run
+resumes, the soup interpolates, and a trained model never shares a cache key or folder with its start."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lib import params
+from lib.engines import hub
+from lib.errors import ModelNotAvailableError
+from lib.fingerprint import model_fingerprint
+from lib.train import trainer
+
+
+def tiny_recipe(**training) -> params.Params:
+    recipe = {"base": "tiny", "max_steps": 24, "eval_steps": 8, "save_steps": 8, "dev_concepts": 30,
+              "dev_distractors": 200, "batch_size": 32, "learning_rate": 1e-3, "max_seq_length": 24,
+              "max_pairs_per_concept": 5, "device": "cpu", **training}
+    return params.validate({"name": "tiny-sap", "model": "trained", "max_length": 32, "training": recipe})
+
+
+@pytest.fixture(scope="module")
+def trained(session_dirs):
+    import os
+    os.environ["COMPENDIUM_CACHE"] = str(session_dirs["cache"])
+    P = tiny_recipe()
+    return P, trainer.train(P)
+
+
+def test_a_few_steps_lower_the_loss_and_log_the_dev_metric(trained):
+    P, out = trained
+    record = json.loads((out / trainer.RECORD).read_text())
+    losses = [r["loss"] for r in record["history"] if "loss" in r]
+    assert len(losses) >= 3 and losses[-1] < losses[0]
+    devs = [r for r in record["history"] if "dev_acc@1" in r]
+    assert devs[0]["step"] == 0 and devs[0]["phase"] == "start"  # the start model is scored too
+    assert {r["step"] for r in devs} >= {8, 16, 24}
+    assert 0.0 <= record["final_dev"]["dev_acc@1"] <= 1.0
+    assert record["stopped_by"] == "max_steps" and record["steps"] == 24
+    assert record["counts"]["pairs_dropped_lay"] >= 0 and record["phases"][0]["steps"] == 24
+
+
+def test_trained_model_resolves_like_any_model_and_never_shares_the_base_key(trained):
+    P, out = trained
+    assert hub.resolve_model_dir(P) == out
+    base_dir = hub.resolve_model_dir(params.load("tiny"))
+    assert model_fingerprint(out) != model_fingerprint(base_dir)
+    # a changed recipe, seed or pooling is another folder
+    keys = {hub.trained_model_dir(p).name for p in
+            (P, tiny_recipe(max_steps=25), tiny_recipe(objective="multisim"),
+             params.validate({**P.model_dump(), "seed": 1}))}
+    assert len(keys) == 4
+
+
+def test_the_trained_folder_loads_in_the_study_engine(trained):
+    from lib.formats import load_encoder
+
+    P, _ = trained
+    vectors = load_encoder(P, "fp32-torch").encode(["abnormal heart", "skin rash"])
+    assert vectors.shape[0] == 2 and np.isfinite(vectors).all()
+
+
+def test_an_unbuilt_trained_model_names_the_make_target():
+    P = tiny_recipe(max_steps=3)
+    with pytest.raises(ModelNotAvailableError, match="make models-trained"):
+        hub.resolve_model_dir(P)
+
+
+def test_soup_interpolates_between_start_and_trained(trained):
+    from transformers import AutoModel
+
+    P, out = trained
+    base_dir = hub.resolve_model_dir(params.load("tiny"))
+    start = AutoModel.from_pretrained(str(base_dir)).state_dict()
+    end = AutoModel.from_pretrained(str(out)).state_dict()
+    half = trainer.start_model(out, "mean", 24, "cpu")
+    trainer.soup(half, base_dir, 0.5)
+    key = "encoder.layer.0.attention.self.query.weight"
+    got = half[0].auto_model.state_dict()[key]
+    assert torch.allclose(got, 0.5 * (start[key] + end[key]), atol=1e-6)
+    assert not torch.allclose(start[key], end[key])
+
+
+def test_a_souped_recipe_reuses_the_trained_run(trained):
+    P, out = trained
+    souped = tiny_recipe(soup=0.5)
+    path = trainer.train(souped)
+    record = json.loads((path / trainer.RECORD).read_text())
+    assert path != out and record["souped_from"] == str(out) and record["recipe"]["soup"] == 0.5
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(monkeypatch):
+    P = tiny_recipe(max_steps=16, eval_steps=4, save_steps=4, learning_rate=5e-4)
+    real = trainer._callback
+
+    def crashing(history, phase, step0, max_minutes, stopped):
+        cb = real(history, phase, step0, max_minutes, stopped)
+        inner = cb.on_step_end
+
+        def on_step_end(args, state, control, **kw):
+            if state.global_step == 10:
+                raise KeyboardInterrupt("simulated interruption")
+            return inner(args, state, control, **kw)
+        cb.on_step_end = on_step_end
+        return cb
+
+    monkeypatch.setattr(trainer, "_callback", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(P)
+    out = hub.trained_model_dir(P)
+    assert not out.exists()  # nothing that looks finished
+    work = out.parent / ".work" / out.name / "phase-0"
+    assert (work / "checkpoint-8").is_dir()
+    monkeypatch.setattr(trainer, "_callback", real)
+    trainer.train(P)
+    record = json.loads((out / trainer.RECORD).read_text())
+    steps = [r["step"] for r in record["history"] if "loss" in r]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))  # no step logged twice after resuming
+    assert record["steps"] == 16
+
+
+def test_phases_split_the_budget_by_pair_count():
+    import pandas as pd
+
+    from lib.train.pairs import TrainingSet
+
+    pairs = pd.DataFrame({"anchor": list("abcd"), "positive": list("efgh"), "concept": list("wxyz"),
+                          "kind": ["synonym"] * 3 + ["definition"], "source": "hpo"})
+    ts = TrainingSet(pairs, pd.DataFrame())
+    assert [(n, len(p), s) for n, p, s in trainer.phases(ts, "second-phase", 100)] == \
+        [("synonyms", 3, 75), ("definitions", 1, 25)]
+    assert [(n, s) for n, _, s in trainer.phases(ts, "mixed", 100)] == [("all", 100)]
