@@ -4,6 +4,7 @@
 #                trained models among MODELS (params with `model: trained`; cached, a no-op when built)
 #   make paper   run every notebook for every model in MODELS, then assemble tables and summary
 #   make train-study  notebook 11: self-alignment variants, dev set, lay-term table (not in paper)
+#   make rerank  notebook 12: [MASK] cross-encoder rerankers, packed vs base, INT8 (not in paper; hours)
 #   make test    ruff + unit tests + papermill smoke runs on the tiny random model (no network)
 #   make test-fast  ruff + unit tests only (no notebook runs)
 #   make bench   speed / memory / energy benchmark (results/bench/)
@@ -36,9 +37,9 @@ NOTEBOOKS := 01-preprocess 02-optimize 03-quantize 04-align 05-deft-task1-edrm 0
 NB_DEPS = $(shell python3 tools/nbdeps.py $(1)) pyproject.toml
 
 .PHONY: help setup models models-trained paper test test-fast bench scale lab readme clean-results sync-notebooks \
-        train-study
+        train-study rerank
 help:
-	@sed -n '1,11p' Makefile
+	@sed -n '1,12p' Makefile
 
 setup: $(STAMP)
 $(STAMP): requirements/torch.txt requirements/common.txt requirements/$(DEVICE).txt pyproject.toml
@@ -71,7 +72,9 @@ $(MODEL_DIR)/trained/$(1).stamp: params/$(1).yaml params/$(call base_of,$(1)).ya
 	@mkdir -p $$(@D) && touch $$@
 endef
 STUDY_MODEL ?= minilm-l6-sap
-$(foreach m,$(sort $(TRAINED) $(STUDY_MODEL) tiny-sap),$(eval $(call TRAINED_RULE,$(m))))
+RERANK_RETRIEVER ?= minilm-l6-sap
+$(foreach m,$(sort $(TRAINED) $(STUDY_MODEL) $(RERANK_RETRIEVER) tiny-sap),$(if $(call is_trained,$(m)),\
+    $(eval $(call TRAINED_RULE,$(m)))))
 models-trained: $(foreach m,$(TRAINED),$(MODEL_DIR)/trained/$(m).stamp)
 
 # results/<model>/<notebook>.json <- notebooks/<notebook>.ipynb + params/<model>.yaml + lib
@@ -97,6 +100,16 @@ $(foreach m,$(sort $(SCALE_MODEL) tiny),$(eval $(call NOTEBOOK_RULE,$(m),10-scal
 # `make paper`, which has built the chosen model). Kept out of `make paper` (time budget).
 $(foreach m,$(sort $(STUDY_MODEL) tiny-sap),$(eval $(call NOTEBOOK_RULE,$(m),11-self-alignment,)))
 train-study: $(STAMP) results/$(STUDY_MODEL)/11-self-alignment.json
+
+# 12-rerank: base and packed [MASK] cross-encoders over the retriever's candidates, quantized and gated
+# (~1.5-2.5 h on 2 cores: four rerankers trained, every lay term scored at C in {4, 8, 16}). Not in paper.
+RERANK_MODEL ?= minilm-l6
+results/$(RERANK_MODEL)/12-rerank.json: notebooks/12-rerank.ipynb params/$(RERANK_MODEL).yaml $(call NB_DEPS,12-rerank) \
+        $(call TRAINED_DEP,$(RERANK_RETRIEVER)) | $(STAMP) models
+	@mkdir -p build/$(RERANK_MODEL)
+	$(PY) -m papermill notebooks/12-rerank.ipynb build/$(RERANK_MODEL)/12-rerank.ipynb -f params/$(RERANK_MODEL).yaml \
+	    -y '{"rerank": {"retriever": "$(RERANK_RETRIEVER)"}}' -k $(KERNEL) --cwd notebooks --log-level WARNING
+rerank: $(STAMP) results/$(RERANK_MODEL)/12-rerank.json
 
 PER_MODEL := $(foreach m,$(MODELS),$(foreach nb,$(NOTEBOOKS),results/$(m)/$(nb).json))
 

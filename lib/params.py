@@ -117,7 +117,7 @@ class Rerank(_Strict):
                                                               "is marked so)")
     learning_rate: float = Field(5e-5, gt=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    batch_size: int = Field(16, gt=0, description="training queries per step, each with its C candidates")
+    batch_size: int = Field(8, gt=0, description="training queries per step, each with its C candidates")
     max_seq_length: int = Field(256, gt=8, description="tokens per input; a packed input that would be longer is "
                                                        "split in several, so every candidate is still scored")
     max_term_tokens: int = Field(24, gt=0, description="a term is cut to this many tokens")

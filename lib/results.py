@@ -441,11 +441,48 @@ class SelfAlignmentRecord(ResultRecord):
     metrics: SelfAlignmentMetrics
 
 
+# ---------------------------------------------------------------------------------------------
+# 12-rerank (issue 14: cross-encoder rerankers, base vs packed, FP32 vs INT8; lib.rerank)
+
+
+class RerankAccuracy(_Open):
+    """One row of 12's accuracy table: a system (the retriever, or a reranker variant in one format) at C
+    candidates, with the retriever's Acc@C (the ceiling a reranker cannot pass) beside it."""
+
+    system: str
+    candidates: int
+    acc_at_1: float | None = Field(alias="acc@1")
+    mrr: float | None
+    ceiling_acc_at_c: float | None = Field(alias="ceiling_acc@C")
+    objective: str | None = None
+    format: str | None = None
+    n: int | None = None
+
+
+class RerankMetrics(_Open):
+    retriever: str
+    candidates: list[int]
+    accuracy: list[RerankAccuracy]
+    leaked_lay_strings: int = Field(description="evaluated lay strings found in the training data (must be 0)")
+    speed: list[dict[str, Any]] = []
+    gate: dict[str, dict[str, Any]] = {}
+    order_sensitivity: dict[str, Any] = {}
+    mcnemar: dict[str, Any] = {}
+    training: dict[str, dict[str, Any]] = {}
+    training_data: dict[str, Any] = {}
+
+
+class RerankRecord(ResultRecord):
+    notebook: Literal["12-rerank"]
+    metrics: RerankMetrics
+
+
 RECORDS: dict[str, type[ResultRecord]] = {
     "01-preprocess": PreprocessRecord, "02-optimize": OptimizeRecord, "03-quantize": QuantizeRecord,
     "04-align": AlignRecord, "05-deft-task1-edrm": Task1Record, "06-deft-task2-map": Task2Record,
     "07-activation-outliers": OutliersRecord, "08-heatmaps": HeatmapsRecord, "09-paper": PaperRecord,
     "10-scale-out": ScaleRecord, "11-self-alignment": SelfAlignmentRecord,
+    "12-rerank": RerankRecord,
 }
 
 

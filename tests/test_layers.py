@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("lib.formats",),
     ("lib.search",),
     ("lib.gate", "lib.analysis", "lib.train"),
+    ("lib.rerank",),
     ("lib.report",),
     ("lib.cli",),
     ("lib.__main__",),

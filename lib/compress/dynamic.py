@@ -39,3 +39,18 @@ def dynamic_int8_to(P: Params, per_channel: bool = True, nodes_to_exclude: Seque
 def dynamic_int8(P: Params) -> Path:
     """The ``onnx-int8-dynamic`` format: per-channel weights (per-tensor loses ~4 cosine points)."""
     return dynamic_int8_to(P, per_channel=True)
+
+
+def dynamic_int8_file(src: Path, out: Path, per_channel: bool = True, nodes_to_exclude: Sequence[str] = ()) -> Path:
+    """Dynamic INT8 of any ONNX graph file, built once into ``out`` (the same recipe as
+    :func:`dynamic_int8_to`, for graphs that are not a params model's sentence encoder: the rerankers
+    of ``lib.rerank``). ``nodes_to_exclude`` stay FP32."""
+    from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
+
+    def build(tmp: Path) -> None:
+        pre = cached_onnx(out.with_name(f"{src.stem}-preprocessed.onnx"),
+                          lambda t: quant_pre_process(str(src), str(t), skip_optimization=True))
+        quantize_dynamic(str(pre), str(tmp), per_channel=per_channel, weight_type=QuantType.QInt8,
+                         nodes_to_exclude=list(nodes_to_exclude))
+        log.info("dynamic INT8 of %s: %s", src, out)
+    return cached_onnx(out, build)

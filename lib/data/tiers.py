@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 
 from lib import paths
-from lib.data.hpo import load_hpo
+from lib.data.hpo import HpoData, load_hpo
 from lib.data.lexicon import read_lexicon
 from lib.data.umls import read_mrconso
+from lib.errors import ParamsError
 from lib.params import Params
 
 
@@ -56,12 +57,39 @@ def sample_alignment(sources: pd.DataFrame, targets: pd.DataFrame, max_sources: 
     return q, t, info
 
 
+def definition_targets(hpo: HpoData) -> pd.DataFrame:
+    """One extra target row per HPO concept with a non-empty definition (``index_definitions``).
+
+    Each row is a copy of the concept's name row (PT: same CUI, CODE, SAB, ...) with STR = the
+    definition and TTY = DEF, so a definition ranks as one more string of its concept and a concept
+    still scores by its best string. It is marked non-preferred (TS S, STT VO, ISPREF N) and gets
+    fresh LUI/SUI/AUI stand-ins after the existing ones, so no two target rows share an atom id.
+    """
+    defs = hpo.terms.loc[hpo.terms["definition"].fillna("").str.strip() != "", ["hpo_id", "definition"]]
+    names = hpo.targets[hpo.targets["TTY"] == "PT"].drop_duplicates("CODE").set_index("CODE", drop=False)
+    defs = defs[defs["hpo_id"].isin(names.index)]
+    rows = names.loc[defs["hpo_id"].to_numpy()].reset_index(drop=True)
+    n = len(hpo.targets) + 1 + pd.RangeIndex(len(rows))  # the stand-in numbering of lib.data.hpo, continued
+    rows = rows.assign(STR=defs["definition"].to_numpy(), TTY="DEF", TS="S", STT="VO", ISPREF="N",
+                       LUI=[f"L{i:07d}" for i in n], SUI=[f"S{i:07d}" for i in n],
+                       AUI=[f"A{i:08d}" for i in n])
+    return rows.astype(hpo.targets.dtypes.to_dict())[list(hpo.targets.columns)]
+
+
 def alignment_data(P: Params) -> AlignmentData:
-    """Sources and targets for 04-align; samples (stated in ``info``) when max_sources/max_targets set."""
+    """Sources and targets for 04-align; samples (stated in ``info``) when max_sources/max_targets set.
+
+    With ``index_definitions`` the embedded tier's targets also hold each concept's definition
+    (:func:`definition_targets`), added before sampling; the licensed tier refuses it (MRDEF is not read).
+    """
     tier = P.data_tier
     if tier == "auto":
         tier = "licensed" if (P.umls_mrconso and P.lay_lexicon) else "embedded"
     if tier == "licensed":
+        if P.index_definitions:
+            raise ParamsError(f"params/{P.name}.yaml: index_definitions needs HPO definitions (embedded tier); "
+                              "the licensed tier does not read UMLS definitions (MRDEF.RRF): set "
+                              "index_definitions: false or data_tier: embedded")
         if not (P.umls_mrconso and P.lay_lexicon):
             raise ValueError(f"data_tier licensed needs umls_mrconso and lay_lexicon in params/{P.name}.yaml")
         targets = read_mrconso(paths.project_path(P.umls_mrconso), P.umls_languages, P.umls_sources)
@@ -78,6 +106,10 @@ def alignment_data(P: Params) -> AlignmentData:
         sources, targets = hpo.lexicon, hpo.targets
         info = {"hpo_version": hpo.version, "hpo_file": hpo.source, "counts": hpo.counts,
                 "gold": "HPO term of the layperson synonym (any of its terms when listed under several)"}
+        if P.index_definitions:
+            extra = definition_targets(hpo)
+            targets = pd.concat([targets, extra], ignore_index=True)
+            info["definition_targets"] = len(extra)
         data = AlignmentData(sources, targets, "embedded", info, "gold_hpos", "CODE")
     else:
         raise ValueError(f"alignment needs tier embedded or licensed, not {tier!r}")

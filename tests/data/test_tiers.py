@@ -151,3 +151,34 @@ def test_params_unknown_key_and_wrong_type(tmp_path):
 def test_every_params_file_is_valid():
     for name in params.available():
         assert params.load(name).name == name
+
+
+def test_index_definitions_adds_one_target_per_defined_concept():
+    P = params.load("tiny", index_definitions=True, max_sources=None, max_targets=None)
+    d = tiers.alignment_data(P)
+    h = hpo.load_hpo()
+    defined = h.terms[h.terms.definition.str.strip() != ""]
+    added = d.targets[d.targets.TTY == "DEF"]
+    assert d.info["definition_targets"] == len(added) == len(defined) > 10_000
+    assert len(d.targets) == len(h.targets) + len(added)
+    assert (d.targets.dtypes == h.targets.dtypes).all() and list(d.targets.columns) == umls.MRCONSO_COLUMNS
+    # each definition row belongs to its own concept and copies that concept's name row's CUI
+    by_id = defined.set_index("hpo_id").definition
+    assert (added.STR.to_numpy() == by_id.loc[added.CODE].to_numpy()).all()
+    names = h.targets[h.targets.TTY == "PT"].set_index("CODE").CUI
+    assert (added.CUI.to_numpy() == names.loc[added.CODE].to_numpy()).all()
+    assert d.targets.AUI.is_unique
+    # the cached ontology itself is left as it was
+    assert "DEF" not in set(hpo.load_hpo().targets.TTY)
+
+
+def test_no_definition_targets_by_default():
+    d = tiers.alignment_data(params.load("tiny", max_sources=None, max_targets=None))
+    assert "DEF" not in set(d.targets.TTY) and "definition_targets" not in d.info
+
+
+def test_index_definitions_refused_on_the_licensed_tier(licensed_fixtures):
+    P = params.load("tiny", umls_mrconso=str(licensed_fixtures["umls_mrconso"]),
+                    lay_lexicon=str(licensed_fixtures["lay_lexicon"]), index_definitions=True)
+    with pytest.raises(ParamsError, match="index_definitions needs HPO definitions.*MRDEF"):
+        tiers.alignment_data(P)

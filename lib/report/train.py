@@ -1,0 +1,70 @@
+"""Tables of the training study (notebook 11): alignment accuracy of every model with its intervals, and
+paired McNemar tests between two models on the same lay terms.
+
+Frames only: notebooks write them with :func:`lib.report.write_table` (aggregate: ``row_level=False``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from lib.evaluate.retrieval import paired_mcnemar
+from lib.report.deft import _fmt_ci  # one "[lo, hi]" text for every interval column of the report tables
+
+# column label -> metric key of lib.evaluate.retrieval.retrieval_metrics
+_METRICS: tuple[tuple[str, str], ...] = (("Acc@1", "acc@1"), ("MRR", "mrr"), ("Acc@10", "acc@10"))
+
+
+def _metric_cells(m: Mapping[str, Any], key: str, label: str) -> dict[str, Any]:
+    """The value and its 95% interval text; blanks when the run has no such metric (no gold, no
+    non-trivial terms)."""
+    value = m.get(key)
+    return {label: float(value) if value is not None else np.nan,
+            f"{label} 95% CI": _fmt_ci((m.get("ci") or {}).get(key))}
+
+
+def alignment_rows(rows: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per model label: Acc@1, MRR, Acc@10 and non-trivial Acc@1 with their 95% bootstrap
+    intervals, the lay terms scored, the group (e.g. "unsupervised", "concept-disjoint supervised")
+    and the training minutes (blank for a model that was not trained here).
+
+    Each value of ``rows`` is the metrics dict of :func:`lib.search.align.align_and_score` (the
+    layout of :func:`lib.evaluate.retrieval.retrieval_metrics`, with ``nontrivial`` the same layout on
+    the non-trivial terms) plus optional ``group`` and ``minutes``. A run without gold ranks (no
+    ``acc@1``) is an error: its row would be all blanks.
+    """
+    out = []
+    for label, m in rows.items():
+        if "acc@1" not in m:
+            raise KeyError(f"alignment_rows: {label!r} has no acc@1 (keys: {sorted(m)}); pass the metrics "
+                           "of a run scored against gold (align_and_score with a gold column)")
+        row: dict[str, Any] = {"model": label, "group": m.get("group") or ""}
+        for col, key in _METRICS:
+            row.update(_metric_cells(m, key, col))
+        row.update(_metric_cells(m.get("nontrivial") or {}, "acc@1", "non-trivial Acc@1"))
+        row["n"] = m.get("n", m.get("n_sources"))
+        row["n non-trivial"] = (m.get("nontrivial") or {}).get("n")
+        minutes = m.get("minutes")
+        row["training minutes"] = float(minutes) if minutes is not None else np.nan
+        out.append(row)
+    df = pd.DataFrame(out, columns=["model", "group"] + [c for col, _ in _METRICS for c in (col, f"{col} 95% CI")]
+                      + ["non-trivial Acc@1", "non-trivial Acc@1 95% CI", "n", "n non-trivial",
+                         "training minutes"])
+    for col in ("n", "n non-trivial"):  # counts stay integers, blank where unknown
+        df[col] = df[col].astype("Int64")
+    return df
+
+
+def mcnemar_row(a_hits: Sequence[bool] | np.ndarray, b_hits: Sequence[bool] | np.ndarray, label_a: str,
+                label_b: str) -> dict[str, Any]:
+    """One row of the paired comparison table: the exact McNemar test of two models' top-1 hits on
+    the same lay terms (:func:`lib.evaluate.retrieval.paired_mcnemar`), with both accuracies."""
+    a, b = np.asarray(a_hits, dtype=bool), np.asarray(b_hits, dtype=bool)
+    t = paired_mcnemar(a, b)
+    return {"model A": label_a, "model B": label_b, "n": t["n"],
+            "Acc@1 A": float(a.mean()) if len(a) else np.nan, "Acc@1 B": float(b.mean()) if len(b) else np.nan,
+            "A - B": t["diff"], "only A right": t["only_a"], "only B right": t["only_b"],
+            "p (exact McNemar)": t["p"]}

@@ -1,0 +1,74 @@
+"""Training-study tables (lib.report.train): alignment rows with intervals, paired McNemar rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib import params, report
+from lib.evaluate.retrieval import retrieval_metrics
+from lib.report import train
+
+
+def _metrics(ranks, trivial, **extra) -> dict:
+    """The metrics layout of lib.search.align.align_and_score, from real ranks."""
+    ranks, trivial = np.asarray(ranks), np.asarray(trivial, bool)
+    m = {"n_sources": len(ranks), "n_targets": 500, **retrieval_metrics(ranks, n_boot=50, seed=0)}
+    m["nontrivial"] = retrieval_metrics(ranks[~trivial], n_boot=50, seed=0)
+    return {**m, **extra}
+
+
+RANKS = [1, 1, 2, 0, 1, 10, 3, 1, 0, 1]
+TRIVIAL = [True, False, False, False, True, False, False, True, False, False]
+
+
+def test_alignment_rows_values_and_intervals():
+    rows = {"MiniLM": _metrics(RANKS, TRIVIAL, group="unsupervised"),
+            "MiniLM + MNRL": _metrics([1] * 8 + [2, 0], TRIVIAL, group="concept-disjoint supervised",
+                                      minutes=12.5)}
+    df = train.alignment_rows(rows)
+    assert list(df.model) == ["MiniLM", "MiniLM + MNRL"]
+    assert list(df.group) == ["unsupervised", "concept-disjoint supervised"]
+    base = df.iloc[0]
+    assert base["Acc@1"] == pytest.approx(0.5) and base["Acc@10"] == pytest.approx(0.8)
+    assert base["MRR"] == pytest.approx((5 + 0.5 + 1 / 3 + 0.1) / 10)
+    # non-trivial: 7 terms, hits at ranks 1 (index 1) and 1 (index 9)
+    assert base["non-trivial Acc@1"] == pytest.approx(2 / 7) and base["n non-trivial"] == 7
+    assert base["n"] == 10 and pd.isna(base["training minutes"])
+    assert df.iloc[1]["training minutes"] == 12.5
+    lo, hi = rows["MiniLM"]["ci"]["acc@1"]
+    assert base["Acc@1 95% CI"] == f"[{lo:.3f}, {hi:.3f}]" and lo < 0.5 < hi
+    for col in ("MRR 95% CI", "Acc@10 95% CI", "non-trivial Acc@1 95% CI"):
+        assert df[col].str.fullmatch(r"\[\d\.\d{3}, \d\.\d{3}\]").all()
+    assert str(df["n"].dtype) == "Int64"
+
+
+def test_alignment_rows_rejects_a_run_without_gold():
+    with pytest.raises(KeyError, match="'no gold' has no acc@1"):
+        train.alignment_rows({"no gold": {"n_sources": 3, "n_targets": 4}})
+
+
+def test_alignment_rows_written_by_the_one_writer(results_dir):
+    df = train.alignment_rows({"a": _metrics(RANKS, TRIVIAL)})
+    out = report.write_table(params.load("tiny"), "11-align", df, formats=("csv", "md"), row_level=False)
+    md = out["md"].read_text(encoding="utf-8")
+    header = [c.strip() for c in md.splitlines()[0].strip("|").split("|")]
+    assert header == list(df.columns)
+    assert df["Acc@1 95% CI"].iloc[0] in md  # the interval text is shown as it is, not re-parsed
+    back = pd.read_csv(out["csv"])
+    assert back["Acc@1"].iloc[0] == pytest.approx(0.5)
+
+
+def test_mcnemar_row():
+    a = np.array([1, 1, 1, 1, 1, 1, 0, 1, 1, 1], bool)
+    b = np.array([1, 0, 0, 0, 0, 0, 0, 1, 1, 1], bool)
+    row = train.mcnemar_row(a, b, "tuned", "base")
+    assert row["model A"] == "tuned" and row["model B"] == "base" and row["n"] == 10
+    assert (row["only A right"], row["only B right"]) == (5, 0)
+    assert row["Acc@1 A"] == pytest.approx(0.9) and row["A - B"] == pytest.approx(0.5)
+    assert row["p (exact McNemar)"] == pytest.approx(2 * 0.5 ** 5)  # two-sided exact binomial, 5 of 5
+    same = train.mcnemar_row(a, a, "x", "y")
+    assert same["p (exact McNemar)"] == 1.0 and same["A - B"] == 0.0
+    with pytest.raises(ValueError, match="differ in length"):
+        train.mcnemar_row(a, b[:5], "x", "y")

@@ -1,0 +1,75 @@
+"""lib.rerank.evaluate: reranked order and ranks, the Acc@C ceiling, agreement, the INT8 gate, order sensitivity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lib.rerank import evaluate as rev
+from lib.rerank.candidates import Candidates
+
+NAN = np.nan
+
+
+def cands() -> Candidates:
+    concepts = np.array([["A", "B", "C"], ["D", "E", ""], ["F", "G", "H"]], dtype=object)
+    strings = np.array([["a", "b", "c"], ["d", "e", ""], ["f", "g", "h"]], dtype=object)
+    scores = np.array([[0.9, 0.8, 0.7], [0.9, 0.5, -np.inf], [0.6, 0.5, 0.4]], dtype=np.float32)
+    return Candidates(concepts, strings, scores)
+
+
+def test_reranked_order_puts_empty_slots_last_and_keeps_retriever_order_on_ties():
+    m = np.array([[0.1, 2.0, 0.1], [-1.0, -3.0, NAN], [0.0, 0.0, 0.0]])
+    assert rev.reranked_order(m).tolist() == [[1, 0, 2], [0, 1, 2], [0, 1, 2]]
+    r = rev.reranked(cands(), m)
+    assert r.concepts.tolist() == [["B", "A", "C"], ["D", "E", ""], ["F", "G", "H"]]
+
+
+def test_rerank_ranks_and_the_acc_at_c_ceiling():
+    c = cands()
+    gold = ["B", ("Z", "E"), "X"]                                     # the third term's gold is not retrieved
+    m = np.array([[0.1, 2.0, 0.1], [-1.0, 3.0, NAN], [5.0, 0.0, 0.0]])
+    assert c.gold_ranks(gold).tolist() == [2, 2, 0]
+    ranks = rev.rerank_ranks(c, m, gold)
+    assert ranks.tolist() == [1, 1, 0]
+    met = rev.rank_metrics(ranks, 3, n_boot=0)
+    assert met["acc@1"] == met["acc@3"] == 2 / 3                       # Acc@1 can reach, never pass, Acc@C
+    assert abs(met["mrr"] - 2 / 3) < 1e-12
+
+
+def test_agreement_and_the_gate():
+    ref = np.array([[2.0, 0.0, NAN], [0.0, 1.0, -1.0]])
+    same = rev.agreement(ref, ref.copy())
+    assert same["max_abs_dp"] == 0 and same["top1_agreement"] == 1.0 and same["n_scores"] == 5
+    flipped = rev.agreement(ref, np.array([[0.0, 2.0, NAN], [0.0, 1.0, -1.0]]))
+    assert flipped["top1_agreement"] == 0.5 and abs(flipped["max_abs_dp"] - (1 / (1 + np.exp(-2)) - 0.5)) < 1e-9
+    ok = rev.quant_gate(0.40, 0.398, same, 0.005, 0.98)
+    assert ok["passed"] and not ok["reasons"]
+    bad = rev.quant_gate(0.40, 0.39, flipped, 0.005, 0.98)
+    assert not bad["passed"] and len(bad["reasons"]) == 2
+
+
+def test_order_sensitivity_is_zero_for_an_order_blind_scorer_and_seen_otherwise():
+    c = cands()
+    gold = ["A", "E", "F"]
+    fixed = np.array([[3.0, 1.0, 0.0], [0.0, 1.0, NAN], [2.0, 1.0, 0.0]])
+    blind = rev.order_sensitivity(lambda order: fixed, c, gold, trials=3, seed=0)
+    assert blind["top1_unchanged"] == 1.0 and blind["acc1_range"] == 0.0 and blind["mean_abs_dp"] == 0.0
+
+    def first_placed_wins(order):
+        """Scores the slot placed first highest: a maximally order-sensitive scorer."""
+        m = np.where(np.isnan(fixed), NAN, 0.0)
+        for i, o in enumerate(order or [list(range(int(w))) for w in c.valid.sum(1)]):
+            m[i, o[0]] = 5.0
+        return m
+    sens = rev.order_sensitivity(first_placed_wins, c, gold, trials=3, seed=0)
+    assert sens["top1_unchanged"] < 1.0 and sens["acc1_by_order"][0] == 2 / 3
+
+
+def test_permutations_cover_each_terms_slots():
+    perms = rev.permutations(3, np.array([3, 2, 0]), seed=1)
+    assert [sorted(p) for p in perms] == [[0, 1, 2], [0, 1], []]
+
+
+def test_mcnemar_counts_discordant_terms():
+    out = rev.mcnemar(np.array([1, 1, 0, 2]), np.array([1, 0, 0, 1]))
+    assert (out["only_a"], out["only_b"], out["n"]) == (1, 1, 4)
