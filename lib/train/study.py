@@ -75,3 +75,17 @@ def pooled_crossfit(P: Params, fold_params: list[Params], fmt: str = "fp32-torch
         metrics["nontrivial"] = retrieval_metrics(ranks[nt], n_boot=P.bootstrap, seed=P.seed)
     metrics["n_sources"] = len(ranks)
     return metrics, ranks
+
+
+def dev_scores_of(P: Params) -> dict[str, float]:
+    """Dev Acc@1 / Acc@10 / MRR@10 of ``P``'s built model, evaluated now (a soup's record carries its
+    unsouped run's curve, so its own dev scores are computed here)."""
+    from lib.train.evaluation import dev_evaluator, dev_scores
+    from lib.train.pairs import training_set
+    from lib.train.trainer import device_of, start_model
+    from lib.engines.hub import resolve_model_dir
+
+    T = P.training
+    ts = training_set(P)
+    model = start_model(resolve_model_dir(P), P.pooling, T.max_seq_length, device_of(T.device))
+    return dev_scores(dev_evaluator(ts.strings, ts.dev, T.dev_distractors, P.seed)(model))

@@ -136,3 +136,23 @@ def test_french_cross_lingual_pairs_stay_leak_free(hpo, data_mirror):
     fr = ts.pairs[ts.pairs.kind == "cross-lingual"]
     assert len(fr) > 10_000 and set(fr.source) == {"hpo-fr"}
     assert strings_of(ts.pairs).isdisjoint({tp.normalise(s) for s in hpo.lexicon.Terme} | set(ts.dev["query"]))
+
+
+def test_licensed_training_set_from_a_params_file_holds_out_dev_and_lay_strings(tmp_path, licensed_fixtures):
+    """corpus: mrconso reads umls_mrconso with the params' filters, holds dev synonyms out and drops the
+    licensed lexicon's lay terms (and the HPO's) from the pairs."""
+    from lib import params
+
+    path = write_synthetic_mrconso(tmp_path / "MRCONSO.RRF", 3_000, seed=2)
+    P = params.validate({"name": "x", "model": "trained", "umls_mrconso": str(path), "umls_languages": ["ENG"],
+                         "lay_lexicon": str(licensed_fixtures["lay_lexicon"]),
+                         "training": {"base": "tiny", "corpus": "mrconso", "dev_concepts": 20,
+                                      "max_pairs_per_concept": 5}})
+    ts = tp.training_set(P)
+    assert set(ts.pairs.source) == {"mrconso"} and len(ts.pairs) > 100
+    assert ts.dev.concept.nunique() == 20
+    held = set(zip(ts.dev.concept, ts.dev["query"]))
+    in_pairs = set(zip(ts.pairs.concept, ts.pairs.anchor)) | set(zip(ts.pairs.concept, ts.pairs.positive))
+    assert not held & in_pairs
+    assert strings_of(ts.pairs).isdisjoint({tp.normalise(s) for s in fixtures.lexicon_frame().Terme})
+    assert ts.strings is not None and not ts.strings.empty
