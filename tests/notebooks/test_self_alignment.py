@@ -23,7 +23,8 @@ def test_11_self_alignment_tiny(run_notebook, data_mirror):
 
 
 @pytest.mark.notebook
-def test_04_align_runs_a_trained_model(run_notebook):
+def test_04_align_runs_a_trained_model(run_notebook, results_dir):
+    """(Own results folder: a second model with 04 results would change what 08's smoke run pairs.)"""
     from lib import params
     from lib.train.trainer import train
 
