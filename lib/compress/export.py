@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any, Callable
 
 from lib import atomic, paths
 from lib.engines.hub import load_tokenizer, resolve_model_dir
@@ -52,12 +53,13 @@ def cached_onnx(out_path: Path, build) -> Path:
     return atomic.load_or_rebuild(out_path, load, make, what="ONNX artifact")
 
 
-def _wrapper(model, input_names: list[str]):
+def keyword_wrapper(model, output: Callable[[Any], Any]):
+    """An ``nn.Module`` that calls the HF model with keywords (transformers 5's positional calls clash
+    with the exporter's positional inputs) and returns ``output(model outputs)``: the last hidden state
+    for an encoder, the [MASK] margin for a reranker (lib.rerank.onnx). The one export wrapper."""
     import torch
 
-    class EncoderWrapper(torch.nn.Module):
-        """Keyword-only call of the HF model; returns the last hidden state only."""
-
+    class KeywordCall(torch.nn.Module):
         def __init__(self, m):
             super().__init__()
             self.m = m
@@ -66,9 +68,13 @@ def _wrapper(model, input_names: list[str]):
             kw = {"input_ids": input_ids, "attention_mask": attention_mask}
             if token_type_ids is not None:
                 kw["token_type_ids"] = token_type_ids
-            return self.m(**kw).last_hidden_state
+            return output(self.m(**kw))
 
-    return EncoderWrapper(model)
+    return KeywordCall(model)
+
+
+def last_hidden_state(outputs):
+    return outputs.last_hidden_state
 
 
 def model_input_names(tokenizer) -> list[str]:
@@ -92,7 +98,7 @@ def export_onnx(model_dir: Path, out_path: Path, opset: int = 14) -> Path:
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
         axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
         with torch.inference_mode():
-            torch.onnx.export(_wrapper(model, names), args, str(tmp), input_names=names,
+            torch.onnx.export(keyword_wrapper(model, last_hidden_state), args, str(tmp), input_names=names,
                               output_names=["last_hidden_state"], dynamic_axes=axes,
                               opset_version=opset, do_constant_folding=True, dynamo=False)
         log.info("exported %s (opset %d)", out_path, opset)

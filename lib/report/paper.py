@@ -451,9 +451,7 @@ def self_alignment_section(results_root: Path) -> list[str]:
     lines: list[str] = []
     for path in sorted(results_root.glob("*/11-self-alignment.json")):
         m = report.read_result(path.parent.name, "11-self-alignment").metrics
-        rows = {k: {**v, "group": m.groups.get(k, v.get("group"))} for k, v in m.rows.items()}
-        mc = m.mcnemar
         lines += ["", f"## Beyond the paper: self-alignment training ({path.parent.name}, notebook 11)", "",
-                  markdown(alignment_rows(rows)).rstrip("\n"), "",
-                  markdown(pd.DataFrame([mc])).rstrip("\n")]
+                  markdown(alignment_rows(m.rows)).rstrip("\n"), "",
+                  markdown(pd.DataFrame([m.mcnemar])).rstrip("\n")]
     return lines

@@ -25,7 +25,7 @@ import numpy as np
 
 from lib.compress.calibration import Calibration
 from lib.compress.dynamic import dynamic_int8_file
-from lib.compress.export import cached_onnx, fuse
+from lib.compress.export import cached_onnx, fuse, keyword_wrapper, model_input_names
 from lib.compress.graph import linear_matmuls, onnx_input_names
 from lib.compress.smoothquant import smoothed_fp32, static_int8
 from lib.engines.batching import pad_batch
@@ -48,37 +48,24 @@ def artifact_dir(model_path: Path, opset: int) -> Path:
 def export_reranker(model_path: Path, out: Path, opset: int = 14) -> Path:
     """FP32 graph ``(input_ids, attention_mask[, token_type_ids]) -> margin (batch, sequence)``."""
     def build(tmp: Path) -> None:
-        import inspect
-
         import torch
 
+        from lib.engines.hub import load_tokenizer
         from lib.rerank.model import load_model
 
         model = load_model(model_path).eval()
-        names = ["input_ids", "attention_mask"] + \
-            (["token_type_ids"] if "token_type_ids" in inspect.signature(model.forward).parameters else [])
+        names = model_input_names(load_tokenizer(model_path))
 
-        class MarginWrapper(torch.nn.Module):
-            """Keyword call of the HF model (transformers 5 positional calls clash); the margin only."""
-
-            def __init__(self, m):
-                super().__init__()
-                self.m = m
-
-            def forward(self, input_ids, attention_mask, token_type_ids=None):
-                kw = {"input_ids": input_ids, "attention_mask": attention_mask}
-                if token_type_ids is not None:
-                    kw["token_type_ids"] = token_type_ids
-                logits = self.m(**kw).logits
-                return logits[..., 1] - logits[..., 0]
+        def margin(outputs):
+            return outputs.logits[..., 1] - outputs.logits[..., 0]
 
         ids = torch.tensor([[2, 5, 6, 3, 5, 4, 7, 3], [2, 5, 3, 5, 4, 6, 3, 0]], dtype=torch.int64) % \
             model.config.vocab_size
         feeds = {"input_ids": ids, "attention_mask": (ids != 0).long(), "token_type_ids": torch.zeros_like(ids)}
         axes = {n: {0: "batch", 1: "sequence"} for n in names + ["margin"]}
         with torch.inference_mode():
-            torch.onnx.export(MarginWrapper(model), tuple(feeds[n] for n in names), str(tmp), input_names=names,
-                              output_names=["margin"], dynamic_axes=axes, opset_version=opset,
+            torch.onnx.export(keyword_wrapper(model, margin), tuple(feeds[n] for n in names), str(tmp),
+                              input_names=names, output_names=["margin"], dynamic_axes=axes, opset_version=opset,
                               do_constant_folding=True, dynamo=False)
         log.info("exported reranker %s (opset %d)", out, opset)
     return cached_onnx(out, build)

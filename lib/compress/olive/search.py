@@ -50,7 +50,8 @@ import numpy as np
 import pandas as pd
 
 from lib import atomic, paths
-from lib.compress.export import _wrapper, artifact_dir, artifact_key, model_input_names, unfused_onnx
+from lib.compress.export import (artifact_dir, artifact_key, keyword_wrapper, last_hidden_state, model_input_names,
+                                unfused_onnx)
 from lib.compress.olive import compat as olive_compat
 from lib.data.public import load_sts
 from lib.engines.batching import pool
@@ -287,7 +288,7 @@ def olive_model_loader(model_path: str):
     """Olive's ``model_loader``: the keyword-calling export wrapper of lib.export."""
 
     model_dir = Path(model_path)
-    return _wrapper(load_torch_model(model_dir), model_input_names(load_tokenizer(model_dir)))
+    return keyword_wrapper(load_torch_model(model_dir), last_hidden_state)
 
 
 def _provider_names(providers) -> list[str]:
