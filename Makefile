@@ -4,7 +4,7 @@
 #                trained models among MODELS (params with `model: trained`; cached, a no-op when built)
 #   make paper   run every notebook for every model in MODELS, then assemble tables and summary
 #   make train-study  notebook 11: self-alignment variants, dev set, lay-term table (not in paper)
-#   make rerank  notebook 12: [MASK] cross-encoder rerankers, packed vs base, INT8 (not in paper; hours)
+#   make rerank  notebook 12: [MASK] cross-encoder rerankers, packed vs base, INT8 (not in paper; ~80 min)
 #   make test    ruff + unit tests + papermill smoke runs on the tiny random model (no network)
 #   make test-fast  ruff + unit tests only (no notebook runs)
 #   make bench   speed / memory / energy benchmark (results/bench/)
@@ -102,7 +102,8 @@ $(foreach m,$(sort $(STUDY_MODEL) tiny-sap),$(eval $(call NOTEBOOK_RULE,$(m),11-
 train-study: $(STAMP) results/$(STUDY_MODEL)/11-self-alignment.json
 
 # 12-rerank: base and packed [MASK] cross-encoders over the retriever's candidates, quantized and gated
-# (~1.5-2.5 h on 2 cores: four rerankers trained, every lay term scored at C in {4, 8, 16}). Not in paper.
+# (~80 min on 2 cores from scratch: four rerankers trained, ~31 min; every lay term scored at C in
+# {4, 8, 16}, the speed rounds, ~48 min). Not in paper.
 RERANK_MODEL ?= minilm-l6
 results/$(RERANK_MODEL)/12-rerank.json: notebooks/12-rerank.ipynb params/$(RERANK_MODEL).yaml $(call NB_DEPS,12-rerank) \
         $(call TRAINED_DEP,$(RERANK_RETRIEVER)) | $(STAMP) models

@@ -456,6 +456,9 @@ class RerankAccuracy(_Open):
     ceiling_acc_at_c: float | None = Field(alias="ceiling_acc@C")
     objective: str | None = None
     format: str | None = None
+    fusion: str | float | None = Field(None, description="retriever-cosine weight of a fused row, chosen on the "
+                                                          "dev queries ('inf': the retriever's order won); None: "
+                                                          "the reranker or the retriever alone")
     n: int | None = None
 
 
@@ -470,6 +473,8 @@ class RerankMetrics(_Open):
     mcnemar: dict[str, Any] = {}
     training: dict[str, dict[str, Any]] = {}
     training_data: dict[str, Any] = {}
+    fusion: dict[str, Any] = Field({}, description="per reranker, format and C: the dev-chosen weight and the dev "
+                                                   "Acc@1 of every weight tried")
 
 
 class RerankRecord(ResultRecord):

@@ -137,6 +137,20 @@ def calibration_inputs(rr: Reranker, tr: Training, c: int) -> Inputs:
     return rr.inputs(ex.queries, ex.candidates.head(min(c, ex.candidates.width)))
 
 
+def dev_fusion(P: Params, rr: Reranker, scorer: Scorer, tr: Training,
+               sweep: Sequence[int]) -> dict[int, tuple[float, dict[str, float]]]:
+    """The fusion weight at each C of ``sweep``, chosen on the dev queries (held out of training, never lay
+    terms) scored by this scorer: {C: (weight, dev Acc@1 per weight)}."""
+    queries = tr.data.dev["query"].astype(str).tolist()
+    gold = [tuple(g) for g in tr.data.dev["golds"]]
+    usable = [c for c in sweep if c <= tr.dev.width]
+    if len(usable) < len(sweep):
+        raise ValueError(f"dev candidates hold {tr.dev.width} slots (max of rerank.train_candidates); cannot "
+                         f"choose a fusion weight at C = {sorted(set(sweep) - set(usable))}")
+    margins = sweep_margins(P, rr, scorer, queries, tr.dev, sweep)
+    return {c: rev.choose_fusion(tr.dev.head(c), m, gold) for c, m in margins.items()}
+
+
 def lay_candidates(P: Params, data, encoder, c: int) -> Candidates:
     """The retriever's ``c`` best concepts for every source of an alignment data set."""
     return retrieve(encoder, data.sources["source_text"].astype(str).tolist(), data.targets["STR"].astype(str).tolist(),
@@ -169,10 +183,17 @@ def rerank_alignment(P: Params, data, progress: bool = True) -> tuple[pd.DataFra
     seconds = time.perf_counter() - t0
     gold = gold_of(data)
     base_ranks = cands.gold_ranks(gold)
-    new_ranks = rev.rerank_ranks(cands, margins, gold)
     label = f"{rr.name} [{R.scorer}]"
     by_system = {"retriever": rev.rank_metrics(base_ranks, R.candidates, P.bootstrap, P.seed),
-                 label: rev.rank_metrics(new_ranks, R.candidates, P.bootstrap, P.seed)}
+                 label: rev.rank_metrics(rev.rerank_ranks(cands, margins, gold), R.candidates, P.bootstrap, P.seed)}
+    fusion = None
+    if R.fusion:
+        weight, dev_acc = dev_fusion(P, rr, scorer, tr, [R.candidates])[R.candidates]
+        fusion = {"weight": rev.weight_label(weight), "dev_acc@1": dev_acc, "dev_queries": len(tr.data.dev)}
+        margins = rev.fused(cands, margins, weight)
+        label = f"{label} + {rev.weight_label(weight)} x retriever"
+        by_system[label] = rev.rank_metrics(rev.rerank_ranks(cands, margins, gold), R.candidates, P.bootstrap, P.seed)
+    new_ranks = rev.rerank_ranks(cands, margins, gold)
     keys = ["acc@1", "mrr"] + ([f"acc@{R.candidates}"] if R.candidates > 1 else [])
     table = pd.DataFrame({s: {**{k: m[k] for k in keys},
                               **{f"{k}_{e}": m["ci"][k][i] for k in keys for i, e in enumerate(("lo", "hi"))}}
@@ -185,7 +206,7 @@ def rerank_alignment(P: Params, data, progress: bool = True) -> tuple[pd.DataFra
                          "retriever_gold_rank": base_ranks, "reranked_gold_rank": new_ranks})
     metrics = {"retriever": enc.name + f" [{enc.fmt}]", "reranker": rr.name, "scorer": R.scorer,
                "candidates": R.candidates, "systems": by_system,
-               "terms_per_s": len(terms) / seconds if seconds else None,
+               "terms_per_s": len(terms) / seconds if seconds else None, "fusion": fusion, "final": label,
                "mcnemar_vs_retriever": rev.mcnemar(new_ranks, base_ranks),
                "training": {k: v for k, v in rr.record.items() if k != "history"},
                "training_data": tr.data.counts}
@@ -208,10 +229,12 @@ def sweep_margins(P: Params, rr: Reranker, scorer: Scorer, terms: Sequence[str],
 
 
 def accuracy_row(system: str, objective: str | None, fmt: str | None, c: int, ranks: np.ndarray,
-                 ceiling_ranks: np.ndarray, P: Params) -> dict:
-    """One row of 12's accuracy table: Acc@1 and MRR with intervals, and the retriever's Acc@C beside it."""
+                 ceiling_ranks: np.ndarray, P: Params, fusion: str | None = None) -> dict:
+    """One row of 12's accuracy table: Acc@1 and MRR with intervals, and the retriever's Acc@C beside it
+    (``fusion``: the retriever-cosine weight of a fused row, chosen on the dev queries)."""
     m = rev.rank_metrics(ranks, c, P.bootstrap, P.seed)
-    return {"system": system, "objective": objective, "format": fmt, "candidates": c, "acc@1": m["acc@1"],
+    return {"system": system, "objective": objective, "format": fmt, "fusion": fusion, "candidates": c,
+            "acc@1": m["acc@1"],
             "acc@1_lo": m["ci"]["acc@1"][0], "acc@1_hi": m["ci"]["acc@1"][1], "mrr": m["mrr"],
             "mrr_lo": m["ci"]["mrr"][0], "mrr_hi": m["ci"]["mrr"][1],
             "ceiling_acc@C": float(np.mean((ceiling_ranks >= 1) & (ceiling_ranks <= c))), "n": int(len(ranks))}

@@ -48,7 +48,8 @@ RECORD = "training.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
                    "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spm.model")
 # recipe fields that shape the weights (max_minutes, save_steps, device and the 04 switches do not)
-RECIPE_FIELDS = ("packed", "objective", "train_candidates", "train_steps", "learning_rate", "warmup_ratio",
+RECIPE_FIELDS = ("packed", "objective", "train_candidates", "train_steps", "learning_rate", "head_learning_rate",
+                 "warmup_ratio",
                  "batch_size", "max_seq_length", "max_term_tokens", "max_candidate_tokens")
 
 
@@ -126,6 +127,18 @@ def loss_of(model, inputs: Inputs, labels: np.ndarray, objective: str, pad_id: i
     grid = grid.index_put((torch.from_numpy(term).to(device), torch.from_numpy(slot).to(device)), margin)
     pos = torch.where(torch.from_numpy(labels).to(device), grid, torch.full_like(grid, float("-inf")))
     return (torch.logsumexp(grid, 1) - torch.logsumexp(pos, 1)).mean()
+
+
+def optimizer(model, R: Rerank):
+    """AdamW with the encoder at ``learning_rate`` and the new head (``classifier``) at
+    ``head_learning_rate``: a random head at the encoder's small rate leaves the loss at the label prior
+    for hundreds of steps."""
+    import torch
+
+    head = [p for n, p in model.named_parameters() if n.startswith("classifier.")]
+    body = [p for n, p in model.named_parameters() if not n.startswith("classifier.")]
+    return torch.optim.AdamW([{"params": body, "lr": R.learning_rate},
+                              {"params": head, "lr": R.head_learning_rate}], weight_decay=0.01)
 
 
 def code_digest() -> str:
@@ -213,7 +226,7 @@ def train(model_dir: Path, ex: Examples, R: Rerank, work: Path, seed: int = 0, t
     work.mkdir(parents=True, exist_ok=True)
     tk = tokenize_examples(model_dir, ex, R)
     model = load_model(model_dir, seed).to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=R.learning_rate, weight_decay=0.01)
+    opt = optimizer(model, R)
     sched = get_linear_schedule_with_warmup(opt, int(R.warmup_ratio * R.train_steps), R.train_steps)
     start, history = _resume(work, model, opt, sched, device)
     if start == 0:
@@ -266,7 +279,7 @@ def training_step_engine(model_dir: Path, ex: Examples, R: Rerank, steps: int, s
 
     tk = tokenize_examples(model_dir, ex, R)
     model = load_model(model_dir, seed).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=R.learning_rate)
+    opt = optimizer(model, R)
     state = {"step": 0}
 
     def engine(limit: int | None) -> Pass:

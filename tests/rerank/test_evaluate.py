@@ -73,3 +73,33 @@ def test_permutations_cover_each_terms_slots():
 def test_mcnemar_counts_discordant_terms():
     out = rev.mcnemar(np.array([1, 1, 0, 2]), np.array([1, 0, 0, 1]))
     assert (out["only_a"], out["only_b"], out["n"]) == (1, 1, 4)
+
+
+def test_fusion_weight_zero_is_the_reranker_and_inf_the_retriever():
+    c = cands()
+    m = np.array([[0.1, 2.0, 0.1], [-1.0, 3.0, NAN], [5.0, 0.0, 0.0]])
+    assert np.array_equal(rev.reranked_order(rev.fused(c, m, 0.0)), rev.reranked_order(m))
+    inf = rev.fused(c, m, float("inf"))
+    assert np.isnan(inf[1, 2]) and rev.reranked_order(inf).tolist() == [[0, 1, 2], [0, 1, 2], [0, 1, 2]]
+    # between: at 5, term 0's margin gap (1.9) beats 5 x its cosine gap (0.1); at 50 no margin gap does
+    assert rev.reranked_order(rev.fused(c, m, 5.0))[:, 0].tolist() == [1, 1, 0]
+    assert rev.reranked_order(rev.fused(c, m, 50.0))[:, 0].tolist() == [0, 0, 0]
+
+
+def test_choose_fusion_picks_the_best_weight_on_held_out_queries_and_prefers_the_reranker_on_ties():
+    c = cands()
+    m = np.array([[0.1, 2.0, 0.1], [-1.0, 0.5, NAN], [5.0, 0.0, 0.0]])
+    grid = (0.0, 5.0, float("inf"))
+    # top-1s: reranker alone B, E, F; weight 5: B, D, F; retriever alone: A, D, F
+    w, acc = rev.choose_fusion(c, m, ["A", "E", "G"], grid)
+    assert acc == {"0.0": 1 / 3, "5.0": 0.0, "inf": 1 / 3} and w == 0.0
+    w, acc = rev.choose_fusion(c, m, ["A", "D", "F"], grid)
+    assert w == float("inf") and acc["inf"] == 1.0
+    w, acc = rev.choose_fusion(c, m, ["B", "D", "F"], grid)
+    assert w == 5.0 and acc == {"0.0": 2 / 3, "5.0": 1.0, "inf": 2 / 3}   # only the blend gets all three
+
+
+def test_a_fusion_weight_of_inf_survives_json():
+    import json
+    assert json.loads(json.dumps(rev.weight_label(float("inf")))) == "inf" and rev.weight_label(50.0) == "50"
+    assert float(rev.weight_label(float("inf"))) == float("inf")

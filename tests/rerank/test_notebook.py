@@ -17,6 +17,9 @@ def test_12_rerank_tiny(run_notebook):
     r = report.read_result("tiny", "12-rerank")
     m = r.metrics
     assert m.leaked_lay_strings == 0
+    fused = [a for a in m.accuracy if a.fusion is not None]             # every reranker in every format, each C
+    assert len(fused) == len([a for a in m.accuracy if a.system != "retriever"]) / 2 and m.fusion
+    assert all(a.system.endswith("+retriever") and isinstance(a.fusion, str) for a in fused)
     assert m.candidates == [2, 4]
     systems = {(a.system, a.format, a.candidates) for a in m.accuracy}
     for c in (2, 4):
@@ -44,5 +47,9 @@ def test_04_align_reports_the_reranked_alignment_when_enabled(run_notebook):
     retr, reranked = rr["systems"]["retriever"], rr["systems"]["packed-bce [onnx-int8-dynamic]"]
     assert retr["acc@1"] == r.metrics.formats["fp32-torch"].acc_at_1  # concept-level top-1 = string-level top-1
     assert reranked["acc@4"] == retr["acc@4"] and reranked["acc@1"] <= retr["acc@4"]
+    w = rr["fusion"]["weight"]                                          # chosen on the dev queries
+    assert rr["final"] == f"packed-bce [onnx-int8-dynamic] + {w} x retriever" and rr["final"] in rr["systems"]
+    assert isinstance(w, str) and float(w) in (0.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, float("inf"))
+    assert set(rr["fusion"]["dev_acc@1"]) == {str(x) for x in (0.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, float("inf"))}
     table = report.table_path("tiny", "04-align.rerank.metrics", "csv")
     assert table.exists() and "packed-bce [onnx-int8-dynamic]" in table.read_text()

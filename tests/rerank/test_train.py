@@ -108,3 +108,15 @@ def test_the_run_folder_is_keyed_by_recipe_and_examples(tiny_setup):
     assert a != other(learning_rate=1e-4)
     assert a != rt.run_dir(model_dir, tr.examples, P.rerank, 1, enc.fingerprint)
     assert a != rt.run_dir(model_dir, tr.examples, P.rerank, 0, "another-retriever")
+
+
+def test_the_new_head_trains_at_its_own_learning_rate(tiny_setup):
+    """The random 2-class head gets ``head_learning_rate``, every encoder weight ``learning_rate``."""
+    P, _, _ = tiny_setup
+    R = P.rerank.model_copy(update={"learning_rate": 1e-5, "head_learning_rate": 1e-3})
+    model = load_model(resolve_model_dir(P))
+    body, head = rt.optimizer(model, R).param_groups
+    assert (body["lr"], head["lr"]) == (1e-5, 1e-3)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert {names[id(p)] for p in head["params"]} == {"classifier.weight", "classifier.bias"}
+    assert len(body["params"]) + len(head["params"]) == len(list(model.parameters()))
