@@ -275,8 +275,6 @@ def training_step_engine(model_dir: Path, ex: Examples, R: Rerank, steps: int, s
     """A timing engine (:mod:`lib.perf.timing`) that runs ``steps`` training steps of this layout and
     objective on a throwaway model: one pass = ``steps`` steps, ``strings`` = (query, candidate) pairs
     trained, one call per step. For the interleaved training-throughput ratio of packed vs base."""
-    import torch
-
     tk = tokenize_examples(model_dir, ex, R)
     model = load_model(model_dir, seed).train()
     opt = optimizer(model, R)
