@@ -184,16 +184,17 @@ def rerank_alignment(P: Params, data, progress: bool = True) -> tuple[pd.DataFra
     gold = gold_of(data)
     base_ranks = cands.gold_ranks(gold)
     label = f"{rr.name} [{R.scorer}]"
+    new_ranks = rev.rerank_ranks(cands, margins, gold)
     by_system = {"retriever": rev.rank_metrics(base_ranks, R.candidates, P.bootstrap, P.seed),
-                 label: rev.rank_metrics(rev.rerank_ranks(cands, margins, gold), R.candidates, P.bootstrap, P.seed)}
+                 label: rev.rank_metrics(new_ranks, R.candidates, P.bootstrap, P.seed)}
     fusion = None
     if R.fusion:
         weight, dev_acc = dev_fusion(P, rr, scorer, tr, [R.candidates])[R.candidates]
         fusion = {"weight": rev.weight_label(weight), "dev_acc@1": dev_acc, "dev_queries": len(tr.data.dev)}
         margins = rev.fused(cands, margins, weight)
         label = f"{label} + {rev.weight_label(weight)} x retriever"
-        by_system[label] = rev.rank_metrics(rev.rerank_ranks(cands, margins, gold), R.candidates, P.bootstrap, P.seed)
-    new_ranks = rev.rerank_ranks(cands, margins, gold)
+        new_ranks = rev.rerank_ranks(cands, margins, gold)
+        by_system[label] = rev.rank_metrics(new_ranks, R.candidates, P.bootstrap, P.seed)
     keys = ["acc@1", "mrr"] + ([f"acc@{R.candidates}"] if R.candidates > 1 else [])
     table = pd.DataFrame({s: {**{k: m[k] for k in keys},
                               **{f"{k}_{e}": m["ci"][k][i] for k in keys for i, e in enumerate(("lo", "hi"))}}
@@ -238,6 +239,28 @@ def accuracy_row(system: str, objective: str | None, fmt: str | None, c: int, ra
             "acc@1_lo": m["ci"]["acc@1"][0], "acc@1_hi": m["ci"]["acc@1"][1], "mrr": m["mrr"],
             "mrr_lo": m["ci"]["mrr"][0], "mrr_hi": m["ci"]["mrr"][1],
             "ceiling_acc@C": float(np.mean((ceiling_ranks >= 1) & (ceiling_ranks <= c))), "n": int(len(ranks))}
+
+
+def scored_rows(P: Params, rr: Reranker, scorer: Scorer, fmt: str, terms: Sequence[str], cands: Candidates,
+                gold: Sequence, retr_ranks: np.ndarray, tr: Training,
+                sweep: Sequence[int]) -> tuple[list[dict], dict[int, np.ndarray], dict[str, dict]]:
+    """12's accuracy rows of one reranker in one format at every C of ``sweep``: the reranker alone and
+    (``rerank.fusion``) fused with the retriever at the weight the dev queries chose for that C.
+
+    Returns (rows, margins by C, {"<name> [<fmt>] C=<c>": {weight, dev Acc@1 per weight}})."""
+    dev = dev_fusion(P, rr, scorer, tr, sweep) if settings(P).fusion else {}
+    rows, fusion = [], {}
+    margins = sweep_margins(P, rr, scorer, terms, cands, sweep, True)
+    for c, m in margins.items():
+        head = cands.head(c)
+        rows.append(accuracy_row(rr.name, rr.objective, fmt, c, rev.rerank_ranks(head, m, gold), retr_ranks, P))
+        if c in dev:
+            weight = rev.weight_label(dev[c][0])
+            fusion[f"{rr.name} [{fmt}] C={c}"] = {"weight": weight, "dev_acc@1": dev[c][1]}
+            rows.append(accuracy_row(f"{rr.name}+retriever", rr.objective, fmt, c,
+                                     rev.rerank_ranks(head, rev.fused(head, m, dev[c][0]), gold), retr_ranks, P,
+                                     fusion=weight))
+    return rows, margins, fusion
 
 
 def scoring_engine(rr: Reranker, scorer: Scorer, P: Params, terms: Sequence[str], cands: Candidates):

@@ -49,8 +49,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
                    "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spm.model")
 # recipe fields that shape the weights (max_minutes, save_steps, device and the 04 switches do not)
 RECIPE_FIELDS = ("packed", "objective", "train_candidates", "train_steps", "learning_rate", "head_learning_rate",
-                 "warmup_ratio",
-                 "batch_size", "max_seq_length", "max_term_tokens", "max_candidate_tokens")
+                 "warmup_ratio", "batch_size", "max_seq_length", "max_term_tokens", "max_candidate_tokens")
 
 
 def variant_name(packed: bool, objective: str) -> str:
