@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 from lib import atomic
-from lib.compress.dynamic import dynamic_int8
+from lib.compress.dynamic import dynamic_int8, dynamic_int8_to
 from lib.compress.export import fused_onnx
 from lib.compress.olive.search import olive_best, olive_session_options
-from lib.compress.smoothquant import smoothquant_int8
+from lib.compress.smoothquant import plain_static_int8_to, searched_keep_fp32, smoothquant_int8, smoothquant_int8_to
 from lib.engines.encoder import Encoder
 from lib.engines.hub import resolve_model_dir
 from lib.engines.ort import onnx_encoder, ort_session
@@ -33,6 +33,26 @@ ONNX_BUILDERS: dict[str, Callable[[Params], Path]] = {
     "onnx-int8-smoothquant": smoothquant_int8,
     "olive-best": olive_best,
 }
+# Variants: ablations of a registered format that 03's gate evaluates beside it (``gate_variants``), named
+# ``<format>:<variant>``; they run on the same engine and are never chosen (lib.gate.choose).
+VARIANT_BUILDERS: dict[str, Callable[[Params], Path]] = {
+    "onnx-int8-dynamic:per-tensor": lambda P: dynamic_int8_to(P, per_channel=False),
+    # SmoothQuant in the quant format that params did not pick, with the searched fallback of the one it did
+    "onnx-int8-smoothquant:QOperator": lambda P: smoothquant_int8_to(P, quant_format="QOperator",
+                                                                     keep_fp32=searched_keep_fp32(P)),
+    "onnx-int8-smoothquant:QDQ": lambda P: smoothquant_int8_to(P, quant_format="QDQ",
+                                                               keep_fp32=searched_keep_fp32(P)),
+    "onnx-int8-smoothquant:no-fallback": lambda P: smoothquant_int8_to(P, keep_fp32=[]),
+    "onnx-int8-static:no-smoothquant": lambda P: plain_static_int8_to(P, P.quant_format, searched_keep_fp32(P)),
+}
+
+
+def variants(P: Params) -> list[str]:
+    """The variants 03's gate evaluates for ``P`` (the SmoothQuant quant format params did not pick)."""
+    other_qf = "QDQ" if P.quant_format == "QOperator" else "QOperator"
+    return [v for v in VARIANT_BUILDERS if not v.startswith("onnx-int8-smoothquant:Q") or v.endswith(other_qf)]
+
+
 # ONNX Runtime SessionOptions a format was tuned with (applied over lib.engines.ort's defaults).
 SESSION_OPTIONS: dict[str, Callable[[Params], dict]] = {
     "olive-best": olive_session_options,
@@ -40,8 +60,8 @@ SESSION_OPTIONS: dict[str, Callable[[Params], dict]] = {
 
 
 def onnx_artifact(P: Params, fmt: str) -> Path:
-    """Path of a format's ONNX model, built on first use (so any notebook can run alone)."""
-    return ONNX_BUILDERS[fmt](P)
+    """Path of a format's (or a variant's) ONNX model, built on first use (so any notebook can run alone)."""
+    return {**ONNX_BUILDERS, **VARIANT_BUILDERS}[fmt](P)
 
 
 def load_encoder(P: Params, fmt: str = "fp32-torch") -> Encoder:
@@ -55,11 +75,12 @@ def load_encoder(P: Params, fmt: str = "fp32-torch") -> Encoder:
     """
     if fmt in TORCH_FORMATS:
         return load_torch_encoder(P, int8=fmt == "torch-int8")
-    if fmt in ONNX_BUILDERS:
+    if fmt in ONNX_BUILDERS or fmt in VARIANT_BUILDERS:
         extra = SESSION_OPTIONS[fmt](P) if fmt in SESSION_OPTIONS else None
         path, session = _onnx_session_healing(P, fmt, extra)
         return onnx_encoder(P, fmt, path, model_dir=resolve_model_dir(P), session=session)
-    raise ValueError(f"unknown format {fmt!r}; known: {', '.join(TORCH_FORMATS + tuple(ONNX_BUILDERS))}")
+    raise ValueError(f"unknown format {fmt!r}; known: "
+                     f"{', '.join(TORCH_FORMATS + tuple(ONNX_BUILDERS) + tuple(VARIANT_BUILDERS))}")
 
 
 def _onnx_session_healing(P: Params, fmt: str, extra_options: dict | None = None):

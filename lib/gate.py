@@ -19,13 +19,12 @@ import pandas as pd
 from lib.data import public
 from lib.data.hpo import load_hpo
 from lib.data.tiers import sample_alignment
-from lib.engines.cache import embed
-from lib.evaluate.retrieval import accuracy_at_k, embedding_agreement, gold_ranks
+from lib.evaluate.gate import Criterion, check, criteria_from_params, fastest_passing
+from lib.evaluators import AgreementEvaluator, AlignmentEvaluator, STSEvaluator, embed_texts
 from lib.formats import load_encoder
 from lib.params import Params
 from lib.perf.size import model_size_mb
 from lib.perf.timing import interleaved_rounds, latency_batches, latency_summary, timed_batches
-from lib.search.topk import topk
 
 log = logging.getLogger("lib.gate")
 
@@ -87,78 +86,57 @@ def build_gate_data(P: Params, n_latency: int = 2000) -> GateData:
 # Quality
 
 
-def sts_spearman(vectors: Mapping[str, np.ndarray], df: pd.DataFrame) -> float:
-    """Spearman between pair cosines and gold scores (scipy.stats)."""
-    from scipy.stats import spearmanr
-
-    a = np.stack([vectors[s] for s in df.sentence1])
-    b = np.stack([vectors[s] for s in df.sentence2])
-    return float(spearmanr((a * b).sum(1), df.score.to_numpy()).statistic)
+def evaluators(data: GateData) -> tuple[AlignmentEvaluator, list[STSEvaluator], AgreementEvaluator]:
+    """The gate's evaluators over ``data``: lay-term alignment, one STS set each, agreement with FP32."""
+    sts = [STSEvaluator.from_frame(name, df) for name, df in data.sts.items()]
+    return AlignmentEvaluator.from_frames(data.queries, data.targets), sts, AgreementEvaluator(data.agreement_texts)
 
 
-def alignment_acc1(q_vec: np.ndarray, t_vec: np.ndarray, data: GateData) -> dict:
-    """Acc@1 of lay terms against the target strings (a string listed under several terms counts
-    as correct for any of them), overall and on the non-trivial terms."""
+@dataclass
+class FormatQuality:
+    """One format's quality on the gate data: metrics, and the per-item values they summarise."""
 
-    _, idx = topk(q_vec, t_vec, k=1)
-    ranks = gold_ranks(data.targets.CODE.to_numpy()[idx], list(data.queries.gold_hpos))
-    nontrivial = ~data.queries.trivial.to_numpy(dtype=bool)
-    return {"acc1": accuracy_at_k(ranks, 1),
-            "acc1_nontrivial": accuracy_at_k(ranks[nontrivial], 1) if nontrivial.any() else float("nan"),
-            "top1": data.targets.CODE.to_numpy()[idx[:, 0]]}
+    metrics: dict
+    top1: np.ndarray                       # alignment items: each query's top-1 concept
+    sts_items: dict[str, np.ndarray]       # STS set -> pair cosines
+    vectors: np.ndarray                    # agreement texts' vectors
 
 
-def quality(encoder, data: GateData, use_cache: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
-    """Quality metrics of one encoder and its vectors (keyed by text) for agreement checks."""
-
-    texts = list(dict.fromkeys(data.agreement_texts + list(data.targets.STR)))
-    vec = embed(encoder, texts, use_cache=use_cache)
-    by_text = dict(zip(texts, vec))
-    q_vec = np.stack([by_text[s] for s in data.queries.source_text])
-    t_vec = np.stack([by_text[s] for s in data.targets.STR])
-    acc = alignment_acc1(q_vec, t_vec, data)
-    metrics = {"acc1": acc["acc1"], "acc1_nontrivial": acc["acc1_nontrivial"]}
-    for name, df in data.sts.items():
-        metrics[f"spearman[{name}]"] = sts_spearman(by_text, df)
-    return metrics, {"by_text": by_text, "top1": acc["top1"]}
+def quality(encoder, data: GateData, use_cache: bool = True) -> FormatQuality:
+    """Quality of one encoder: every string the evaluators need embedded in one cached call (one batch
+    plan, as the engine is deployed; dynamic-INT8 vectors depend on it), then each evaluator's items."""
+    align, sts, agree = evaluators(data)
+    by_text = embed_texts(encoder, data.agreement_texts + list(data.targets.STR), use_cache)
+    top1 = align.items(by_text)
+    metrics = align.metrics(top1)
+    sts_items = {ev.name: ev.items(by_text) for ev in sts}
+    for ev in sts:
+        metrics.update(ev.metrics(sts_items[ev.name]))
+    return FormatQuality(metrics, top1, sts_items, agree.items(by_text))
 
 
-def agreement(ref: Mapping, other: Mapping, data: GateData) -> dict:
-    """Cosine and nearest-neighbour agreement with the FP32 vectors, plus top-1 target agreement."""
+def compare(ref: FormatQuality, other: FormatQuality, data: GateData, n_boot: int, seed: int
+            ) -> tuple[dict, dict[str, tuple[float, float] | None]]:
+    """Agreement of a format with the FP32 reference (cosine, nearest neighbour, top-1 concept) and the
+    paired bootstrap intervals of each quality metric's drop (Acc@1 and every STS Spearman)."""
+    align, sts, agree = evaluators(data)
+    a = agree.with_reference(ref.vectors).metrics(other.vectors)
+    a["top1_agreement"] = align.top1_agreement(ref.top1, other.top1)
+    cis = align.drop_cis(ref.top1, other.top1, n_boot, seed)
+    for ev in sts:
+        cis.update(ev.drop_cis(ref.sts_items[ev.name], other.sts_items[ev.name], n_boot, seed))
+    return a, cis
 
-    texts = data.agreement_texts
-    a = embedding_agreement(np.stack([ref["by_text"][s] for s in texts]),
-                            np.stack([other["by_text"][s] for s in texts]))
-    a["top1_agreement"] = float(np.mean(ref["top1"] == other["top1"]))
-    return a
 
-
-# ---------------------------------------------------------------------------------------------
-# Latency and energy
-
-
-def check(metrics: Mapping[str, float], ref: Mapping[str, float], P: Params) -> tuple[bool, list[str]]:
-    """Thresholds from params; returns (passed, reasons for failing)."""
-    reasons = []
-    cos = metrics.get("mean_cosine", float("nan"))
-    if not cos >= P.gate_min_cosine:
-        reasons.append(f"mean cosine to FP32 {cos:.4f} < {P.gate_min_cosine}")
-    drop = ref["acc1"] - metrics.get("acc1", float("nan"))
-    if not drop <= P.gate_max_acc1_drop:
-        reasons.append(f"HPO Acc@1 drop {drop * 100:.2f} points > {P.gate_max_acc1_drop * 100:.2f}")
-    for key in (k for k in ref if k.startswith("spearman[")):
-        d = ref[key] - metrics.get(key, float("nan"))
-        if not d <= P.gate_max_spearman_drop:
-            reasons.append(f"{key} drop {d:.4f} > {P.gate_max_spearman_drop}")
-    return not reasons, reasons
+def criteria(P: Params, data: GateData) -> list[Criterion]:
+    """The gate's thresholds (params): cosine to FP32, HPO Acc@1 drop, each STS Spearman drop."""
+    return criteria_from_params(P, sts_keys=[f"spearman[{name}]" for name in data.sts])
 
 
 def choose(table: pd.DataFrame, candidates: Sequence[str] = INT8_FORMATS) -> str | None:
-    """The fastest INT8 format that passes the gate, or None (a failing model is never chosen)."""
-    ok = table[table.format.isin(candidates) & table.passed]
-    if ok.empty:
-        return None
-    return str(ok.sort_values("latency_avg_ms").iloc[0].format)
+    """The fastest INT8 format that passes the gate, or None (the one rule,
+    :func:`lib.evaluate.gate.fastest_passing`: a failing model is never chosen)."""
+    return fastest_passing(table, "latency_avg_ms", candidates=candidates, label="format")
 
 
 # Latency columns of the gate table (lib.perf.timing.latency_summary has more): per batch of P.batch_size.
@@ -191,18 +169,23 @@ def run_gate(P: Params, formats: Sequence[str], data: GateData, encoders: Mappin
     for f in names:
         if f not in encoders:
             encoders[f] = load_encoder(P, f)
-    results, vecs = {}, {}
-    for f in names:
-        results[f], vecs[f] = quality(encoders[f], data, use_cache=use_cache)
+    results = {f: quality(encoders[f], data, use_cache=use_cache) for f in names}
     times, bench, lat = latency(encoders, data.latency_texts, P, rounds)
+    rule = criteria(P, data)
+    ref = results[REFERENCE]
     rows = []
     for f in names:
         e = encoders[f]
-        row = {"format": f, **results[f], **agreement(vecs[REFERENCE], vecs[f], data),
+        agree, cis = compare(ref, results[f], data, P.bootstrap, P.seed)
+        row = {"format": f, **results[f].metrics, **agree,
                "size_mb": model_size_mb(e.fmt, e.info.get("model_dir"), e.info.get("onnx")), **lat.loc[f].to_dict(),
                "artifact": encoders[f].info.get("onnx", encoders[f].info.get("model_dir", ""))}
-        row["passed"], reasons = check(row, results[REFERENCE], P)
-        row["reasons"] = "; ".join(reasons)
+        verdict = check(row, ref.metrics, rule, cis)
+        for metric, ci in cis.items():
+            row[f"{metric}_drop_ci_lo"], row[f"{metric}_drop_ci_hi"] = ci if ci else (None, None)
+        row["passed"], row["reasons"] = verdict.passed, "; ".join(verdict.reasons)
+        row["unproven"] = "; ".join(verdict.unproven)
+        row["decisions"] = verdict.records()
         rows.append(row)
     table = pd.DataFrame(rows)
     onnx_fp32 = table.set_index("format").latency_avg_ms.get("onnx-fp32")

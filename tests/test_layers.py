@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("lib.compress",),
     ("lib.formats",),
     ("lib.search",),
+    ("lib.evaluators",),
     ("lib.gate", "lib.analysis", "lib.train"),
     ("lib.rerank",),
     ("lib.report",),

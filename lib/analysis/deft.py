@@ -8,7 +8,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from lib.engines.cache import embed
-from lib.evaluate.deft import candidate_scores, cosine_pairs, evaluate_task1_set, gold_ranks, task2_metrics
+from lib.evaluate.deft import candidate_scores, evaluate_task1_set, gold_ranks, task2_metrics
+from lib.evaluate.sts import pair_cosines
 
 
 def task1_runs(enc, sets: Sequence[Any], **kwargs: Any) -> dict[str, dict[str, Any]]:
@@ -16,7 +17,7 @@ def task1_runs(enc, sets: Sequence[Any], **kwargs: Any) -> dict[str, dict[str, A
     cache, so a rerun of one format costs nothing); ``kwargs`` go to :func:`evaluate_task1_set`."""
 
     def cos(df):
-        return cosine_pairs(embed(enc, df.sentence1.tolist()), embed(enc, df.sentence2.tolist()))
+        return pair_cosines(embed(enc, df.sentence1.tolist()), embed(enc, df.sentence2.tolist()))
 
     return {s.key: evaluate_task1_set(cos(s.train), s.train.score.to_numpy(), cos(s.test),
                                       s.test.score.to_numpy(), **kwargs) for s in sets}

@@ -2,11 +2,12 @@
 
 Two library pieces do the work:
 
-* Neural Compressor 3.7.1 ``ORTSmoothQuant`` (the class ONNX Runtime's ``SmoothQuant`` hook and
-  ``lib.compress.smoothquant`` call) computes s_j = max|X_j|^alpha / max|W_j|^(1-alpha) per input channel of each
-  linear MatMul. We run it with ``folding=False`` so that every scale stays visible in the graph as a
-  ``<node>_smooth_scale`` initializer (= 1/s_j) feeding a ``Mul`` in front of the MatMul: the smoothed
-  activation is X_j / s_j by construction, and the scales are read from that graph, not recomputed.
+* Neural Compressor 3.7.1 ``ORTSmoothQuant`` (the class ONNX Runtime's ``SmoothQuant`` hook calls;
+  :func:`lib.compress.static.smoothed_fp32`) computes s_j = max|X_j|^alpha / max|W_j|^(1-alpha) per
+  input channel of each linear MatMul. Notebook 07 runs it with ``folding=False`` so that every scale
+  stays visible in the graph as a ``<node>_smooth_scale`` initializer (= 1/s_j) feeding a ``Mul`` in
+  front of the MatMul: the smoothed activation is X_j / s_j by construction, and the scales are read
+  from that graph, not recomputed.
 * ``onnxruntime.quantization.qdq_loss_debug`` saves the MatMul inputs of the FP32 graph
   (``collect_activations``) and compares FP32 with QDQ-quantized tensors (``compute_activation_error``,
   ``compute_weight_error``: signal-to-quantization-noise ratio in dB, higher is better).
@@ -24,8 +25,7 @@ import numpy as np
 import pandas as pd
 
 from lib.compress.calibration import FeedReader
-from lib.compress.export import cached_onnx
-from lib.compress.graph import describe
+from lib.compress.graph import describe_matmul
 from lib.engines.hub import load_tokenizer, resolve_model_dir
 from lib.params import Params
 
@@ -36,10 +36,6 @@ THRESHOLDS: tuple[float, ...] = (2.5, 5.0, 7.5)
 
 
 SMOOTH_SCALE_SUFFIX = "_smooth_scale"
-
-
-# MPNet names its attention projections attention/attn/{q,k,v,o}; lib.compress.graph.describe_matmul reads
-# BERT names (query/key/value/output) only, so those come back as "other" there.
 
 
 # ---------------------------------------------------------------------------------------------
@@ -58,7 +54,7 @@ def matmul_inputs(model_path: Path) -> pd.DataFrame:
         if n.op_type == "MatMul" and n.input[1] in inits:
             w = numpy_helper.to_array(inits[n.input[1]])
             rows.append({"node": n.name, "activation": n.input[0], "weight": n.input[1],
-                         "channels": int(w.shape[0]), **describe(n.name)})
+                         "channels": int(w.shape[0]), **describe_matmul(n.name)})
     return pd.DataFrame(rows)
 
 
@@ -70,18 +66,6 @@ def smooth_scales(smoothed_path: Path) -> dict[str, np.ndarray]:
     m = onnx.load(str(smoothed_path))
     return {i.name[:-len(SMOOTH_SCALE_SUFFIX)]: 1.0 / numpy_helper.to_array(i).astype(np.float64).ravel()
             for i in m.graph.initializer if i.name.endswith(SMOOTH_SCALE_SUFFIX)}
-
-
-def smoothed_unfolded(src: Path, feeds: list[dict], alpha: float, out: Path) -> Path:
-    """FP32 graph smoothed by ``ORTSmoothQuant`` with the scales kept as explicit Mul nodes."""
-    import onnx
-    from neural_compressor.adaptor.ox_utils.smooth_quant import ORTSmoothQuant
-
-
-    def build(tmp: Path) -> None:
-        sq = ORTSmoothQuant(onnx.load(str(src)), ((f, None) for f in feeds), False)
-        sq.transform(alpha, folding=False).save(str(tmp))
-    return cached_onnx(out, build)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from scipy.stats import spearmanr
 
 from lib.data.public import load_sts
 from lib.engines.cache import embed
-from lib.evaluate.deft import cosine_pairs, paired_bootstrap_ci
+from lib.evaluate.sts import correlation_ci, pair_cosines
 
 # (set name, split): the key of each result is "name/split"
 GENERAL_SETS: tuple[tuple[str, str], ...] = (("stsb-en", "dev"), ("stsb-fr", "test"), ("biosses", "all"))
@@ -53,9 +53,9 @@ def general_semantics(encoder, *, max_pairs: int | None = None, bootstrap: int =
     vec = embed(encoder, texts)
     out: dict[str, dict[str, Any]] = {}
     for key, (df, n_total) in sets.items():
-        cos = cosine_pairs(vec[[row[s] for s in df.sentence1]], vec[[row[s] for s in df.sentence2]])
+        cos = pair_cosines(vec[[row[s] for s in df.sentence1]], vec[[row[s] for s in df.sentence2]])
         gold = df.score.to_numpy(float)
-        ci = paired_bootstrap_ci(cos, gold, "spearman", bootstrap, seed)
+        ci = correlation_ci(cos, gold, "spearman", bootstrap, seed)
         out[key] = {"spearman": float(spearmanr(cos, gold).statistic), "ci": list(ci) if ci else None,
                     "n": int(len(df)), "n_total": int(n_total)}
     return out

@@ -1,4 +1,5 @@
-"""The calibration set of every static INT8 build: sentences, fixed-shape feeds, the calibration key.
+"""Quantization inputs: the calibration set of every static INT8 build (sentences, the calibration key) and
+the one builder of model feeds from token ids (:func:`row_feeds`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from lib.compress.graph import onnx_input_names
 from lib.data import public
 from lib.data.hpo import load_hpo
 from lib.data.medsts import read_medsts
+from lib.engines.batching import pad_batch
 from lib.engines.hub import load_tokenizer, resolve_model_dir
 from lib.params import Params
 
@@ -58,24 +60,52 @@ def calibration_split(P: Params) -> tuple[list[str], list[str], str]:
     return pool[:n], pool[n:2 * n], source
 
 
-def fixed_shape_batches(tokenizer, texts: Sequence[str], input_names: Sequence[str], batch_size: int,
-                        seq_len: int) -> list[dict[str, np.ndarray]]:
-    """Calibration feeds of one fixed shape (Neural Compressor stacks them: shapes must agree).
+def row_feeds(ids: Sequence[Sequence[int]], input_names: Sequence[str], batch_size: int,
+              seq_len: int | None = None, pad_id: int = 0,
+              types: Sequence[Sequence[int]] | None = None) -> list[dict[str, np.ndarray]]:
+    """Model feeds from rows of token ids: the one builder of quantization inputs (calibration of every
+    static INT8 build, the quantization debugger's per-sentence feeds, the rerankers' calibration rows).
 
-    The last batch is completed with the first sentences again, so no sentence is dropped.
+    With ``seq_len``, every batch has ``batch_size`` rows padded to ``seq_len`` (Neural Compressor and
+    ONNX Runtime's calibrators stack the batches: shapes must agree), the last batch completed with the
+    first rows again, so no row is dropped. Without it, each batch is padded to its own longest row
+    (``batch_size=1``: unpadded rows, every position a real token). ``token_type_ids`` are ``types``
+    where given, else zeros; only the graph's ``input_names`` are fed.
     """
-    texts = list(texts)
-    n_batches = max(1, -(-len(texts) // batch_size))
-    padded = (texts * (1 + n_batches * batch_size // max(len(texts), 1)))[:n_batches * batch_size]
+    rows = list(range(len(ids)))
+    n_batches = max(1, -(-len(rows) // batch_size))
+    if seq_len is not None:
+        rows = (rows * (1 + n_batches * batch_size // max(len(rows), 1)))[:n_batches * batch_size]
     out = []
-    for i in range(n_batches):
-        enc = tokenizer(padded[i * batch_size:(i + 1) * batch_size], padding="max_length",
-                        truncation=True, max_length=seq_len, return_tensors="np")
-        feed = {k: np.asarray(enc[k], dtype=np.int64) for k in input_names if k in enc}
-        if "token_type_ids" in input_names and "token_type_ids" not in feed:
-            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
-        out.append(feed)
+    for b in range(n_batches):
+        part = rows[b * batch_size:(b + 1) * batch_size]
+        if not part:
+            break
+        input_ids, mask = pad_batch([ids[r] for r in part], seq_len, pad_id)
+        token_types = (pad_batch([types[r] for r in part], input_ids.shape[1], 0)[0] if types is not None
+                       else np.zeros_like(input_ids))
+        feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": token_types}
+        out.append({k: feed[k] for k in input_names if k in feed})
     return out
+
+
+def text_feeds(tokenizer, texts: Sequence[str], input_names: Sequence[str], batch_size: int,
+               seq_len: int | None, max_length: int | None = None) -> list[dict[str, np.ndarray]]:
+    """:func:`row_feeds` of texts tokenized with the model's tokenizer (truncated to ``seq_len``, or to
+    ``max_length`` when each batch keeps its own length)."""
+    enc = tokenizer(list(texts), truncation=True, max_length=seq_len or max_length)
+    return row_feeds(enc["input_ids"], input_names, batch_size, seq_len, tokenizer.pad_token_id or 0,
+                     enc.get("token_type_ids"))
+
+
+def feeds_key(feeds: Sequence[dict[str, np.ndarray]]) -> str:
+    """Content key of a list of feeds (their token ids and shapes): names calibration-range caches and
+    every artifact calibrated on them."""
+    h = hashlib.sha256()
+    for f in feeds:
+        h.update(repr(f["input_ids"].shape).encode())
+        h.update(f["input_ids"].tobytes())
+    return h.hexdigest()[:10]
 
 
 class FeedReader:
@@ -120,11 +150,7 @@ class Calibration:
 
     @property
     def key(self) -> str:
-        h = hashlib.sha256()
-        for f in self.feeds:
-            h.update(repr(f["input_ids"].shape).encode())
-            h.update(f["input_ids"].tobytes())
-        return h.hexdigest()[:10]
+        return feeds_key(self.feeds)
 
 
 def prepare_calibration(P: Params) -> Calibration:
@@ -134,5 +160,5 @@ def prepare_calibration(P: Params) -> Calibration:
     tok = load_tokenizer(resolve_model_dir(P))
     calib, held_out, source = calibration_split(P)
     seq_len = calibration_seq_len(tok, calib, P.max_length)
-    feeds = fixed_shape_batches(tok, calib, onnx_input_names(src), min(P.batch_size, len(calib)), seq_len)
+    feeds = text_feeds(tok, calib, onnx_input_names(src), min(P.batch_size, len(calib)), seq_len)
     return Calibration(src, feeds, held_out, source, seq_len, len(calib))

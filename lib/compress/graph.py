@@ -1,4 +1,4 @@
-"""Reading ONNX graphs: inputs, linear MatMuls and their roles, file sizes.
+"""Reading ONNX graphs: the model's inputs, its linear MatMuls and the role of each (layer, q/k/v, ...).
 """
 
 from __future__ import annotations
@@ -29,30 +29,18 @@ def linear_matmuls(path: Path) -> list[str]:
     return [n.name for n in m.graph.node if n.op_type == "MatMul" and n.input[1] in consts]
 
 
+# Node-name patterns of each role, first match wins: BERT's exported names (attention/self/query, ...,
+# intermediate, output) and MPNet's (attention/attn/{q,k,v,o}).
 _KIND_PATTERNS = (("attention.*query", "q"), ("attention.*key", "k"), ("attention.*value", "v"),
-                  ("attention.*output", "attn-out"), ("intermediate", "ffn-in"), ("output", "ffn-out"),
-                  ("pooler", "pooler"))
+                  (r"attn[./]q[./]", "q"), (r"attn[./]k[./]", "k"), (r"attn[./]v[./]", "v"),
+                  (r"attn[./]o[./]", "attn-out"), ("attention.*output", "attn-out"), ("intermediate", "ffn-in"),
+                  ("output", "ffn-out"), ("pooler", "pooler"))
 
 
 def describe_matmul(name: str) -> dict:
-    """Layer index and role (q/k/v/attn-out/ffn-in/ffn-out) read from an exported node name."""
+    """Layer index and role (q/k/v/attn-out/ffn-in/ffn-out/pooler, else other) read from an exported
+    MatMul node name, for BERT and MPNet graphs alike (the one describer: sensitivity tables, the
+    quantization debugger and the outlier figure all label layers with it)."""
     layer = re.search(r"layers?[._/](\d+)", name)
     kind = next((k for pat, k in _KIND_PATTERNS if re.search(pat, name)), "other")
     return {"layer": int(layer.group(1)) if layer else -1, "kind": kind}
-
-
-
-_MPNET_ATTN = re.compile(r"attn[./](q|k|v|o)[./]")
-
-
-_MPNET_KIND = {"q": "q", "k": "k", "v": "v", "o": "attn-out"}
-
-
-def describe(name: str) -> dict:
-    """Layer and role of a MatMul node (``lib.compress.graph.describe_matmul`` plus MPNet's names)."""
-
-    d = describe_matmul(name)
-    m = _MPNET_ATTN.search(name)
-    if d["kind"] == "other" and m:
-        d["kind"] = _MPNET_KIND[m.group(1)]
-    return d

@@ -8,41 +8,15 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
-from lib.compress.calibration import FeedReader
-from lib.compress.export import cached_onnx, unfused_onnx
-from lib.compress.graph import describe, linear_matmuls, onnx_input_names
+from lib.compress.calibration import FeedReader, text_feeds
+from lib.compress.export import unfused_onnx
+from lib.compress.graph import describe_matmul, onnx_input_names
 from lib.engines.hub import load_tokenizer, resolve_model_dir
 from lib.params import Params
 
 log = logging.getLogger("lib.compress.qdq_debug")
-
-
-def qdq_static(src: Path, out: Path, feeds: list[dict]) -> Path:
-    """Static INT8 QDQ model of the linear MatMuls, for the debug comparison only.
-
-    Same settings as ``lib.compress.smoothquant.static_int8`` (u8 activations, s8 per-channel weights, MinMax).
-    ORT's calibrator keeps every MatMul tensor of every calibration batch in memory (about 3 GB per
-    batch of 32 x 128 tokens on a BERT-base model: the full padded calibration set ran out of memory
-    here, and two such batches still took 8 GB), so callers pass a few dozen unpadded sentences
-    (:func:`debug_feeds`). ``CalibMaxIntermediateOutputs`` is no way out: in ONNX Runtime 1.31 it
-    discards the collected batches instead of reducing them.
-    """
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-
-    return cached_onnx(out, lambda tmp: quantize_static(
-        str(src), str(tmp), FeedReader(feeds), quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=["MatMul"], nodes_to_quantize=linear_matmuls(src), per_channel=True,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        calibrate_method=CalibrationMethod.MinMax, extra_options={"MatMulConstBOnly": True}))
 
 
 def qdq_debug(float_model: Path, qdq_model: Path, feeds: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -77,9 +51,9 @@ def qdq_debug(float_model: Path, qdq_model: Path, feeds: list[dict]) -> tuple[pd
     rows = []
     for name, err in act_err.items():
         if name in consumers:
-            role, desc = "input", [describe(u) for u in consumers[name]]
+            role, desc = "input", [describe_matmul(u) for u in consumers[name]]
         elif name in producers:
-            role, desc = "output", [describe(producers[name])]
+            role, desc = "output", [describe_matmul(producers[name])]
         else:
             role, desc = "other", [{"layer": -1, "kind": "other"}]
         rows.append({"tensor": name, "role": role, "layer": desc[0]["layer"],
@@ -87,7 +61,7 @@ def qdq_debug(float_model: Path, qdq_model: Path, feeds: list[dict]) -> tuple[pd
                      "qdq_sqnr_db": err.get("qdq_err"), "xmodel_sqnr_db": err.get("xmodel_err")})
     acts = pd.DataFrame(rows).sort_values(["role", "layer", "kind", "tensor"]).reset_index(drop=True)
     w_err = compute_weight_error(create_weight_matching(str(float_model), str(qdq_model)))
-    weights = pd.DataFrame([{"weight": k, **describe(weight_users.get(k, "")), "sqnr_db": v}
+    weights = pd.DataFrame([{"weight": k, **describe_matmul(weight_users.get(k, "")), "sqnr_db": v}
                             for k, v in w_err.items()])
     return acts, weights.sort_values(["layer", "kind"]).reset_index(drop=True)
 
@@ -151,16 +125,11 @@ def summarize_debug(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def debug_feeds(P: Params, texts: Sequence[str], n: int, max_len: int) -> list[dict]:
-    """One unpadded feed per sentence for the debug runs: every position is a real token, so the
-    per-tensor errors and the channel maxima are not diluted by padding."""
-
+    """One unpadded feed per sentence for the debug runs (:func:`lib.compress.calibration.text_feeds`
+    with one row per batch): every position is a real token, so the per-tensor errors and the channel
+    maxima are not diluted by padding. Also the calibration feeds of the debug QDQ models: ORT's
+    calibrator keeps every MatMul tensor of every batch in memory (about 3 GB per batch of 32 x 128
+    tokens on a BERT-base model; ``CalibMaxIntermediateOutputs`` discards batches in ORT 1.31 instead
+    of reducing them), so those are calibrated on a few dozen unpadded sentences."""
     tok = load_tokenizer(resolve_model_dir(P))
-    names = onnx_input_names(unfused_onnx(P))
-    feeds = []
-    for text in list(texts)[:n]:
-        enc = tok([text], truncation=True, max_length=max_len, return_tensors="np")
-        feed = {k: np.asarray(enc[k], dtype=np.int64) for k in names if k in enc}
-        if "token_type_ids" in names and "token_type_ids" not in feed:
-            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
-        feeds.append(feed)
-    return feeds
+    return text_feeds(tok, list(texts)[:n], onnx_input_names(unfused_onnx(P)), 1, None, max_length=max_len)

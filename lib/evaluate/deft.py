@@ -21,6 +21,7 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 from sklearn.preprocessing import MinMaxScaler
 
 from lib.evaluate.retrieval import bootstrap_ci
+from lib.evaluate.sts import correlation_ci
 
 Convention = Literal["reference", "system"]
 
@@ -82,24 +83,6 @@ def correlations(pred: Sequence[float], gold: Sequence[float]) -> dict[str, floa
     pe = stats.pearsonr(pred, gold)
     return {"spearman": float(sp.statistic), "spearman_p": float(sp.pvalue),
             "pearson": float(pe.statistic), "pearson_p": float(pe.pvalue)}
-
-
-def paired_bootstrap_ci(pred: Sequence[float], gold: Sequence[float], statistic: str,
-                        n: int, seed: int, level: float = 0.95) -> tuple[float, float] | None:
-    """Percentile interval of a paired statistic (``spearman`` or ``pearson``) by scipy.stats.bootstrap.
-
-    Correlations are not means of per-item values, so pairs are resampled jointly (paired=True).
-    Returns None when ``n`` is 0 (bootstrap disabled).
-    """
-    if n <= 0:
-        return None
-    fn = {"spearman": lambda x, y: stats.spearmanr(x, y).statistic,
-          "pearson": lambda x, y: stats.pearsonr(x, y).statistic}[statistic]
-    res = stats.bootstrap((np.asarray(pred, float), np.asarray(gold, float)), fn, paired=True,
-                          vectorized=False, n_resamples=n, confidence_level=level, method="percentile",
-                          random_state=np.random.default_rng(seed))
-    lo, hi = res.confidence_interval
-    return float(lo), float(hi)
 
 
 def mean_ci(values: Sequence[float], n: int, seed: int) -> tuple[float, float] | None:
@@ -189,11 +172,6 @@ def fit_score_mapping(train_cosine: Sequence[float], train_gold: Sequence[float]
     raise ValueError(f"unknown score mapping {method!r}; known: minmax, isotonic, linear")
 
 
-def cosine_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine of two matrices of L2-normalised vectors (the encoders' output)."""
-    return np.einsum("ij,ij->i", np.asarray(a, np.float32), np.asarray(b, np.float32)).astype(float)
-
-
 def task1_metrics(pred: Sequence[float], gold: Sequence[float], *, threshold: float,
                   convention: Convention = "reference", bootstrap: int = 0, seed: int = 0) -> dict[str, Any]:
     """Every Task 1 figure for one mapped prediction list: EDRM (both conventions), correlations, CIs,
@@ -208,8 +186,8 @@ def task1_metrics(pred: Sequence[float], gold: Sequence[float], *, threshold: fl
         "edrm_by_convention": {c: edrm(pred, gold, c) for c in EDRM_CONVENTIONS},
     }
     out.update(correlations(pred, gold))
-    out["spearman_ci"] = paired_bootstrap_ci(pred, gold, "spearman", bootstrap, seed)
-    out["pearson_ci"] = paired_bootstrap_ci(pred, gold, "pearson", bootstrap, seed)
+    out["spearman_ci"] = correlation_ci(pred, gold, "spearman", bootstrap, seed)
+    out["pearson_ci"] = correlation_ci(pred, gold, "pearson", bootstrap, seed)
     out["classification"] = classification_metrics(pred, gold, threshold)
     return out
 

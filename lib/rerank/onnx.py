@@ -4,8 +4,8 @@ ONNX Runtime scorer.
 The recipes are the encoders' (``lib.compress``), applied by path: export with dynamic batch and sequence
 axes (TorchScript exporter, eager attention), :func:`lib.compress.export.fuse` for ``onnx-fp32``,
 :func:`lib.compress.dynamic.dynamic_int8_file` for ``onnx-int8-dynamic`` (weights s8 per channel,
-activations u8 per call) and, for ``onnx-int8-smoothquant``, :func:`lib.compress.smoothquant.smoothed_fp32`
-then :func:`lib.compress.smoothquant.static_int8` on a :class:`lib.compress.calibration.Calibration` made
+activations u8 per call) and, for ``onnx-int8-smoothquant``, :func:`lib.compress.static.smoothed_fp32`
+then :func:`lib.compress.static.static_int8` on calibration feeds made
 of reranker inputs (rows of *training* queries with their candidates, never a lay term or a dev query).
 The exported graph outputs the margin ``l1 - l0`` per token; the classifier head's MatMul stays FP32 in
 both INT8 formats (its output *is* the score, and it costs 2 x hidden multiply-adds per token).
@@ -23,12 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lib.compress.calibration import Calibration
+from lib.compress.calibration import feeds_key, row_feeds
 from lib.compress.dynamic import dynamic_int8_file
 from lib.compress.export import cached_onnx, fuse, keyword_wrapper, model_input_names
 from lib.compress.graph import linear_matmuls, onnx_input_names
-from lib.compress.smoothquant import smoothed_fp32, static_int8
-from lib.engines.batching import pad_batch
+from lib.compress.static import cached_static_int8, smoothed_fp32
 from lib.engines.ort import ort_session
 from lib.fingerprint import engine_versions, settings_key
 from lib.params import Params
@@ -78,21 +77,13 @@ def head_matmuls(path: Path) -> list[str]:
 
 def calibration_feeds(inputs: Inputs, input_names: list[str], pad_id: int, rows: int, batch: int,
                       seed: int = 0) -> tuple[list[dict[str, np.ndarray]], int]:
-    """Fixed-shape feeds of ``rows`` seeded rows of ``inputs`` (Neural Compressor stacks the batches, so
-    every batch has ``batch`` rows padded to one length; the last is completed from the first rows).
-    Returns (feeds, padded length)."""
+    """Fixed-shape feeds (:func:`lib.compress.calibration.row_feeds`) of ``rows`` seeded rows of ``inputs``,
+    padded to the longest of them. Returns (feeds, padded length)."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(inputs.ids), size=min(rows, len(inputs.ids)), replace=False)
     length = int(max(len(inputs.ids[r]) for r in pick))
-    n_batches = -(-len(pick) // batch)
-    pick = np.resize(pick, n_batches * batch)
-    feeds = []
-    for b in range(n_batches):
-        part = pick[b * batch:(b + 1) * batch]
-        ids, mask = pad_batch([inputs.ids[r] for r in part], length, pad_id)
-        types, _ = pad_batch([inputs.types[r] for r in part], length, 0)
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        feeds.append({k: feed[k] for k in input_names})
+    feeds = row_feeds([inputs.ids[r] for r in pick], input_names, batch, length, pad_id,
+                      types=[inputs.types[r] for r in pick])
     return feeds, length
 
 
@@ -115,11 +106,11 @@ def reranker_onnx(model_path: Path, fmt: str, P: Params, calibration: Inputs | N
     names = onnx_input_names(unfused)
     feeds, length = calibration_feeds(calibration, names, pad_id, P.calibration_size,
                                       min(P.batch_size, P.calibration_size), P.seed)
-    cal = Calibration(unfused, feeds, [], "reranker inputs of training queries", length,
-                      min(P.calibration_size, len(calibration.ids)))
-    out = d / f"model-int8-smoothquant-a{P.smoothquant_alpha:.2f}-{P.quant_format}-{cal.key}.onnx"
-    return cached_onnx(out, lambda tmp: static_int8(smoothed_fp32(cal, P.smoothquant_alpha, d), tmp, cal,
-                                                    P.quant_format, exclude=head_matmuls(unfused)))
+    out = d / f"model-int8-smoothquant-a{P.smoothquant_alpha:.2f}-{P.quant_format}-{feeds_key(feeds)}.onnx"
+    log.info("reranker SmoothQuant calibration: %d rows of training queries padded to %d tokens",
+             min(P.calibration_size, len(calibration.ids)), length)
+    return cached_static_int8(smoothed_fp32(unfused, feeds, P.smoothquant_alpha, d), out, feeds, P.quant_format,
+                              exclude=head_matmuls(unfused))
 
 
 @dataclass

@@ -8,7 +8,7 @@ from lib import formats, params
 from lib.analysis import semantics
 from lib.data import public
 from lib.engines import cache
-from lib.evaluate.deft import cosine_pairs
+from lib.evaluate.sts import pair_cosines
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_general_semantics_layout_and_values(encoder, data_mirror):
     # the figure is the Spearman of the pair cosines of the seeded sample, recomputed here by hand
     from scipy.stats import spearmanr
     df = public.load_sts("biosses", "all").sample(12, random_state=0)
-    cos = cosine_pairs(cache.embed(encoder, list(df.sentence1)), cache.embed(encoder, list(df.sentence2)))
+    cos = pair_cosines(cache.embed(encoder, list(df.sentence1)), cache.embed(encoder, list(df.sentence2)))
     assert out["biosses/all"]["spearman"] == pytest.approx(spearmanr(cos, df.score).statistic, abs=1e-5)
     # seeded: the same call gives the same figures; another seed samples other pairs
     assert semantics.general_semantics(encoder, max_pairs=12, bootstrap=50, seed=0) == out

@@ -14,7 +14,9 @@ import pytest
 
 from lib import params
 from lib.compress.olive import compat as olive_compat
-from lib.compress.olive import search as optimize
+from lib.compress.olive import config as olive_config
+from lib.compress.olive import metric as olive_metric
+from lib.compress.olive import search as olive_search
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +33,7 @@ def fake_model_dir(tmp_path) -> Path:
 
 
 def _build(P, model_dir: Path, tmp_path: Path) -> dict:
-    return optimize.olive_config(P, model_dir, tmp_path / "eval.npz", tmp_path / "work",
+    return olive_config.olive_config(P, model_dir, tmp_path / "eval.npz", tmp_path / "work",
                                  ["input_ids", "attention_mask", "token_type_ids"])
 
 
@@ -69,8 +71,8 @@ def test_cpu_config_from_params(fake_model_dir, tmp_path):
     assert cfg["input_model"]["type"] == "PyTorchModel"
     assert cfg["input_model"]["model_loader"] == "olive_model_loader"
     metric = cfg["evaluators"]["ours"]["metrics"][0]
-    assert metric["type"] == "custom" and Path(metric["user_config"]["user_script"]) == Path(optimize.__file__)
-    assert callable(getattr(optimize, metric["user_config"]["evaluate_func"]))
+    assert metric["type"] == "custom" and Path(metric["user_config"]["user_script"]) == Path(olive_metric.__file__)
+    assert callable(getattr(olive_metric, metric["user_config"]["evaluate_func"]))
     goals = {s["name"]: s.get("goal") for s in metric["sub_types"]}
     assert goals["mean_cosine"] == {"type": "threshold", "value": P.gate_min_cosine}
     assert goals["spearman"] == {"type": "max-degradation", "value": P.gate_max_spearman_drop}
@@ -119,7 +121,7 @@ def test_pareto_flags_hand_computed():
                        "spearman": [0.80, 0.80, 0.81, 0.79, 0.9],
                        "latency_ms": [10.0, 8.0, 12.0, 9.0, 1.0]})
     # row 3 is dominated by row 1 (worse cosine, Spearman, slower); NaN rows are never on it
-    assert optimize.pareto_flags(df).tolist() == [True, True, True, False, False]
+    assert olive_search.pareto_flags(df).tolist() == [True, True, True, False, False]
 
 
 def test_goal_flags_and_choice():
@@ -128,15 +130,15 @@ def test_goal_flags_and_choice():
     df = pd.DataFrame({"mean_cosine": [0.995, 0.989, 0.999, 0.99995],
                        "spearman": [0.795, 0.80, 0.785, 0.79995],
                        "latency_ms": [70.0, 50.0, 60.0, 80.0], "pruned": [False] * 4})
-    g = optimize.goal_flags(df, base, P)
+    g = olive_search.goal_flags(df, base, P)
     assert g["goal_cosine"].tolist() == [True, False, True, True]
     assert g["goal_spearman"].tolist() == [True, True, False, True]   # 0.785 < 0.80 - 0.01
     assert g["goal_latency"].tolist() == [True, True, True, True]     # <= 80 ms
     assert g["meets_literal_goal"].tolist() == [False, False, False, True]
     df = pd.concat([df, g], axis=1)
-    assert optimize.choose(df) == 0           # fastest of the rows meeting every goal
+    assert olive_search.choose(df) == 0           # fastest of the rows meeting every goal
     df.loc[[0, 3], "meets_goals"] = False
-    assert optimize.choose(df) is None        # never a failing model
+    assert olive_search.choose(df) is None        # never a failing model
 
 
 def test_exactly_one_candidate_meets_the_goals_and_latency_goal_is_an_argument(fake_model_dir, tmp_path):
@@ -149,17 +151,17 @@ def test_exactly_one_candidate_meets_the_goals_and_latency_goal_is_an_argument(f
     df = pd.DataFrame({"mean_cosine": [0.999, 0.995, 0.999, 0.95],
                        "spearman": [0.70, 0.795, 0.80, 0.80],
                        "latency_ms": [50.0, 80.0, 90.0, 40.0], "pruned": [False] * 4})
-    g = optimize.goal_flags(df, base, P)
+    g = olive_search.goal_flags(df, base, P)
     assert g["meets_goals"].tolist() == [False, True, False, False]
-    assert optimize.choose(pd.concat([df, g], axis=1)) == 1
-    free = optimize.goal_flags(df, base, P, speedup_goal_percent=None)
+    assert olive_search.choose(pd.concat([df, g], axis=1)) == 1
+    free = olive_search.goal_flags(df, base, P, speedup_goal_percent=None)
     assert free["goal_latency"].all() and free["meets_goals"].tolist() == [False, True, True, False]
-    assert optimize.choose(pd.concat([df, free], axis=1)) == 1         # 80 ms beats 90 ms
-    assert "latency_ms" not in optimize.quality_goals(P, speedup_goal_percent=None)
-    cfg = optimize.olive_config(P, fake_model_dir, tmp_path / "e.npz", tmp_path / "w", speedup_goal_percent=None)
+    assert olive_search.choose(pd.concat([df, free], axis=1)) == 1         # 80 ms beats 90 ms
+    assert "latency_ms" not in olive_config.quality_goals(P, speedup_goal_percent=None)
+    cfg = olive_config.olive_config(P, fake_model_dir, tmp_path / "e.npz", tmp_path / "w", speedup_goal_percent=None)
     subs = {s["name"]: s for s in cfg["evaluators"]["ours"]["metrics"][0]["sub_types"]}
     assert "goal" not in subs["latency_ms"] and subs["mean_cosine"]["goal"]["value"] == 0.99
-    assert optimize.config_hash(cfg) != optimize.config_hash(_build(P, fake_model_dir, tmp_path))
+    assert olive_config.config_hash(cfg) != olive_config.config_hash(_build(P, fake_model_dir, tmp_path))
 
 
 def test_evaluate_forward_uses_the_one_latency_harness(tmp_path):
@@ -179,7 +181,7 @@ def test_evaluate_forward_uses_the_one_latency_harness(tmp_path):
     def forward(enc):
         calls.append(1)
         return onehot[enc["input_ids"]]                 # (rows, tokens, 4): the token's one-hot state
-    m = optimize.evaluate_forward(forward, tmp_path / "e.npz", repeats=3)
+    m = olive_metric.evaluate_forward(forward, tmp_path / "e.npz", repeats=3)
     assert len(calls) == 1 + 3 * 2
     assert m["mean_cosine"] == pytest.approx(1.0) and m["spearman"] == pytest.approx(1.0)
     assert m["latency_min_ms"] <= m["latency_ms"] <= m["latency_max_ms"] and m["sentences_per_s"] > 0
@@ -189,7 +191,7 @@ def test_score_embeddings_hand_computed():
     ref = np.eye(4, dtype=np.float32)                   # pairs (0, 2) and (1, 3)
     vec = ref.copy()
     vec[2] = [0.6, 0.0, 0.8, 0.0]                      # pair-0 cosine 0.6; its cosine to ref 0.8
-    s = optimize.score_embeddings(vec, ref, n_pairs=2, gold=np.array([5.0, 0.0]))
+    s = olive_metric.score_embeddings(vec, ref, n_pairs=2, gold=np.array([5.0, 0.0]))
     assert s["mean_cosine"] == pytest.approx((1 + 1 + 0.8 + 1) / 4)
     assert s["min_cosine"] == pytest.approx(0.8)
     assert s["spearman"] == pytest.approx(1.0)          # cosines (0.6, 0.0) rank like gold (5, 0)
@@ -198,7 +200,7 @@ def test_score_embeddings_hand_computed():
 def test_session_options():
     import onnxruntime as ort
 
-    so = optimize.session_options_from({"session_options": {"execution_mode": 1,
+    so = olive_metric.session_options_from({"session_options": {"execution_mode": 1,
                                                             "graph_optimization_level": 99,
                                                             "intra_op_num_threads": 2}})
     assert so == {"execution_mode": ort.ExecutionMode.ORT_PARALLEL,
@@ -223,17 +225,17 @@ def test_olive_candidates_run_in_our_session_with_their_tuned_settings(monkeypat
         opened["args"] = args
         opened["session"] = real_open(*args)
         return opened["session"]
-    monkeypatch.setattr(optimize, "open_session", spy)  # the name Olive's module calls
+    monkeypatch.setattr(olive_metric, "open_session", spy)  # the name Olive's module calls
     model = ONNXModelHandler(model_path=str(path), inference_settings={
         "execution_provider": [("CPUExecutionProvider", {})],
         "session_options": {"intra_op_num_threads": 1, "execution_mode": 0}})
-    forward = optimize._forward_for(model, "cpu", ["NoSuchExecutionProvider"], threads=2)
+    forward = olive_metric._forward_for(model, "cpu", ["NoSuchExecutionProvider"], threads=2)
     feeds = {"input_ids": np.array([[2, 5, 3]]), "attention_mask": np.ones((1, 3), dtype=np.int64)}
     assert forward(feeds).shape == (1, 3, 64)
     assert opened["args"][1:3] == (2, ["CPUExecutionProvider"])
     so = opened["session"].get_session_options()
     assert so.intra_op_num_threads == 1 and not so.enable_mem_pattern
-    assert optimize._provider_names("CUDAExecutionProvider") == ["CUDAExecutionProvider"]
+    assert olive_metric._provider_names("CUDAExecutionProvider") == ["CUDAExecutionProvider"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +295,7 @@ def shim_checks(tmp_path_factory) -> dict:
     """Each bug reproduced without its shim, then checked with it, in a fresh interpreter (the shims
     patch Olive's classes process-wide)."""
     env = {**os.environ, "OLIVE_DISABLE_TELEMETRY": "1"}
-    proc = subprocess.run([sys.executable, "-c", _REPRO, optimize.__file__],
+    proc = subprocess.run([sys.executable, "-c", _REPRO, olive_metric.__file__],
                           cwd=tmp_path_factory.mktemp("shims"), capture_output=True, text=True,
                           env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -338,7 +340,7 @@ def test_tiny_search_end_to_end():
     import onnxruntime as ort
 
     P = params.load("tiny", **TINY_SEARCH)
-    summary = optimize.search(P, speedup_goal_percent=None)
+    summary = olive_search.search(P, speedup_goal_percent=None)
     assert len(summary["candidates"]) >= 1
     assert summary["baseline"]["mean_cosine"] == pytest.approx(1.0, abs=1e-5)
     for c in summary["candidates"]:
@@ -346,13 +348,13 @@ def test_tiny_search_end_to_end():
         assert 0.9 < c["mean_cosine"] <= 1.0 + 1e-6
     assert summary["chosen"] is not None, "no candidate chosen although every one meets the goals"
     assert summary["chosen"]["meets_goals"] and not summary["chosen"]["pruned"]
-    path = optimize.olive_best(P, speedup_goal_percent=None)
+    path = olive_search.olive_best(P, speedup_goal_percent=None)
     assert path.exists() and path == Path(summary["chosen_model"])
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert {i.name for i in sess.get_inputs()} >= {"input_ids", "attention_mask"}
-    assert summary["opsets"]["ai.onnx"] == P.opset == optimize.onnx_opsets(path)["ai.onnx"]
+    assert summary["opsets"]["ai.onnx"] == P.opset == olive_search.onnx_opsets(path)["ai.onnx"]
     assert summary["vs_onnx_fp32"]["speedup"] > 0
-    again = optimize.search(P, speedup_goal_percent=None)   # reused, not rerun
+    again = olive_search.search(P, speedup_goal_percent=None)   # reused, not rerun
     assert again["config_hash"] == summary["config_hash"] and again["seconds"] == summary["seconds"]
 
 

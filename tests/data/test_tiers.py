@@ -182,3 +182,18 @@ def test_index_definitions_refused_on_the_licensed_tier(licensed_fixtures):
                     lay_lexicon=str(licensed_fixtures["lay_lexicon"]), index_definitions=True)
     with pytest.raises(ParamsError, match="index_definitions needs HPO definitions.*MRDEF"):
         tiers.alignment_data(P)
+
+
+def test_alignment_sample_keeps_gold_targets_and_counts_the_rest():
+    import pandas as pd
+
+    from lib.data.tiers import sample_alignment
+    lex = pd.DataFrame({"source_text": list("abcdef"), "gold_hpos": [("H1",), ("H2",), ("H3",), ("H4",),
+                                                                    ("H5",), ("H6",)],
+                        "trivial": [False] * 6})
+    targets = pd.DataFrame({"STR": [f"s{i}" for i in range(20)], "CODE": [f"H{i % 10}" for i in range(20)]})
+    q, t, info = sample_alignment(lex, targets, max_sources=2, max_targets=6, seed=0)
+    gold = {g for gs in q.gold_hpos for g in gs}
+    assert len(q) == 2 and info["queries_left_out"] == 4
+    assert gold <= set(t.CODE) and info["gold_targets"] == 4          # 2 gold codes x 2 strings each
+    assert len(t) == 6 and info["targets_left_out"] == 14

@@ -13,6 +13,7 @@ from lib import params
 from lib.data import deft
 from lib.errors import DataFormatError
 from lib.evaluate import deft as ev_deft
+from lib.evaluate import sts
 from lib.evaluate import regression
 from lib.report import deft as deft_tables
 
@@ -122,9 +123,9 @@ def test_correlations_and_bootstrap_ci():
     c = ev_deft.correlations(pred, gold)
     assert c["spearman"] == pytest.approx(1 - 6 * 4 / (6 * 35))  # sum d^2 = 4
     assert 0 < c["spearman_p"] < 0.05
-    lo, hi = ev_deft.paired_bootstrap_ci(pred, gold, "spearman", 200, 0)
+    lo, hi = sts.correlation_ci(pred, gold, "spearman", 200, 0)
     assert lo <= c["spearman"] <= hi
-    assert ev_deft.paired_bootstrap_ci(pred, gold, "spearman", 0, 0) is None
+    assert sts.correlation_ci(pred, gold, "spearman", 0, 0) is None
 
 
 def test_undersample_balances_classes_deterministically():
