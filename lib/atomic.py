@@ -92,26 +92,50 @@ def save_npy(dest: str | os.PathLike, array: Any) -> Path:
     return Path(dest)
 
 
+def load_or_remove(path: str | os.PathLike, load: Callable[[Path], T], what: str = "cache") -> T | None:
+    """``load(path)``, or None when ``path`` is missing or fails to load (then it is logged with its path
+    and removed: a torn or foreign file is never trusted, nor left for a later run to trust)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return load(path)
+    except Exception as err:  # any reader error means the file cannot be trusted
+        log.warning("%s %s failed to load (%s: %s): removing it and rebuilding", what, path,
+                    type(err).__name__, err)
+        remove(path)
+        return None
+
+
 def load_or_rebuild(path: str | os.PathLike, load: Callable[[Path], T], build: Callable[[Path], Any],
                     what: str = "cache") -> T:
-    """Load ``path``; if it is missing build it, if it fails to load log it, remove it and rebuild.
+    """Load ``path``; if it is missing build it, if it fails to load log it, remove it and rebuild: the
+    one "load, else rebuild" of every cache, artifact and record in the compendium.
 
     ``build(path)`` must write ``path`` (atomically, through this module). A second failure to load
     the freshly built file is raised with the path named, never looped on.
     """
     path = Path(path)
-    if path.exists():
-        try:
-            return load(path)
-        except Exception as err:  # any reader error means the file cannot be trusted
-            log.warning("%s %s failed to load (%s: %s): removing it and rebuilding", what, path,
-                        type(err).__name__, err)
-            remove(path)
+    found = load_or_remove(path, load, what)
+    if found is not None:
+        return found
     build(path)
     try:
         return load(path)
     except Exception as err:
         raise RuntimeError(f"{path}: freshly built {what} failed to load: {type(err).__name__}: {err}") from err
+
+
+def cached_json(path: str | os.PathLike, compute: Callable[[], Any], what: str = "record",
+                check: Callable[[Any], Any] | None = None, **dumps_kwargs: Any) -> Any:
+    """The JSON object at ``path``, or ``compute()`` written there atomically when it is missing or
+    unreadable; ``check(obj)`` may raise to reject a readable but stale or malformed object (rebuilt)."""
+    def load(p: Path) -> Any:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+        if check is not None:
+            check(obj)
+        return obj
+    return load_or_rebuild(path, load, lambda p: write_json(p, compute(), **dumps_kwargs), what)
 
 
 def remove(path: str | os.PathLike) -> None:

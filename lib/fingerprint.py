@@ -35,6 +35,45 @@ ENGINE_PACKAGES = ("torch", "transformers", "tokenizers", "onnx", "onnxruntime",
 _CHUNK = 1 << 22
 
 
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, streamed: the one file digest (checksums of downloads and pinned data,
+    model files through :func:`file_digest`'s memo)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# Source files whose *code* decides what a trained model computes: a trained model's key digests them
+# (:func:`code_digest`). Declared here, at the bottom, because the key is computed where a params file is
+# resolved to a model folder (lib.engines.hub), below the code it digests (lib.train, lib.rerank); the
+# layer contract test reads this table (tests/test_layers.py) and the Makefile reads the file lists
+# (tools/nbdeps.py --code-key) so a training-code edit retrains exactly the models it shapes.
+CODE_KEYS: dict[str, tuple[str, ...]] = {
+    "training": ("lib/train/pairs.py", "lib/train/samplers.py", "lib/train/losses.py", "lib/train/trainer.py"),
+    "rerank": ("lib/rerank/inputs.py", "lib/rerank/model.py", "lib/rerank/data.py", "lib/rerank/train.py",
+               "lib/rerank/candidates.py"),
+}
+
+
+def code_digest(key: str) -> str:
+    """Digest of the syntax trees of the files of ``CODE_KEYS[key]`` without docstrings: a changed line of
+    code changes it (and retrains), an edited comment or docstring does not (the AST has no comments)."""
+    import ast
+
+    h = hashlib.sha256()
+    for rel in CODE_KEYS[key]:
+        tree = ast.parse((paths.ROOT / rel).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+        h.update(Path(rel).name.encode() + b"\0" + ast.dump(tree).encode())
+    return h.hexdigest()[:16]
+
+
 def _digest_cache_file(path: Path) -> Path:
     return paths.cache_dir() / "fingerprints" / f"{hashlib.sha1(str(path).encode()).hexdigest()}.json"
 
@@ -48,11 +87,7 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
             return saved["sha256"]
     except (OSError, ValueError, KeyError, AttributeError):
         pass  # missing or unreadable record: recompute (the record is only a memo)
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    digest = h.hexdigest()
+    digest = sha256_file(path)
     try:
         atomic.write_json(record, {"path": path, "size": size, "mtime_ns": mtime_ns, "sha256": digest})
     except OSError as err:  # a read-only cache still gives correct (uncached) digests

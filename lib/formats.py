@@ -8,7 +8,6 @@ first use (so any notebook can run alone). This is the only module that knows bo
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Callable
 
@@ -23,7 +22,6 @@ from lib.engines.ort import onnx_encoder, ort_session
 from lib.engines.torch import load_torch_encoder
 from lib.params import Params
 
-log = logging.getLogger("lib.formats")
 
 TORCH_FORMATS = ("fp32-torch", "torch-int8")
 # Each ONNX format's builder: params -> path of its .onnx artifact (built on first use, content-keyed).
@@ -84,14 +82,10 @@ def load_encoder(P: Params, fmt: str = "fp32-torch") -> Encoder:
 
 
 def _onnx_session_healing(P: Params, fmt: str, extra_options: dict | None = None):
-    """Build (or reuse) a format's artifact and open it; an artifact that fails to load is logged
-    with its path, removed and rebuilt once (a truncated file must never be trusted or kept)."""
+    """Build (or reuse) a format's artifact and open it (:func:`lib.atomic.load_or_rebuild`: an artifact
+    that fails to load is logged with its path, removed and rebuilt once; a truncated file is never
+    trusted or kept)."""
     path = onnx_artifact(P, fmt)
-    try:
-        return path, ort_session(path, P, extra_options)
-    except Exception as err:  # onnxruntime raises its own exception types for a bad model file
-        log.warning("artifact %s failed to load (%s: %s): removing it and rebuilding", path,
-                    type(err).__name__, err)
-        atomic.remove(path)
-        path = onnx_artifact(P, fmt)
-        return path, ort_session(path, P, extra_options)
+    session = atomic.load_or_rebuild(path, lambda p: ort_session(p, P, extra_options),
+                                     lambda p: onnx_artifact(P, fmt), what="ONNX artifact")
+    return path, session

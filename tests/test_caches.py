@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -218,14 +219,26 @@ def test_a_reader_never_sees_a_torn_file_during_a_rewrite(tmp_path):
     assert errors == []
 
 
-def test_unreadable_search_record_and_calibration_cache_are_rebuilt(tmp_path, caplog):
-    from lib.compress import smoothquant
+def test_unreadable_search_record_and_calibration_cache_are_rebuilt(tmp_path, caplog, data_mirror):
+    """ORT trusts whatever calibration cache it finds; a torn one is logged, removed and recomputed. A torn
+    search record is rebuilt the same way (lib.atomic.load_or_rebuild)."""
+    from lib import params
+    from lib.compress import calibration, fallback, static
 
-    cache = tmp_path / "model.calib-abc.json"
+    P = params.load("tiny")
+    cal = calibration.prepare_calibration(P)
+    cache = cal.unfused.with_name(f"{cal.unfused.stem}.calib-{cal.key}.json")
     cache.write_text('{"smooth_quant": fal')
     with caplog.at_level(logging.WARNING):
-        smoothquant._drop_unreadable_json(cache)
-    assert not cache.exists() and str(cache) in caplog.text
+        static.static_int8(cal.unfused, tmp_path / "x.onnx", cal.feeds)
+    assert str(cache) in caplog.text and json.loads(cache.read_text())        # recomputed, readable
+    found, _ = fallback.fallback_for(P, cal, None, "QDQ")
+    record = fallback._search_record_path(P, None, "QDQ", cal)
+    record.write_text(record.read_text()[:50])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        again, _ = fallback.fallback_for(P, cal, None, "QDQ")
+    assert again == found and str(record) in caplog.text
 
 
 def test_corrupted_public_download_in_the_cache_is_fetched_again(monkeypatch, caplog, tmp_path):

@@ -155,3 +155,26 @@ def test_lib_never_imports_the_benchmark(bench_import):
     offenders = [str(p) for p in LIB.rglob("*.py")
                  if any(bench_import + sep in p.read_text(encoding="utf-8") for sep in (".", " "))]
     assert offenders == []
+
+
+def test_code_keys_are_declared_and_no_module_names_source_files_elsewhere():
+    """A trained model's key digests the source of code above the module that resolves it (lib.engines.hub
+    digests lib/train): that dependency by content is declared in one table, ``lib.fingerprint.CODE_KEYS``,
+    whose files must exist and have a layer; no other module names a lib source file in a string (a
+    dependency this test could not see)."""
+    from lib.fingerprint import CODE_KEYS
+
+    for key, files in CODE_KEYS.items():
+        for rel in files:
+            path = LIB.parent / rel
+            assert path.exists(), f"CODE_KEYS[{key!r}] names {rel}, which does not exist"
+            layer_of(module_name(path))
+    hidden = []
+    for path in LIB.rglob("*.py"):
+        if path.name == "fingerprint.py" and path.parent == LIB:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and node.value.startswith("lib/") and node.value.endswith(".py"):
+                hidden.append(f"{module_name(path)}: {node.value!r}")
+    assert hidden == [], f"source files named outside lib.fingerprint.CODE_KEYS: {hidden}"

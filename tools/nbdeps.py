@@ -7,6 +7,7 @@ exists. ``lib/plots`` is left out on purpose: figures are drawn from results, ne
 and a figure edit should not rerun an alignment (redraw one with ``make -B results/<model>/<nb>.json``).
 
     python tools/nbdeps.py 04-align      # prints the lib files, one per line
+    python tools/nbdeps.py --code-key training   # the files a trained model's key digests
 """
 
 from __future__ import annotations
@@ -68,6 +69,19 @@ def notebook_dependencies(stem: str) -> list[str]:
     return sorted(files | data)
 
 
+def code_key_files(key: str) -> list[str]:
+    """The source files of ``lib.fingerprint.CODE_KEYS[key]`` (read from the module's syntax tree, so make
+    can call it before any venv exists): the code a trained model's key digests."""
+    tree = ast.parse((ROOT / "lib" / "fingerprint.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "CODE_KEYS":
+            return list(ast.literal_eval(node.value)[key])
+    raise KeyError("CODE_KEYS not found in lib/fingerprint.py")
+
+
 if __name__ == "__main__":
-    for stem in sys.argv[1:]:
-        print("\n".join(notebook_dependencies(stem)))
+    if sys.argv[1:2] == ["--code-key"]:
+        print("\n".join(code_key_files(sys.argv[2])))
+    else:
+        for stem in sys.argv[1:]:
+            print("\n".join(notebook_dependencies(stem)))

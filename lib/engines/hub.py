@@ -4,7 +4,6 @@ folders and the Hugging Face hub (pinned by revision); the model's identity for 
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import importlib
 import importlib.util
@@ -16,7 +15,7 @@ from typing import Any
 
 from lib import paths
 from lib.errors import ModelNotAvailableError
-from lib.fingerprint import file_digest, hub_commit, model_fingerprint
+from lib.fingerprint import code_digest, file_digest, hub_commit, model_fingerprint
 from lib.params import Params
 
 log = logging.getLogger("lib.engines.hub")
@@ -94,7 +93,7 @@ def resolve_model_dir(P: Params) -> Path:
         if not (folder / "config.json").exists():
             raise ModelNotAvailableError(
                 f"model {spec!r} is not assembled yet: run `make models` "
-                f"(python -m lib.engines.parts assemble {name}); expected {folder}")
+                f"(python -m lib.data.model_parts assemble {name}); expected {folder}")
         return folder
     local = paths.project_path(spec)
     if local is not None and local.is_dir():
@@ -110,7 +109,7 @@ def resolve_model_dir(P: Params) -> Path:
 
 def training_inputs(P: Params) -> dict[str, str]:
     """What a trained model is computed from, by content: the recipe, the start model's fingerprint, the
-    training data files' digests and the training code's digest (lib/train/*.py).
+    training data files' digests and the training code's digest (``lib.fingerprint.CODE_KEYS``).
 
     Why here and not in lib.train: resolving a params file to a model folder must not import the
     trainer (torch + datasets), and the key must be computable before the model exists.
@@ -139,26 +138,7 @@ def training_inputs(P: Params) -> dict[str, str]:
             data[rel] = file_digest(fetch(rel))
     return {"recipe": T.model_dump_json(), "seed": str(P.seed), "pooling": P.pooling,
             "base": model_fingerprint(resolve_model_dir(base)), "base_pooling": base.pooling,
-            **{f"data:{k}": v for k, v in data.items()}, "code": training_code_digest()}
-
-
-# the modules whose code decides the trained weights (the study driver and the dev evaluator do not)
-TRAINING_CODE = ("pairs.py", "samplers.py", "losses.py", "trainer.py")
-
-
-def training_code_digest() -> str:
-    """Digest of the training code's syntax tree without docstrings: a changed line of code retrains, an
-    edited comment or docstring does not (the AST has no comments; docstrings are removed)."""
-    h = hashlib.sha256()
-    for name in TRAINING_CODE:
-        tree = ast.parse((paths.ROOT / "lib" / "train" / name).read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            body = getattr(node, "body", None)
-            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
-        h.update(name.encode() + b"\0" + ast.dump(tree).encode())
-    return h.hexdigest()[:16]
+            **{f"data:{k}": v for k, v in data.items()}, "code": code_digest("training")}
 
 
 def trained_model_dir(P: Params) -> Path:

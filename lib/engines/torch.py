@@ -51,6 +51,16 @@ class BatchEncoder:
                           f"encode {self.name} [{self.fmt}]", progress)
 
 
+def device_of(setting: str) -> str:
+    """The torch device of a ``device`` setting (training, rerank): ``auto`` is CUDA when torch sees a
+    GPU, else CPU; ``cuda`` without one is an error."""
+    import torch
+
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device is {setting!r} but torch sees no GPU")
+    return "cuda" if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()) else "cpu"
+
+
 def set_threads(P: Params) -> int:
     import torch
     n = P.threads or os.cpu_count() or 1

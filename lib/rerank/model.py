@@ -26,15 +26,6 @@ from lib.rerank.inputs import Inputs, collate, masks_of_rows, row_batches
 log = logging.getLogger("lib.rerank.model")
 
 
-def device_of(setting: str) -> str:
-    """``auto`` is CUDA when torch sees a GPU, else CPU; ``cuda`` without one is an error."""
-    import torch
-
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("rerank.device is 'cuda' but torch sees no GPU")
-    return "cuda" if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()) else "cpu"
-
-
 def load_model(model_dir: Path, seed: int = 0):
     """The token-classification model over ``model_dir`` (2 labels; the head seeded when new), eager
     attention so its ONNX export gets ONNX Runtime's attention fusion."""

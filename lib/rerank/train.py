@@ -34,13 +34,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lib import atomic, paths
-from lib.fingerprint import engine_versions, file_digest, model_fingerprint, settings_key
+from lib.fingerprint import code_digest, engine_versions, model_fingerprint, settings_key
 from lib.params import Rerank
 from lib.perf.timing import Pass
 from lib.rerank.data import Examples
 from lib.rerank.inputs import (Inputs, Special, build, collate, masks_of_rows, row_batches, special_tokens,
                                text_tokenizer, token_ids)
-from lib.rerank.model import device_of, load_model, mask_logits
+from lib.engines.torch import device_of
+from lib.rerank.model import load_model, mask_logits
 
 log = logging.getLogger("lib.rerank.train")
 
@@ -140,18 +141,11 @@ def optimizer(model, R: Rerank):
                               {"params": head, "lr": R.head_learning_rate}], weight_decay=0.01)
 
 
-def code_digest() -> str:
-    """Digest of the code that shapes a trained reranker (this package's layout, model, data, training)."""
-    here = Path(__file__).parent
-    return settings_key(**{f: file_digest(here / f) for f in ("inputs.py", "model.py", "data.py", "train.py",
-                                                             "candidates.py")})
-
-
 def run_dir(model_dir: Path, ex: Examples, R: Rerank, seed: int, retriever_fp: str) -> Path:
     """Content-keyed folder of one trained reranker (under ``.cache/models/rerankers``)."""
     recipe = {k: getattr(R, k) for k in RECIPE_FIELDS}
     key = settings_key(model=model_fingerprint(model_dir), examples=ex.key(), retriever=retriever_fp, seed=seed,
-                       recipe=recipe, code=code_digest(), versions=engine_versions())
+                       recipe=recipe, code=code_digest("rerank"), versions=engine_versions())
     return paths.models_dir() / "rerankers" / f"{variant_name(R.packed, R.objective)}-{key}"
 
 

@@ -82,7 +82,8 @@ def dev_scores_of(P: Params) -> dict[str, float]:
     unsouped run's curve, so its own dev scores are computed here)."""
     from lib.train.evaluation import dev_evaluator, dev_scores
     from lib.train.pairs import training_set
-    from lib.train.trainer import device_of, start_model
+    from lib.engines.torch import device_of
+    from lib.train.trainer import start_model
     from lib.engines.hub import resolve_model_dir
 
     T = P.training

@@ -22,6 +22,7 @@ import pandas as pd
 
 from lib import atomic
 from lib.engines import hub
+from lib.engines.torch import device_of
 from lib.params import Params, load as load_params
 from lib.train.evaluation import dev_evaluator, dev_scores
 from lib.train.pairs import TrainingSet, training_set
@@ -29,15 +30,6 @@ from lib.train.pairs import TrainingSet, training_set
 log = logging.getLogger("lib.train.trainer")
 
 RECORD = "training.json"  # what a trained folder was made from, and how training went
-
-
-def device_of(setting: str) -> str:
-    """``auto`` is CUDA when torch sees a GPU, else CPU."""
-    import torch
-
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("training.device is 'cuda' but torch sees no GPU")
-    return "cuda" if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()) else "cpu"
 
 
 def start_model(model_dir: Path, pooling: str, max_seq_length: int, device: str):

@@ -34,16 +34,16 @@ def eval_pairs(P: Params) -> pd.DataFrame:
 
 def prepare_eval_data(P: Params, out: Path) -> Path:
     """Tokenised held-out sentences (fixed batches, so every candidate sees the same inputs), the
-    gold scores and the FP32 PyTorch reference vectors, in one ``.npz``."""
+    gold scores and the FP32 PyTorch reference vectors, in one ``.npz`` (built once; a torn file from an
+    interrupted run is removed and rebuilt, :func:`lib.atomic.load_or_rebuild`)."""
+    def readable(p: Path) -> Path:
+        with np.load(p) as z:
+            int(z["n_batches"])
+        return p
+    return atomic.load_or_rebuild(out, readable, lambda p: _write_eval_data(P, p), what="eval data")
 
-    if out.exists():
-        try:
-            with np.load(out) as z:
-                int(z["n_batches"])
-            return out
-        except Exception as err:  # a torn file from an interrupted older run: never trusted
-            log.warning("eval data %s is unreadable (%s): removing it and rebuilding", out, err)
-            atomic.remove(out)
+
+def _write_eval_data(P: Params, out: Path) -> None:
     pairs = eval_pairs(P)
     texts = list(pairs["sentence1"]) + list(pairs["sentence2"])
     ref = load_torch_encoder(P).encode(texts, progress=False)
@@ -59,4 +59,3 @@ def prepare_eval_data(P: Params, out: Path) -> Path:
     with atomic.atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:  # a file object: np.savez must not append its own suffix
             np.savez(fh, **arrays)
-    return out

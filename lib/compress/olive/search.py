@@ -166,14 +166,20 @@ def search(P: Params, force: bool = False, *,
     config = olive_config(P, model_dir, eval_data, base, names, speedup_goal_percent=speedup_goal_percent)
     h = config_hash(config)
     summary_path = base / f"search-{h}.json"
-    if summary_path.exists() and not force:
-        try:
-            summary = json.loads(summary_path.read_text(encoding="utf-8"))
-            if summary.get("chosen_model") is None or Path(summary["chosen_model"]).exists():
-                return summary
-        except ValueError as err:
-            log.warning("Olive summary %s is unreadable (%s): removing it and searching again", summary_path, err)
-            atomic.remove(summary_path)
+    if force:
+        atomic.remove(summary_path)
+
+    def chosen_model_exists(summary: dict) -> None:
+        if summary.get("chosen_model") is not None and not Path(summary["chosen_model"]).exists():
+            raise FileNotFoundError(f"its chosen model {summary['chosen_model']} is gone")
+    return atomic.cached_json(summary_path, lambda: _run_search(P, base, h, names, eval_data, speedup_goal_percent),
+                              "Olive summary", check=chosen_model_exists, indent=2, default=str)
+
+
+def _run_search(P: Params, base: Path, h: str, names: list[str], eval_data: Path,
+                speedup_goal_percent: float | None) -> dict:
+    """Run Olive in ``base/<config hash>``, then flag, choose and compare (the summary of :func:`search`)."""
+    model_dir = resolve_model_dir(P)
     work = base / h
     config = olive_config(P, model_dir, eval_data, work, names, speedup_goal_percent=speedup_goal_percent)
     t0 = time.perf_counter()
@@ -203,7 +209,6 @@ def search(P: Params, force: bool = False, *,
                "opsets": onnx_opsets(chosen_model) if chosen_model else {},
                "eval_data": {"file": str(eval_data), "source": f"stsb-{P.language}/train",
                              "pairs": P.olive_eval_pairs, "seed": P.seed}}
-    atomic.write_json(summary_path, summary, indent=2, default=str)
     return summary
 
 

@@ -3,7 +3,7 @@ import zipfile
 
 import pytest
 
-from lib.engines import parts as models
+from lib.data import model_parts as models
 
 
 def _wheel(path, member, data):

