@@ -158,7 +158,7 @@ def ipex_calibration(P: Params, model_dir: Path, out_json: Path) -> dict[str, An
     """lib.compress's calibration sentences, batch size and padding length, for the IPEX INT8 build.
 
     The sentences are written to ``out_json`` (a JSON list, as the timed texts are passed); the worker
-    pads every batch to ``calibration_seq_len`` as lib.compress.calibration.fixed_shape_batches does.
+    pads every batch to ``calibration_seq_len`` as lib.compress.calibration.text_feeds does.
     """
     from lib.compress.calibration import calibration_seq_len, calibration_split
     from lib.engines.hub import load_tokenizer

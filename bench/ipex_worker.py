@@ -66,7 +66,7 @@ def _feeds(tokenizer, texts: list[str], seq_len: int) -> tuple:
 
 
 def calibration_batches(tokenizer, texts: list[str], batch_size: int, seq_len: int) -> list[tuple]:
-    """Fixed-shape feeds as lib.compress.calibration.fixed_shape_batches: the last batch is completed with the first
+    """Fixed-shape feeds as lib.compress.calibration.text_feeds: the last batch is completed with the first
     sentences again, every batch padded to ``seq_len``."""
     n_batches = max(1, -(-len(texts) // batch_size))
     padded = (texts * (1 + n_batches * batch_size // max(len(texts), 1)))[:n_batches * batch_size]

@@ -28,7 +28,7 @@ from bench import engines as bench_engines  # noqa: E402
 from bench import quality, search  # noqa: E402
 from bench import report as bench_report  # noqa: E402
 from bench.protocol import Worker  # noqa: E402
-from lib import atomic, paths, report, results  # noqa: E402
+from lib import atomic, paths, results  # noqa: E402
 from lib import params as params_mod  # noqa: E402
 from lib.perf import gemm, size, timing  # noqa: E402
 
@@ -190,7 +190,7 @@ def main(argv=None) -> dict:
     over = {"threads": a.threads} if a.threads else {}
     P = params_mod.load(a.params, **over)
     threads = P.threads or os.cpu_count() or 1
-    report.run_banner(P, bench="engines+gemm+search", n_strings=a.n_strings, rounds=a.rounds)
+    results.run_banner(P, bench="engines+gemm+search", n_strings=a.n_strings, rounds=a.rounds)
 
     from lib import formats
     from lib.compress import export
@@ -363,8 +363,8 @@ def main(argv=None) -> dict:
     result = {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "args": vars(a), "params": P.model_dump(), "machine": report.machine_info(),
-        "versions": report.library_versions(), "load_average_at_end": os.getloadavg(),
+        "args": vars(a), "params": P.model_dump(), "machine": results.machine_info(),
+        "versions": results.library_versions(), "load_average_at_end": os.getloadavg(),
         "texts": texts.info, "gate": gate,
         "model": {"layers": layers, "hidden": hidden, **{k: v for k, v in macs.items() if k != "shapes"},
                   "mean_tokens": float(lengths.mean()), "ops_timing_set": ops_all,

@@ -38,7 +38,7 @@ from lib import atomic, paths, results  # noqa: E402
 from lib import params as params_mod  # noqa: E402
 from lib.data.store import open_store, write_store  # noqa: E402
 from lib.perf.memory import peak_rss_mb, reset_peak_rss  # noqa: E402
-from lib.report.tables import markdown  # noqa: E402
+from lib.results.tables import markdown  # noqa: E402
 from lib.search import distributed as dd  # noqa: E402
 from lib.search import partitions as pt  # noqa: E402
 
@@ -210,10 +210,9 @@ def approximate(vectors: np.ndarray, queries: np.ndarray, k: int) -> list[dict]:
 
 def accuracy(params_name: str) -> dict:
     """Acc@1 against HPO alone and HPO + MeSH from notebook 10's result (None when it has not run)."""
-    from lib import report
 
     try:
-        m = report.read_result(params_name, "10-scale-out").metrics
+        m = results.read_result(params_name, "10-scale-out").metrics
     except FileNotFoundError:
         return {"acc1_hpo": None, "acc1_hpo_mesh": None,
                 "note": f"run `make scale` (notebook 10-scale-out with params {params_name}) first"}

@@ -31,7 +31,7 @@ from lib import atomic, paths, results
 from lib.data import store as stores
 from lib.fingerprint import file_digest, settings_key
 from lib.params import Params
-from lib.report.tables import markdown
+from lib.results.tables import markdown
 from lib.data.lexicon import read_lexicon
 from lib.data.textio import open_text
 from lib.errors import DataFormatError

@@ -16,12 +16,14 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from lib.compress.calibration import Calibration
+from lib.compress.fallback import FallbackSearch
 from lib.data import public
 from lib.data.hpo import load_hpo
 from lib.data.tiers import sample_alignment
 from lib.evaluate.gate import Criterion, check, criteria_from_params, fastest_passing
 from lib.evaluators import AgreementEvaluator, AlignmentEvaluator, STSEvaluator, embed_texts
-from lib.formats import load_encoder
+from lib.formats import load_encoder, variants
 from lib.params import Params
 from lib.perf.size import model_size_mb
 from lib.perf.timing import interleaved_rounds, latency_batches, latency_summary, timed_batches
@@ -199,6 +201,13 @@ def run_gate(P: Params, formats: Sequence[str], data: GateData, encoders: Mappin
 # Reporting
 
 
+def formats_to_gate(P: Params) -> list[str]:
+    """What 03 gates besides the FP32 reference: params' formats, every registered INT8 format, and (with
+    ``gate_variants``) their ablations (:func:`lib.formats.variants`). ``olive-best`` is 02's."""
+    fmts = [*P.formats, "onnx-fp32", *INT8_FORMATS] + (variants(P) if P.gate_variants else [])
+    return [f for f in dict.fromkeys(fmts) if f not in (REFERENCE, "olive-best")]
+
+
 def format_records(table: pd.DataFrame) -> dict[str, dict]:
     """The gate table as ``{label: {...}}`` for the result JSON (reasons as a list)."""
     out = {}
@@ -225,3 +234,21 @@ def done_criteria(table: pd.DataFrame, chosen: str | None, max_acc1_drop_points:
             "thresholds": {"acc1_drop_points": max_acc1_drop_points, "mean_cosine": min_cosine,
                            "speedup_vs_onnx_fp32": min_speedup},
             "met": bool(drop <= max_acc1_drop_points and cos >= min_cosine and speed >= min_speedup)}
+
+
+def result_metrics(table: pd.DataFrame, chosen: str | None, search: FallbackSearch, sensitivity: pd.DataFrame,
+                   cal: Calibration, sweep: pd.DataFrame, bench: dict) -> dict:
+    """The ``metrics`` block of 03's result record (:class:`lib.results.schema.QuantizeMetrics`)."""
+    records = format_records(table)
+    return {
+        "reference": REFERENCE, "chosen": chosen, "chosen_artifact": records[chosen]["artifact"] if chosen else None,
+        "done_criteria": done_criteria(table, chosen), "formats": records,
+        "smoothquant": {"alpha": search.alpha, "quant_format": search.quant_format, "keep_fp32": search.keep_fp32,
+                        "n_linear": len(sensitivity), "search_reached": search.reached,
+                        "target_cosine": search.target_cosine, "steps": search.steps,
+                        "calibration_source": cal.source, "calibration_sentences": cal.n_sentences,
+                        "held_out_sentences": len(cal.held_out), "calibration_seq_len": cal.seq_len},
+        "alpha_sweep": sweep.to_dict("records"), "sensitivity": sensitivity.to_dict("records"),
+        "energy": {"available": bool(bench.get("energy_available")), "reason": bench.get("energy_reason", "")},
+        "latency": {k: bench[k] for k in ("rounds", "batches", "sentences", "batch_size")},
+    }

@@ -12,14 +12,14 @@ import os
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from lib import errors, params, paths, report
+from lib import errors, params, paths, results
 from lib.errors import ParamsError
+from lib.results import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,28 +141,26 @@ def test_params_revision_pins_a_hub_commit():
         params.Params.model_fields["revision"].description
 
 
-def test_write_result_records_model_identity(results_dir, monkeypatch):
-    fake = types.ModuleType("lib.engines.hub")
-    fake.model_identity = lambda P: {"model": P.model, "model_dir": None, "fingerprint": "f00",
-                                     "revision": P.revision, "resolved_commit": None}
-    monkeypatch.setitem(sys.modules, "lib.engines.hub", fake)
-    rec = json.loads(_write_04(params.load("tiny")).read_text())
-    assert rec["model_identity"]["fingerprint"] == "f00"
+def test_write_result_records_the_identity_it_is_given(results_dir):
+    """The writer records the identity the encoder holds (it never resolves the model again: the results
+    layer sits below the engines)."""
+    from lib.formats import load_encoder
 
-    def boom(P):
-        raise RuntimeError("cannot resolve")
-    fake.model_identity = boom
-    rec = json.loads(_write_04(params.load("tiny")).read_text())
-    assert rec["model_identity"] == {"error": "RuntimeError: cannot resolve"}
-
-    monkeypatch.setitem(sys.modules, "lib.engines.hub", None)  # module not there: import fails
-    rec = json.loads(_write_04(params.load("tiny")).read_text())
-    assert rec["model_identity"]["error"].startswith(("ImportError", "ModuleNotFoundError"))
+    P = params.load("tiny")
+    enc = load_encoder(P, "fp32-torch")
+    assert enc.identity["fingerprint"] and enc.identity["model"] == P.model
+    rec = json.loads(results.write_result(P, "04-align", {"formats": {}}, identity=enc.identity,
+                                          data={"tier": "embedded"}).read_text())
+    assert rec["model_identity"] == enc.identity
+    from lib.engines.hub import model_identity
+    assert model_identity(P) == enc.identity
+    with pytest.raises(TypeError, match="identity"):
+        results.write_result(P, "04-align", {"formats": {}}, data={"tier": "embedded"})
 
 
 def _write_04(P) -> Path:
     """A minimal valid 04-align record (every write is validated against its notebook's schema)."""
-    return report.write_result(P, "04-align", {"formats": {}}, data={"tier": "embedded"})
+    return results.write_result(P, "04-align", {"formats": {}}, identity={}, data={"tier": "embedded"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,10 +173,10 @@ def _truncated(path: Path) -> None:
 
 
 def test_read_result_on_truncated_json_names_file_and_fix(results_dir):
-    path = report.result_path("tiny", "04-align")
+    path = results.result_path("tiny", "04-align")
     _truncated(path)
     with pytest.raises(ValueError) as err:
-        report.read_result("tiny", "04-align")
+        results.read_result("tiny", "04-align")
     assert isinstance(err.value, getattr(errors, "ResultFileError", ()))
     assert str(path) in str(err.value) and "make results/tiny/04-align.json" in str(err.value)
 
@@ -186,7 +184,7 @@ def test_read_result_on_truncated_json_names_file_and_fix(results_dir):
 def test_assemble_reads_result_files_through_report(results_dir):
     from lib.report import paper as assemble
 
-    _truncated(report.result_path("tiny", "04-align"))
+    _truncated(results.result_path("tiny", "04-align"))
     with pytest.raises(ValueError) as err:
         assemble.load_records(["tiny"], ["04-align"])
     assert isinstance(err.value, getattr(errors, "ResultFileError", ()))
@@ -200,25 +198,25 @@ def test_assemble_reads_result_files_through_report(results_dir):
 def test_write_table_writes_csv_and_markdown(results_dir):
     P = params.load("tiny")
     df = pd.DataFrame({"a": [1.23456, 2.0], "b": ["x", "y"]})
-    out = report.write_table(P, "00-x", df, formats=("csv", "md"), row_level=False, floatfmt=".2f")
+    out = results.write_table(P, "00-x", df, formats=("csv", "md"), row_level=False, floatfmt=".2f")
     assert set(out) == {"csv", "md"}
-    assert out["csv"] == results_dir / "tiny" / "00-x.csv" == report.table_path("tiny", "00-x", "csv")
+    assert out["csv"] == results_dir / "tiny" / "00-x.csv" == results.table_path("tiny", "00-x", "csv")
     assert pd.read_csv(out["csv"]).b.tolist() == ["x", "y"]
     assert "1.23" in out["md"].read_text() and "1.235" not in out["md"].read_text()
-    md = report.write_table(P, "00-y", df, formats=("md",), row_level=False, caption="Table X.")["md"]
+    md = results.write_table(P, "00-y", df, formats=("md",), row_level=False, caption="Table X.")["md"]
     assert md.read_text().startswith("Table X.\n\n| a ")
 
 
 def test_write_table_is_atomic(results_dir, monkeypatch):
     P = params.load("tiny")
-    path = report.write_table(P, "00-x", pd.DataFrame({"a": [1]}), row_level=False)["csv"]
+    path = results.write_table(P, "00-x", pd.DataFrame({"a": [1]}), row_level=False)["csv"]
 
     def torn(self, target, *a, **k):
         Path(target).write_text("a\n9", encoding="utf-8")
         raise OSError("disk full")
     monkeypatch.setattr(pd.DataFrame, "to_csv", torn)
     with pytest.raises(OSError):
-        report.write_table(P, "00-x", pd.DataFrame({"a": [2]}), row_level=False)
+        results.write_table(P, "00-x", pd.DataFrame({"a": [2]}), row_level=False)
     assert path.read_text() == "a\n1\n"
     assert sorted(p.name for p in path.parent.iterdir()) == ["00-x.csv"]  # no temporary file left
 
@@ -233,7 +231,8 @@ def test_every_table_goes_through_write_table():
     offenders = []
     sources = {p: _code_cells(p) for p in sorted((ROOT / "notebooks").glob("*.ipynb"))}
     sources.update({p: p.read_text(encoding="utf-8") for p in sorted((ROOT / "lib").rglob("*.py"))
-                    if p.relative_to(ROOT).as_posix() not in ("lib/report/__init__.py", "lib/report/tables.py")})
+                    if p.relative_to(ROOT).as_posix() not in ("lib/results/io.py", "lib/results/tables.py",
+                                                                "lib/results/__init__.py")})
     for path, text in sources.items():
         for i, line in enumerate(text.splitlines(), 1):
             if "table_path(" in line:
@@ -271,39 +270,39 @@ def test_licensed_inputs_lists_the_licensed_keys(tmp_path):
 
 
 def test_licensed_row_tables_go_to_a_marked_folder(results_dir, tmp_path):
-    from lib import report
+    from lib import results
 
     P = params.load("tiny", umls_mrconso=str(tmp_path / "MRCONSO.RRF"), deft_dir=str(tmp_path))
     rows = pd.DataFrame({"source_id": ["1"], "source_text": ["mal de dos"], "gold_cui": ["C1"],
                          "gold_hpo": [""], "pred_cui": ["C1"], "pred_hpo": [""], "score": [0.9], "correct": [True]})
-    main = report.write_table(P, "04-align.onnx-fp32.main", rows)["csv"]
-    agg = report.write_table(P, "04-align.metrics", pd.DataFrame({"acc@1": [1.0]}), row_level=False)["csv"]
+    main = results.write_table(P, "04-align.onnx-fp32.main", rows)["csv"]
+    agg = results.write_table(P, "04-align.metrics", pd.DataFrame({"acc@1": [1.0]}), row_level=False)["csv"]
     folder = results_dir / "tiny" / "licensed-derived"
     assert main == folder / "04-align.onnx-fp32.main.csv" and agg == results_dir / "tiny" / "04-align.metrics.csv"
     notice = (folder / "NOTICE.md").read_text(encoding="utf-8")
     assert "UMLS Metathesaurus" in notice and "DEFT 2020" in notice and "MedSTS" not in notice
     assert "must not be published" in notice and "JSON" in notice
-    assert report.table_path("tiny", "04-align.onnx-fp32.main", "csv") == main
+    assert results.table_path("tiny", "04-align.onnx-fp32.main", "csv") == main
     # the readers find it there
-    rec = json.loads(report.write_result(P, "04-align", {"formats": {"onnx-fp32": {}}},
+    rec = json.loads(results.write_result(P, "04-align", {"formats": {"onnx-fp32": {}}}, identity={},
                                          data={"tier": "licensed"}).read_text())
     assert rec["licensed_inputs"] == ["umls_mrconso", "deft_dir"]
-    _, tables = report.alignment_tables("tiny")
+    _, tables = results.alignment_tables("tiny")
     assert tables["onnx-fp32"].source_text.tolist() == ["mal de dos"]
     # 08 rates another run's licensed rows: its ratings are licensed-derived too, even on public params
-    rated = report.write_table(params.load("minilm-l6"), "08-ratings.tiny.onnx-fp32", rows, derived_from=["tiny"])
+    rated = results.write_table(params.load("minilm-l6"), "08-ratings.tiny.onnx-fp32", rows, derived_from=["tiny"])
     assert rated["csv"] == results_dir / "minilm-l6" / "licensed-derived" / "08-ratings.tiny.onnx-fp32.csv"
-    assert report.UPSTREAM_LINE in (rated["csv"].parent / "NOTICE.md").read_text(encoding="utf-8")
+    assert tables.UPSTREAM_LINE in (rated["csv"].parent / "NOTICE.md").read_text(encoding="utf-8")
     # a later run on public data replaces it: one table, one place
-    plain = report.write_table(params.load("tiny"), "04-align.onnx-fp32.main", rows)["csv"]
+    plain = results.write_table(params.load("tiny"), "04-align.onnx-fp32.main", rows)["csv"]
     assert plain == results_dir / "tiny" / "04-align.onnx-fp32.main.csv" and not main.exists()
-    assert report.table_path("tiny", "04-align.onnx-fp32.main", "csv") == plain
+    assert results.table_path("tiny", "04-align.onnx-fp32.main", "csv") == plain
 
 
 def test_run_banner_marks_the_build_folder(results_dir, tmp_path):
-    report.run_banner(params.load("tiny"))
+    results.run_banner(params.load("tiny"))
     assert not (tmp_path / "build" / "tiny" / "NOTICE.md").exists()
-    report.run_banner(params.load("tiny", medsts=str(tmp_path / "m.csv")))
+    results.run_banner(params.load("tiny", medsts=str(tmp_path / "m.csv")))
     notice = (tmp_path / "build" / "tiny" / "NOTICE.md").read_text(encoding="utf-8")
     assert "MedSTS" in notice and "must not be published" in notice
     assert paths.build_dir() == tmp_path / "build"

@@ -19,7 +19,7 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -197,3 +197,42 @@ def token_labels(P: Params, feeds: list[dict]) -> list[str]:
         for ids, m in zip(f["input_ids"], f["attention_mask"]):
             out.extend(tok.convert_ids_to_tokens([int(i) for i, k in zip(ids, m) if k]))
     return out
+
+
+# Figure 4's row labels per MatMul role
+ROLE_LABELS = {"q": "attn. in (Q)", "k": "attn. in (K)", "v": "attn. in (V)", "attn-out": "attn. out-proj in",
+               "ffn-in": "FFN in", "ffn-out": "FFN out-proj in"}
+
+
+def figure_rows(study: OutlierStudy, chosen: pd.DataFrame) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Figure 4's rows: (label, activations before, after) of each chosen MatMul (:func:`choose_nodes`)."""
+    return [(f"L{r.layer} {ROLE_LABELS.get(r.kind, r.kind)}", study.before[r.node], study.after[r.node])
+            for r in chosen.itertuples()]
+
+
+def stage_summary(shares: pd.DataFrame) -> pd.DataFrame:
+    """Mean maxima and outlier shares per MatMul role and stage (before / after smoothing)."""
+    cols = ["max_abs", "max_over_median"] + [c for c in shares.columns if c.startswith("share>")]
+    return shares.groupby(["kind", "stage"], sort=False)[cols].mean()
+
+
+def result_metrics(alpha: float, study: OutlierStudy, debug: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]],
+                   qdq_cosine: Mapping[str, float], n_linear: int) -> dict[str, Any]:
+    """The ``metrics`` block of notebook 07's record: channel outlier shares, maxima and max/median before
+    and after smoothing, and per variant (``static``, ``smoothquant``) the quantization debugger's mean
+    SQNR of MatMul inputs (own Q/DQ and accumulated), of weights, and the QDQ model's cosine to FP32."""
+    shares = study.table
+    share_cols = [c for c in shares.columns if c.startswith("share>")]
+    by_stage = {stage: shares[shares.stage == stage] for stage in ("before", "after")}
+    inputs = {v: acts[acts.role == "input"] for v, (acts, _) in debug.items()}
+    return {
+        "alpha": alpha,
+        "channel_shares": {st: {c: float(t[c].mean()) for c in share_cols} for st, t in by_stage.items()},
+        "max_abs": {st: float(t.max_abs.max()) for st, t in by_stage.items()},
+        "mean_max_over_median": {st: float(t.max_over_median.mean()) for st, t in by_stage.items()},
+        "qdq_input_sqnr_db": {v: float(t.qdq_sqnr_db.mean()) for v, t in inputs.items()},
+        "xmodel_input_sqnr_db": {v: float(t.xmodel_sqnr_db.mean()) for v, t in inputs.items()},
+        "weight_sqnr_db": {v: float(w.sqnr_db.mean()) for v, (_, w) in debug.items()},
+        "qdq_mean_cosine_to_fp32": dict(qdq_cosine),
+        "n_linear_matmuls": int(n_linear), "debug_tokens": int(shares.tokens.iloc[0]),
+    }

@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from scipy.stats import norm, zscore
 
+from lib import results
 from lib.data.textio import open_text
 from lib.errors import DataFormatError
 
@@ -325,3 +326,85 @@ def pair_second_model(name: str, requested: str, with_alignment: Sequence[str],
     return None, why + (f"Figure 5c needs two models and no model other than {name} has 04-align results: "
                         f"5c and the complementarity table are skipped (run 04-align for a second model, "
                         f"e.g. `make paper MODELS=\"{name} mpnet-base\"`)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebook 08's study: every alignment table of the compared models rated, counted, fitted, compared
+
+
+@dataclass
+class RatingStudy:
+    """The rated 04-align tables of one or two models (Figure 5a-c and 08's record)."""
+
+    models: list[str]
+    tables: dict[str, dict[str, pd.DataFrame]]        # model -> format -> 04-align main table
+    rated: dict[tuple[str, str], pd.DataFrame]       # (model, format) -> table with rating, rating_source
+    tiers: dict[str, str]
+    labels: dict[str, str]
+    expert_stats: pd.DataFrame | None = None
+
+
+def rate_models(models: Sequence[str], graph: IsAGraph, expert_ratings: str | Path | None = None) -> RatingStudy:
+    """Each model's 04-align tables (:func:`lib.results.alignment_tables`) rated automatically on the HPO
+    is-a graph, then (``expert_ratings``) overridden by expert ratings where they cover a row."""
+    records, tables = {}, {}
+    for m in models:
+        records[m], tables[m] = results.alignment_tables(m)
+    rated = {(m, fmt): t.assign(rating=rate_alignments(t, graph), rating_source="auto")
+             for m, by_fmt in tables.items() for fmt, t in by_fmt.items()}
+    expert_stats = None
+    if expert_ratings:
+        experts, stats = read_expert_ratings(expert_ratings), []
+        for key, t in rated.items():
+            rated[key], s = apply_expert_ratings(t, experts)
+            stats.append({"model": key[0], "format": key[1], **s})
+        expert_stats = pd.DataFrame(stats)
+    return RatingStudy(list(models), tables, rated, {m: r["data"].get("tier", "unknown") for m, r in records.items()},
+                       {m: r.get("display_name", m) for m, r in records.items()}, expert_stats)
+
+
+def rating_count_table(study: RatingStudy, format_label=str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """(Figure 5a's table: alignments per rating, one row per model and format; unratable rows per
+    model/format). ``format_label`` names a format in row labels."""
+    rows = {f"{study.labels[m]} | {format_label(fmt)}": rating_counts(t.rating) for (m, fmt), t in study.rated.items()}
+    unratable = {f"{m}/{fmt}": int(t.rating.isna().sum()) for (m, fmt), t in study.rated.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")[sorted(RATING_SCALE)], unratable
+
+
+def score_gaussians(study: RatingStudy) -> tuple[dict[str, tuple[float, float]], pd.DataFrame, dict]:
+    """Figure 5b: a normal fitted to each model/format's alignment scores. Returns (fits by
+    ``model/format``, the table of mu / sigma / n, the figure's panels by model)."""
+    fits = {f"{m}/{fmt}": fit_gaussian(t.score) for (m, fmt), t in study.rated.items()}
+    table = pd.DataFrame([{"model": m, "format": fmt, "mu": fits[f"{m}/{fmt}"][0], "sigma": fits[f"{m}/{fmt}"][1],
+                           "n": len(t)} for (m, fmt), t in study.rated.items()])
+    panels = {f"{study.labels[m]} ({study.tiers[m]} tier)": {
+        f: (study.rated[(m, f)].score.to_numpy(), fits[f"{m}/{f}"]) for f in study.tables[m]} for m in study.tables}
+    return fits, table, panels
+
+
+def complementarity_study(study: RatingStudy) -> tuple[dict[str, pd.DataFrame], dict[str, dict], pd.DataFrame]:
+    """Figure 5c: the two models' correctness per shared format. Returns (merged rows by format, the
+    summary by format, the summary table). Needs two models sharing a format."""
+    ma, mb = study.models
+    shared = [f for f in study.tables[ma] if f in study.tables[mb]]
+    if not shared:
+        raise ValueError(f"{ma} and {mb} share no format in 04-align; run both with the same `formats`")
+    merged, summary = {}, {}
+    for fmt in shared:
+        merged[fmt], summary[fmt] = complementarity(study.tables[ma][fmt], study.tables[mb][fmt])
+    return merged, summary, pd.DataFrame(summary).T
+
+
+def result_metrics(study: RatingStudy, fits: Mapping[str, tuple[float, float]], comp: Mapping[str, dict]) -> dict:
+    """The ``metrics`` block of notebook 08's record."""
+    return {
+        "models": study.models, "formats": {m: list(t) for m, t in study.tables.items()},
+        "rating_scale": {str(k): v for k, v in RATING_SCALE.items()},
+        "ratings": {f"{m}/{fmt}": {"counts": {str(k): v for k, v in rating_counts(t.rating).items()},
+                                   "mean": float(t.rating.mean()), "unratable": int(t.rating.isna().sum()),
+                                   "expert_rated": int((t.rating_source == "expert").sum())}
+                    for (m, fmt), t in study.rated.items()},
+        "gaussians": {k: {"mu": v[0], "sigma": v[1]} for k, v in fits.items()},
+        "complementarity": dict(comp),
+        "expert_ratings": study.expert_stats.to_dict("records") if study.expert_stats is not None else None,
+    }

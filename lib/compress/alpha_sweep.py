@@ -40,3 +40,11 @@ def alpha_sweep(P: Params, alphas: Sequence[float] | None = None, quant_format: 
                      "min_cosine": float(cos.min())})
     (work / f"sweep-{os.getpid()}.onnx").unlink(missing_ok=True)
     return pd.DataFrame(rows)
+
+
+def sweep_with_and_without_fallback(P: Params, keep_fp32: Sequence[str], quant_format: str | None = None
+                                    ) -> pd.DataFrame:
+    """Notebook 03's sweep: every alpha with no MatMul kept FP32, then with the searched fallback set."""
+    qf = quant_format or P.quant_format
+    return pd.concat([alpha_sweep(P, quant_format=qf, keep_fp32=()),
+                      alpha_sweep(P, quant_format=qf, keep_fp32=keep_fp32)], ignore_index=True)

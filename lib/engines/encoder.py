@@ -91,5 +91,6 @@ class Encoder(Protocol):
     P: Params
     batching: Batching
     info: dict
+    identity: dict       # lib.engines.hub.identity of the model, for result records
 
     def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray: ...

@@ -180,10 +180,15 @@ def load_tokenizer(model_dir: Path):
     return AutoTokenizer.from_pretrained(str(model_dir))
 
 
-def model_identity(P) -> dict[str, Any]:
-    """What a result was computed with: the params' model spec, the folder it resolved to, the
-    content fingerprint, the requested hub revision and the resolved hub commit (when from the hub)."""
+def identity(P, model_dir: Path, fingerprint: str) -> dict[str, Any]:
+    """What a result was computed with: the params' model spec, the folder it resolved to, the content
+    fingerprint, the requested hub revision and the resolved hub commit (when from the hub). Engines
+    hold it (``encoder.identity``) and the result writer records it."""
+    return {"model": P.model, "model_dir": str(model_dir), "fingerprint": fingerprint,
+            "revision": getattr(P, "revision", None), "resolved_commit": hub_commit(Path(model_dir))}
 
+
+def model_identity(P) -> dict[str, Any]:
+    """:func:`identity` of params ``P``'s model, resolved here (for runs that load no encoder)."""
     model_dir = resolve_model_dir(P)
-    return {"model": P.model, "model_dir": str(model_dir), "fingerprint": model_fingerprint(model_dir),
-            "revision": getattr(P, "revision", None), "resolved_commit": hub_commit(model_dir)}
+    return identity(P, model_dir, model_fingerprint(model_dir))

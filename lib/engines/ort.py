@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from lib.engines.encoder import Batching, encode_ids, encoder_fingerprint
-from lib.engines.hub import resolve_model_dir
+from lib.engines.hub import identity, resolve_model_dir
 from lib.fingerprint import model_fingerprint
 from lib.params import Params
 
@@ -127,6 +127,11 @@ class OrtEncoder:
         self._forward = onnx_forward(self.session)
 
     @property
+    def identity(self) -> dict:
+        """The model's identity (:func:`lib.engines.hub.identity`), for the result record."""
+        return dict(self.info.get("identity") or {})
+
+    @property
     def batching(self) -> Batching:
         return ort_batching(self.P)
 
@@ -162,7 +167,8 @@ def onnx_encoder(P: Params, fmt: str, path: Path, *, model_dir: Path | None = No
     session = session if session is not None else ort_session(path, P, extra_options)
     return OrtEncoder(P.name, fmt, encoder_fingerprint(fp, fmt, ort_batching(P), path), P, session, tok,
                       pad_token_id(model_dir, tok),
-                      {"model_dir": str(model_dir), "onnx": str(path), "model_fingerprint": fp})
+                      {"model_dir": str(model_dir), "onnx": str(path), "model_fingerprint": fp,
+                       "identity": identity(P, model_dir, fp)})
 
 
 def embed_onnx(path: Path, P: Params, texts: Sequence[str]) -> np.ndarray:

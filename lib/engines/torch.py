@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from lib.engines.encoder import Batching, encode_ids, encoder_fingerprint
-from lib.engines.hub import load_tokenizer, resolve_model_dir
+from lib.engines.hub import identity, load_tokenizer, resolve_model_dir
 from lib.fingerprint import model_fingerprint
 from lib.params import Params
 
@@ -36,6 +36,11 @@ class BatchEncoder:
     P: Params
     forward: Callable[[dict], np.ndarray]
     info: dict = field(default_factory=dict)
+
+    @property
+    def identity(self) -> dict:
+        """The model's identity (:func:`lib.engines.hub.identity`), for the result record."""
+        return dict(self.info.get("identity") or {})
 
     @property
     def batching(self) -> Batching:
@@ -114,4 +119,5 @@ def load_torch_encoder(P: Params, int8: bool = False) -> BatchEncoder:
     if int8:
         model = torch_int8(model)
     return BatchEncoder(P.name, fmt, encoder_fingerprint(fp, fmt, torch_batching(P)), load_tokenizer(model_dir),
-                        P, torch_forward(model), {"model_dir": str(model_dir), "model_fingerprint": fp})
+                        P, torch_forward(model), {"model_dir": str(model_dir), "model_fingerprint": fp,
+                       "identity": identity(P, model_dir, fp)})

@@ -5,7 +5,7 @@ Every number comes from ``results/<params-name>/<notebook>.json`` (ours, read as
 ``lib.data.paper.reported()`` (the paper's, typed once in ``lib/data/paper_reported.yaml``). A result
 file that does not exist gives a row saying which make target builds it, never a crash. Every row
 names its data tier (licensed / public stand-in / embedded; the paper's rows: licensed DEFT 2020).
-Table 3's layout is :mod:`lib.report.table3`'s; tables are written by :func:`lib.report.write_table`
+Table 3's layout is :mod:`lib.report.table3`'s; tables are written by :func:`lib.results.write_table`
 into ``results/paper/``.
 """
 
@@ -17,11 +17,12 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from lib import atomic, paths, report
+from lib import atomic, paths, results
+from lib.report import deft_tables
 from lib.report import table3 as t3
-from lib.report.table3 import PAPER_TIER, ratio, tier_label
-from lib.report.tables import markdown
-from lib.results import (
+from lib.report.table3 import ratio, tier_label
+from lib.results.tables import markdown
+from lib.results.schema import (
     Classification,
     GateFormat,
     QuantizeRecord,
@@ -96,7 +97,7 @@ class Records:
         return self.by_key.get((model, notebook))
 
     def source(self, model: str, notebook: str) -> str:
-        return _rel(report.result_path(model, notebook))
+        return _rel(results.result_path(model, notebook))
 
 
 def available_models(first: str | None = None, include_tiny: bool = False) -> list[str]:
@@ -116,8 +117,8 @@ def load_records(models: Sequence[str], notebooks: Iterable[str] = NOTEBOOKS) ->
     out: dict[tuple[str, str], ResultRecord | None] = {}
     for m in models:
         for nb in notebooks:
-            path = report.result_path(m, nb)
-            out[(m, nb)] = report.read_result(m, nb) if path.exists() else None
+            path = results.result_path(m, nb)
+            out[(m, nb)] = results.read_result(m, nb) if path.exists() else None
     return Records(list(models), out)
 
 
@@ -134,57 +135,29 @@ def _attr(obj: Any, name: str) -> Any:
 # Tables 1-3
 
 
-def _format_sets(rec: Task1Record | Task2Record) -> list[tuple[str, str, Any]]:
-    """(format, set key, set record) of a 05/06 result: every format it ran."""
-    return [(fmt, key, d) for fmt, sets in rec.metrics.formats.items() for key, d in sets.items()]
+def _runs(recs: Records, notebook: str) -> tuple[list, list[tuple[str, str]]]:
+    """(system, sets) per model and format of a 05 / 06 result, and (model, why) for models without one."""
+    runs, missing = [], []
+    for m in recs.models:
+        rec = recs.get(m, notebook)
+        if rec is None:
+            missing.append((m, not_run(m, notebook)))
+            continue
+        for fmt, sets in rec.metrics.formats.items():
+            runs.append((f"{_label(rec, m)} [{fmt}]", sets))
+    return runs, missing
 
 
 def table1(recs: Records, reported: Mapping) -> pd.DataFrame:
-    """DEFT Task 1 (EDRM, Spearman, p): our rows per model, data set and map, then the paper's."""
-    rows = []
-    for m in recs.models:
-        rec: Task1Record | None = recs.get(m, NB_TASK1)
-        if rec is None:
-            rows.append({"system": m, "data": not_run(m, NB_TASK1), "tier": "-", "source": "ours"})
-            continue
-        for fmt, key, d in _format_sets(rec):
-            for mapping, r in d.mappings.items():
-                rows.append({"system": f"{_label(rec, m)} [{fmt}] ({mapping})", "data": d.label,
-                             "tier": tier_label(d.tier), "n": r.n, "EDRM": r.edrm,
-                             "EDRM convention": r.edrm_convention, "Spearman": r.spearman, "p": r.spearman_p,
-                             "source": "ours"})
-    for r in reported.get("table1", []):
-        rows.append({"system": r["system"], "data": "DEFT 2020 T1 test", "tier": PAPER_TIER,
-                     "EDRM": r.get("edrm"), "Spearman": r.get("spearman"), "p": r.get("spearman_p"),
-                     "source": r.get("source", "paper")})
-    lo, hi = reported.get("campaign", {}).get("task1_edrm_range", [None, None])
-    if lo is not None:
-        rows.append({"system": f"DEFT 2020 campaign: EDRM {lo}-{hi}", "data": "DEFT 2020 T1 test",
-                     "tier": PAPER_TIER, "source": "campaign range quoted by the paper"})
-    return _frame(rows, ["system", "data", "tier", "n", "EDRM", "EDRM convention", "Spearman", "p", "source"])
+    """DEFT Task 1 (:func:`lib.report.deft_tables.table1`) of every model's 05 result, then the paper's."""
+    runs, missing = _runs(recs, NB_TASK1)
+    return deft_tables.table1(runs, reported, missing)
 
 
 def table2(recs: Records, reported: Mapping) -> pd.DataFrame:
-    """DEFT Task 2 (map-1 / map-2 / map-3 / mean, P@1): ours per model and data set, then the paper's."""
-    rows = []
-    for m in recs.models:
-        rec: Task2Record | None = recs.get(m, NB_TASK2)
-        if rec is None:
-            rows.append({"system": m, "data": not_run(m, NB_TASK2), "tier": "-", "source": "ours"})
-            continue
-        for fmt, key, d in _format_sets(rec):
-            rows.append({"system": f"{_label(rec, m)} [{fmt}]", "data": d.label, "tier": tier_label(d.tier),
-                         "n": d.n_items, "map-1": d.map_1, "map-2": d.map_2, "map-3": d.map_3,
-                         "mean": d.map_mean, "P@1": d.p_at_1, "source": "ours"})
-    for r in reported.get("table2", []):
-        rows.append({"system": r["system"], "data": "DEFT 2020 T2 test", "tier": PAPER_TIER,
-                     "map-1": r.get("map_1"), "map-2": r.get("map_2"), "map-3": r.get("map_3"),
-                     "mean": r.get("map_mean"), "source": r.get("source", "paper")})
-    lo, hi = reported.get("campaign", {}).get("task2_precision_range", [None, None])
-    if lo is not None:
-        rows.append({"system": f"DEFT 2020 campaign: precision {lo}-{hi}", "data": "DEFT 2020 T2 test",
-                     "tier": PAPER_TIER, "source": "campaign range quoted by the paper"})
-    return _frame(rows, ["system", "data", "tier", "n", "map-1", "map-2", "map-3", "mean", "P@1", "source"])
+    """DEFT Task 2 (:func:`lib.report.deft_tables.table2`) of every model's 06 result, then the paper's."""
+    runs, missing = _runs(recs, NB_TASK2)
+    return deft_tables.table2(runs, reported, missing)
 
 
 def quant_before_after(rec03: QuantizeRecord | None) -> tuple[str | None, GateFormat | None, GateFormat | None]:
@@ -255,14 +228,6 @@ def table3(recs: Records, reported: Mapping) -> pd.DataFrame:
         rows += [t3.Row(1, system, d1, tier1 or "-", quality1, ref, best, source),
                  t3.Row(2, system, d2, tier2 or "-", {"MAP": _attr(q2, "map_mean")}, ref, best, source)]
     return t3.build(rows, reported)
-
-
-def _frame(rows: list[dict], cols: list[str]) -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    for c in cols:
-        if c not in df:
-            df[c] = None
-    return df[cols]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -450,7 +415,7 @@ def self_alignment_section(results_root: Path) -> list[str]:
 
     lines: list[str] = []
     for path in sorted(results_root.glob("*/11-self-alignment.json")):
-        m = report.read_result(path.parent.name, "11-self-alignment").metrics
+        m = results.read_result(path.parent.name, "11-self-alignment").metrics
         lines += ["", f"## Beyond the paper: self-alignment training ({path.parent.name}, notebook 11)", "",
                   markdown(alignment_rows(m.rows)).rstrip("\n"), "",
                   markdown(pd.DataFrame([m.mcnemar])).rstrip("\n")]

@@ -25,7 +25,7 @@ from typing import Any, Collection, Iterable, Mapping
 import pandas as pd
 
 from lib.params import Params
-from lib.results import GateFormat, Task1Set, coerce
+from lib.results.schema import GateFormat, Task1Set, coerce
 
 QUALITY = ("accuracy", "precision", "recall", "F1", "MAP")
 

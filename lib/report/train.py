@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lib.evaluate.retrieval import paired_mcnemar
-from lib.report.deft import _fmt_ci  # one "[lo, hi]" text for every interval column of the report tables
+from lib.report.deft_tables import fmt_ci
 
 # column label -> metric key of lib.evaluate.retrieval.retrieval_metrics
 _METRICS: tuple[tuple[str, str], ...] = (("Acc@1", "acc@1"), ("MRR", "mrr"), ("Acc@10", "acc@10"))
@@ -23,7 +23,7 @@ def _metric_cells(m: Mapping[str, Any], key: str, label: str) -> dict[str, Any]:
     non-trivial terms)."""
     value = m.get(key)
     return {label: float(value) if value is not None else np.nan,
-            f"{label} 95% CI": _fmt_ci((m.get("ci") or {}).get(key))}
+            f"{label} 95% CI": fmt_ci((m.get("ci") or {}).get(key))}
 
 
 def alignment_rows(rows: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:

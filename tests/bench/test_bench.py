@@ -329,7 +329,7 @@ def test_ipex_config(tmp_path):
 
 def test_ipex_calibration_is_lib_quantize_s(tmp_path, data_mirror):
     """Same sentences, batch size and padding length as lib.compress.calibration.prepare_calibration; the worker's
-    fixed-shape batches hold the same ids as lib.compress.calibration.fixed_shape_batches."""
+    fixed-shape batches hold the same ids as lib.compress.calibration.text_feeds."""
     from lib import params
     from lib.compress import calibration
     from lib.engines import hub
@@ -341,8 +341,8 @@ def test_ipex_calibration_is_lib_quantize_s(tmp_path, data_mirror):
     tok = hub.load_tokenizer(md)
     assert cal["calibration_seq_len"] == calibration.calibration_seq_len(tok, texts, P.max_length)
     assert cal["calibration_batch_size"] == min(P.batch_size, len(texts))
-    ref = calibration.fixed_shape_batches(tok, texts, ["input_ids", "attention_mask", "token_type_ids"],
-                                       cal["calibration_batch_size"], cal["calibration_seq_len"])
+    ref = calibration.text_feeds(tok, texts, ["input_ids", "attention_mask", "token_type_ids"],
+                                 cal["calibration_batch_size"], cal["calibration_seq_len"])
     got = _ipex_worker_module().calibration_batches(tok, texts, cal["calibration_batch_size"],
                                                     cal["calibration_seq_len"])
     assert len(got) == len(ref)

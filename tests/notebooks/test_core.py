@@ -3,13 +3,13 @@
 
 import pytest
 
-from lib import report
+from lib import results
 
 
 @pytest.mark.notebook
 def test_01_preprocess_with_licensed_fixtures(run_notebook, licensed_fixtures):
     run_notebook("01-preprocess", **{k: str(v) for k, v in licensed_fixtures.items()})
-    r = report.read_result("tiny", "01-preprocess")
+    r = results.read_result("tiny", "01-preprocess")
     assert "licensed" in r.data.tiers and "embedded" in r.data.tiers
     assert r.metrics.integrity["umls_mrconso"]["rows"] == 6
     assert r.metrics.cleaning["hpo_lay_lexicon"]["lemmatiser"]
@@ -18,7 +18,7 @@ def test_01_preprocess_with_licensed_fixtures(run_notebook, licensed_fixtures):
 @pytest.mark.notebook
 def test_04_align_embedded(run_notebook):
     run_notebook("04-align", formats=["fp32-torch", "onnx-fp32"])
-    r = report.read_result("tiny", "04-align")
+    r = results.read_result("tiny", "04-align")
     m = r.metrics.formats
     assert set(m) == {"fp32-torch", "onnx-fp32"}
     assert m["fp32-torch"].n_sources == 60 and 0 <= m["fp32-torch"].acc_at_1 <= m["fp32-torch"].acc_at_10 <= 1
@@ -32,5 +32,5 @@ def test_04_align_embedded(run_notebook):
 def test_04_align_licensed_fixture(run_notebook, licensed_fixtures):
     run_notebook("04-align", formats=["fp32-torch"], umls_mrconso=str(licensed_fixtures["umls_mrconso"]),
                  lay_lexicon=str(licensed_fixtures["lay_lexicon"]), max_targets=None, max_sources=None)
-    r = report.read_result("tiny", "04-align")
+    r = results.read_result("tiny", "04-align")
     assert r.data.tier == "licensed" and r.metrics.formats["fp32-torch"].n_targets == 6

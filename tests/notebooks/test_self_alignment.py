@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from lib import report
+from lib import results
 
 
 @pytest.mark.notebook
 def test_11_self_alignment_tiny(run_notebook, data_mirror):
     run_notebook("11-self-alignment", "tiny-sap", ablation_steps=4, crossfit=2, crossfit_steps=4,
                  int8_format="onnx-int8-dynamic", max_sts_pairs=30)
-    m = report.read_result("tiny-sap", "11-self-alignment").metrics
+    m = results.read_result("tiny-sap", "11-self-alignment").metrics
     assert m.leaked_lay_strings == 0
     assert m.groups[m.chosen] == "unsupervised"
     supervised = [k for k, g in m.groups.items() if g == "concept-disjoint supervised"]
@@ -30,6 +30,6 @@ def test_04_align_runs_a_trained_model(run_notebook, results_dir):
 
     train(params.load("tiny-sap"))  # what `make models-trained` does before a trained model's notebooks
     run_notebook("04-align", "tiny-sap", formats=["fp32-torch", "onnx-int8-dynamic"])
-    r = report.read_result("tiny-sap", "04-align")
+    r = results.read_result("tiny-sap", "04-align")
     assert r.model_identity["model_dir"].split("/")[-1].startswith("tiny-sap-")
     assert set(r.metrics.formats) == {"fp32-torch", "onnx-int8-dynamic"}

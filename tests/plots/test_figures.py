@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import plots, report
+from lib import plots, results
 from lib.analysis import outliers, ratings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -289,7 +289,7 @@ def test_choose_nodes_negative_layers():
 
 def _result_json(notebook: str) -> dict:
     """The tiny run's result file as written on disk (what the paper assembly reads back)."""
-    return json.loads(report.result_path("tiny", notebook).read_text(encoding="utf-8"))
+    return json.loads(results.result_path("tiny", notebook).read_text(encoding="utf-8"))
 
 
 @pytest.mark.notebook
@@ -300,7 +300,7 @@ def test_notebook_07_smoke(run_notebook, data_mirror, session_dirs):
     assert set(m["channel_shares"]["before"]) == {"share>2.5", "share>5", "share>7.5"}
     assert m["max_abs"]["after"] < m["max_abs"]["before"]          # smoothing shrinks the peaks
     assert (session_dirs["figures"] / "tiny" / "fig4-activation-outliers.png").exists()
-    dbg = pd.read_csv(report.table_path("tiny", "07-outliers.qdq-debug", "csv"))
+    dbg = pd.read_csv(results.table_path("tiny", "07-outliers.qdq-debug", "csv"))
     assert {"static INT8", "SmoothQuant + static INT8"} == set(dbg.variant)
 
 
@@ -319,8 +319,8 @@ def _fake_alignment(P, fmts, seed):
                          "pred_str": pred, "pred_cui": "", "pred_hpo": pred,
                          "score": float(rng.normal(0.6 if pred == hid else 0.4, 0.1)),
                          "gold_rank": 1 if pred == hid else 5, "correct": pred == hid})
-        pd.DataFrame(rows).to_csv(report.table_path(P.name, f"04-align.{fmt}.main"), index=False)
-    report.write_result(P, "04-align", metrics={"formats": {f: {"acc@1": 1 / 3} for f in fmts}},
+        pd.DataFrame(rows).to_csv(results.table_path(P.name, f"04-align.{fmt}.main"), index=False)
+    results.write_result(P, "04-align", identity={}, metrics={"formats": {f: {"acc@1": 1 / 3} for f in fmts}},
                         data={"tier": "embedded"})
 
 
@@ -376,7 +376,8 @@ def test_notebook_08_smoke(run_notebook, session_dirs, tmp_path):
     ("/m/encoder/layer.1/intermediate/dense/MatMul", 1, "ffn-in"),
 ])
 def test_describe_roles(name, layer, kind):
-    assert outliers.describe(name) == {"layer": layer, "kind": kind}
+    from lib.compress.graph import describe_matmul
+    assert describe_matmul(name) == {"layer": layer, "kind": kind}
 
 
 def test_smooth_scales_read_back_from_graph(tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lib import params, report
+from lib import params, results
 from lib.data import paper
 from lib.report import paper as assemble
 
@@ -41,9 +41,9 @@ Q = {"reference": "fp32-torch", "chosen": "onnx-int8-dynamic", "formats": {
 def tiny_results():
     """Small result files for params 'tiny': 03 and 05 present, 06 missing, 04 missing."""
     P = params.load("tiny")
-    report.write_result(P, assemble.NB_TASK1, metrics=T1, data={"tier": "public stand-in"})
-    report.write_result(P, assemble.NB_QUANT, metrics=Q, data={"tier": "embedded+public"})
-    report.result_path("tiny", assemble.NB_TASK2).unlink(missing_ok=True)
+    results.write_result(P, assemble.NB_TASK1, identity={}, metrics=T1, data={"tier": "public stand-in"})
+    results.write_result(P, assemble.NB_QUANT, identity={}, metrics=Q, data={"tier": "embedded+public"})
+    results.result_path("tiny", assemble.NB_TASK2).unlink(missing_ok=True)
     return P
 
 
@@ -54,7 +54,7 @@ def _num(x):
 def test_summary_numbers_match_results_json(tiny_results):
     recs = assemble.load_records(["tiny"])
     rows = assemble.summary_rows(recs, paper.reported())
-    stored = json.loads(report.result_path("tiny", assemble.NB_TASK1).read_text())["metrics"]
+    stored = json.loads(results.result_path("tiny", assemble.NB_TASK1).read_text())["metrics"]
     mm = stored["datasets"]["stsb-fr"]["mappings"]["minmax"]
     t1 = rows[rows.section == "Table 1"]
     assert len(t1) == 2 * 3  # two paper models x (EDRM, Spearman, p), one data set
@@ -94,7 +94,7 @@ def test_tables_and_summary_files(tiny_results):
     ours = t1[t1.source == "ours"]
     assert ours.EDRM.tolist() == [0.7123, 0.7345] and (ours.tier == "public stand-in").all()
     assert (t1[t1.source == "paper"].tier == assemble.PAPER_TIER).all()
-    files = list(report.write_table(report.PAPER, "table1-deft-task1", t1, formats=("csv", "md", "tex"),
+    files = list(results.write_table(results.PAPER, "table1-deft-task1", t1, formats=("csv", "md", "tex"),
                                     caption="Table 1. test caption & 50% _x_").values())
     csv, md, tex = (p.read_text() for p in files)
     assert "0.7123" in csv and "0.7123" in md and "0.8604" in md and "1.5e-08" in md
@@ -116,7 +116,7 @@ def test_tables_list_every_format_of_a_multi_format_run(tiny_results):
     t1 = {**T1, "model_format": "fp32-torch", "model_formats": ["fp32-torch", "onnx-int8-dynamic"],
           "formats": {"fp32-torch": T1["datasets"], "onnx-int8-dynamic": int8}}
     P = params.load("tiny")
-    report.write_result(P, assemble.NB_TASK1, metrics=t1, data={"tier": "public stand-in"})
+    results.write_result(P, assemble.NB_TASK1, identity={}, metrics=t1, data={"tier": "public stand-in"})
     ours = assemble.table1(assemble.load_records(["tiny"]), paper.reported())
     ours = ours[ours.source == "ours"]
     assert ours.EDRM.tolist() == [0.7123, 0.7345, 0.7001, 0.7345]
@@ -143,8 +143,9 @@ def test_summary_pairs_paper_int8_rows_with_our_int8(tiny_results, chosen, expec
     never the FP32 headline."""
     edrm = {"onnx-fp32": 0.70, "onnx-int8-dynamic": 0.71, "onnx-int8-smoothquant": 0.72}
     P = params.load("tiny")
-    report.write_result(P, assemble.NB_TASK1, metrics=_multi_format_t1(edrm), data={"tier": "public stand-in"})
-    report.write_result(P, assemble.NB_QUANT, metrics={**Q, "chosen": chosen}, data={"tier": "embedded"})
+    results.write_result(P, assemble.NB_TASK1, identity={}, metrics=_multi_format_t1(edrm),
+                         data={"tier": "public stand-in"})
+    results.write_result(P, assemble.NB_QUANT, identity={}, metrics={**Q, "chosen": chosen}, data={"tier": "embedded"})
     recs = assemble.load_records(["tiny"])
     rows = assemble.summary_rows(recs, paper.reported())
     t1 = rows[(rows.section == "Table 1") & rows.quantity.str.endswith(": EDRM")]
@@ -158,7 +159,7 @@ def test_summary_pairs_paper_int8_rows_with_our_int8(tiny_results, chosen, expec
 
 def test_summary_keeps_fp32_headline_when_no_int8_ran(tiny_results):
     P = params.load("tiny")
-    report.write_result(P, assemble.NB_TASK1, metrics=_multi_format_t1({"onnx-fp32": 0.70}),
+    results.write_result(P, assemble.NB_TASK1, identity={}, metrics=_multi_format_t1({"onnx-fp32": 0.70}),
                         data={"tier": "public stand-in"})
     rows = assemble.summary_rows(assemble.load_records(["tiny"]), paper.reported())
     t1 = rows[(rows.section == "Table 1") & rows.quantity.str.endswith(": EDRM")]
@@ -179,7 +180,7 @@ def test_pair_models():
 
 
 def test_fmt_number():
-    from lib.report.tables import fmt_number
+    from lib.results.tables import fmt_number
     assert [fmt_number(x) for x in (0.86041, 2.07e-97, 12, None, float("nan"), "x")] == [
         "0.8604", "2.07e-97", "12", "", "", "x"]
 
@@ -187,7 +188,7 @@ def test_fmt_number():
 @pytest.mark.notebook
 def test_notebook_09_smoke(tiny_results, run_notebook, session_dirs):
     run_notebook("09-paper", models=["tiny"])  # as make passes MODELS: other tests leave other results
-    rec = report.read_result("tiny", "09-paper")
+    rec = results.read_result("tiny", "09-paper")
     assert rec.metrics.models == ["tiny"] and rec.metrics.rows_compared > 0
     assert (session_dirs["results"] / "summary.md").exists()
     for stem in ("table1-deft-task1", "table2-deft-task2", "table3-optimization"):
@@ -196,10 +197,10 @@ def test_notebook_09_smoke(tiny_results, run_notebook, session_dirs):
 
 
 def test_summary_outlier_rows_match_07_json(tiny_results):
-    report.result_path("tiny", assemble.NB_HEATMAPS).unlink(missing_ok=True)  # left by other smoke tests
+    results.result_path("tiny", assemble.NB_HEATMAPS).unlink(missing_ok=True)  # left by other smoke tests
     shares = {"before": {"share>2.5": 0.125, "share>5": 0.03, "share>7.5": 0.01},
               "after": {"share>2.5": 0.0, "share>5": 0.0, "share>7.5": 0.0}}
-    report.write_result(tiny_results, assemble.NB_OUTLIERS, data={"tier": "public stand-in"},
+    results.write_result(tiny_results, assemble.NB_OUTLIERS, identity={}, data={"tier": "public stand-in"},
                         metrics={"alpha": 0.5, "channel_shares": shares, "max_abs": {"before": 28.5, "after": 4.0},
                                  "qdq_mean_cosine_to_fp32": {"static": 0.93, "smoothquant": 0.95}})
     rows = assemble.summary_rows(assemble.load_records(["tiny"]), paper.reported())
@@ -210,4 +211,4 @@ def test_summary_outlier_rows_match_07_json(tiny_results):
     assert f4.paper.isna().all()                       # the paper reports no number for Figure 4
     f5 = rows[rows.section == "Figure 5"]
     assert (f5["our system"] == "not run (make results/tiny/08-heatmaps.json)").all()
-    report.result_path("tiny", assemble.NB_OUTLIERS).unlink()
+    results.result_path("tiny", assemble.NB_OUTLIERS).unlink()

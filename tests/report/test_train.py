@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import params, report
+from lib import params, results
 from lib.evaluate.retrieval import retrieval_metrics
 from lib.report import train
 
@@ -51,7 +51,7 @@ def test_alignment_rows_rejects_a_run_without_gold():
 
 def test_alignment_rows_written_by_the_one_writer(results_dir):
     df = train.alignment_rows({"a": _metrics(RANKS, TRIVIAL)})
-    out = report.write_table(params.load("tiny"), "11-align", df, formats=("csv", "md"), row_level=False)
+    out = results.write_table(params.load("tiny"), "11-align", df, formats=("csv", "md"), row_level=False)
     md = out["md"].read_text(encoding="utf-8")
     header = [c.strip() for c in md.splitlines()[0].strip("|").split("|")]
     assert header == list(df.columns)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lib import report
+from lib import results
 from lib.rerank.evaluate import FUSION_GRID
 
 # a small, fast study: few training queries and steps, two C values, one round of each timing
@@ -15,7 +15,7 @@ TINY_RERANK = {"train_max_queries": 120, "train_max_targets": 1500, "train_steps
 def test_12_rerank_tiny(run_notebook):
     run_notebook("12-rerank", threads=1, rerank=TINY_RERANK, candidate_sweep=[2, 4], speed_terms=12, speed_rounds=1,
                  train_speed_steps=1, order_trials=1, order_terms=30)
-    r = report.read_result("tiny", "12-rerank")
+    r = results.read_result("tiny", "12-rerank")
     m = r.metrics
     assert m.leaked_lay_strings == 0
     fused = [a for a in m.accuracy if a.fusion is not None]             # every reranker in every format, each C
@@ -41,7 +41,7 @@ def test_12_rerank_tiny(run_notebook):
 @pytest.mark.notebook
 def test_04_align_reports_the_reranked_alignment_when_enabled(run_notebook):
     run_notebook("04-align", formats=["fp32-torch"], threads=1, rerank={**TINY_RERANK, "enabled": True})
-    r = report.read_result("tiny", "04-align")
+    r = results.read_result("tiny", "04-align")
     assert set(r.metrics.formats) == {"fp32-torch"}                    # the retriever's record is unchanged
     rr = r.metrics.rerank
     assert rr["reranker"] == "packed-bce" and rr["scorer"] == "onnx-int8-dynamic" and rr["candidates"] == 4
@@ -52,5 +52,5 @@ def test_04_align_reports_the_reranked_alignment_when_enabled(run_notebook):
     assert rr["final"] == f"packed-bce [onnx-int8-dynamic] + {w} x retriever" and rr["final"] in rr["systems"]
     assert isinstance(w, str) and float(w) in FUSION_GRID
     assert set(rr["fusion"]["dev_acc@1"]) == {str(x) for x in FUSION_GRID}
-    table = report.table_path("tiny", "04-align.rerank.metrics", "csv")
+    table = results.table_path("tiny", "04-align.rerank.metrics", "csv")
     assert table.exists() and "packed-bce [onnx-int8-dynamic]" in table.read_text()

@@ -1,4 +1,4 @@
-"""DEFT 2020 task runs: encode the sets, score them with lib.evaluate.deft.
+"""DEFT 2020 task runs: encode the sets, score them with lib.evaluate.deft_metrics.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lib.engines.cache import embed
-from lib.evaluate.deft import candidate_scores, evaluate_task1_set, gold_ranks, task2_metrics
+from lib.evaluate.deft_metrics import candidate_scores, evaluate_task1_set, gold_candidate_ranks, task2_metrics
 from lib.evaluate.sts import pair_cosines
 
 
@@ -39,7 +39,7 @@ def task2_record(enc, sets: Sequence[Any], n_candidates: int, *, bootstrap: int 
         df = s.test
         src = embed(enc, df.source.tolist())
         cands = np.stack([embed(enc, df[f"cible_{k}"].tolist()) for k in range(1, n_candidates + 1)], axis=1)
-        ranks = gold_ranks(candidate_scores(src, cands), df.gold.to_numpy())
+        ranks = gold_candidate_ranks(candidate_scores(src, cands), df.gold.to_numpy())
         out[s.key] = {"label": s.label, "tier": s.tier, "notes": s.notes,
                       **task2_metrics(ranks, df.gold.to_numpy(), bootstrap=bootstrap, seed=seed)}
     return out

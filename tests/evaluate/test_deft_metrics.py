@@ -12,10 +12,10 @@ import pytest
 from lib import params
 from lib.data import deft
 from lib.errors import DataFormatError
-from lib.evaluate import deft as ev_deft
+from lib.evaluate import deft_metrics as ev_deft
 from lib.evaluate import sts
 from lib.evaluate import regression
-from lib.report import deft as deft_tables
+from lib.report import deft_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,14 +59,14 @@ GOLD = np.array([1, 3, 3, 2, 2])
 
 
 def test_gold_ranks_pessimistic_ties():
-    np.testing.assert_array_equal(ev_deft.gold_ranks(SCORES, GOLD), [1, 2, 3, 2, 1])
-    assert ev_deft.gold_ranks(np.zeros((2, 3)), [1, 3]).tolist() == [3, 3]  # a constant scorer gets nothing
+    np.testing.assert_array_equal(ev_deft.gold_candidate_ranks(SCORES, GOLD), [1, 2, 3, 2, 1])
+    assert ev_deft.gold_candidate_ranks(np.zeros((2, 3)), [1, 3]).tolist() == [3, 3]  # a constant scorer gets nothing
     with pytest.raises(ValueError):
-        ev_deft.gold_ranks(SCORES, [0, 1, 1, 1, 1])
+        ev_deft.gold_candidate_ranks(SCORES, [0, 1, 1, 1, 1])
 
 
 def test_task2_map_mapk_and_p_at_1():
-    m = ev_deft.task2_metrics(ev_deft.gold_ranks(SCORES, GOLD), GOLD)
+    m = ev_deft.task2_metrics(ev_deft.gold_candidate_ranks(SCORES, GOLD), GOLD)
     assert m["map"] == pytest.approx((1 + 0.5 + 1 / 3 + 0.5 + 1) / 5)
     assert m["map_1"] == pytest.approx(1.0)
     assert m["map_2"] == pytest.approx((0.5 + 1) / 2)
@@ -162,9 +162,10 @@ def test_regressors_fit_train_and_score_held_out():
 
 def test_tables_put_paper_rows_beside_ours():
     from lib.data import paper
-    from lib.report.tables import markdown
-    m = ev_deft.task2_metrics(ev_deft.gold_ranks(SCORES, GOLD), GOLD)
-    t2 = deft_tables.table2_frame({"x": {"label": "public stand-in: test", **m}}, paper.reported(), "sys")
+    from lib.results.tables import markdown
+    m = ev_deft.task2_metrics(ev_deft.gold_candidate_ranks(SCORES, GOLD), GOLD)
+    t2 = deft_tables.table2([("sys", {"x": {"label": "public stand-in: test", "tier": "public stand-in", **m}})],
+                            paper.reported())
     assert t2.system.iloc[0] == "sys" and len(t2) == 1 + len(paper.reported()["table2"]) + 1
     md = markdown(t2)
     assert md.startswith("| system ") and "public stand-in: test" in md

@@ -196,7 +196,7 @@ def task1_metrics(pred: Sequence[float], gold: Sequence[float], *, threshold: fl
 # Task 2: rank of the gold target among the candidates, MAP and precision@1
 
 
-def gold_ranks(scores: np.ndarray, gold: Sequence[int]) -> np.ndarray:
+def gold_candidate_ranks(scores: np.ndarray, gold: Sequence[int]) -> np.ndarray:
     """1-based rank of the gold candidate (``gold`` is 1-based, as the XML's ``cible`` attribute).
 
     Ties are counted against the system (pessimistic rank: a tie with a distractor is not a win), so a

@@ -24,7 +24,7 @@ import pandas as pd
 from lib import atomic, paths
 from lib.params import Params, licensed_inputs
 
-log = logging.getLogger("lib.report.tables")
+log = logging.getLogger("lib.results.tables")
 
 PAPER: Literal["paper"] = "paper"  # write_table(PAPER, ...): results/paper/, the paper's assembled tables
 
