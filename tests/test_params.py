@@ -19,7 +19,7 @@ import pytest
 
 from lib import errors, params, paths, results
 from lib.errors import ParamsError
-from lib.results import tables
+from lib.results import tables as result_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -292,7 +292,7 @@ def test_licensed_row_tables_go_to_a_marked_folder(results_dir, tmp_path):
     # 08 rates another run's licensed rows: its ratings are licensed-derived too, even on public params
     rated = results.write_table(params.load("minilm-l6"), "08-ratings.tiny.onnx-fp32", rows, derived_from=["tiny"])
     assert rated["csv"] == results_dir / "minilm-l6" / "licensed-derived" / "08-ratings.tiny.onnx-fp32.csv"
-    assert tables.UPSTREAM_LINE in (rated["csv"].parent / "NOTICE.md").read_text(encoding="utf-8")
+    assert result_tables.UPSTREAM_LINE in (rated["csv"].parent / "NOTICE.md").read_text(encoding="utf-8")
     # a later run on public data replaces it: one table, one place
     plain = results.write_table(params.load("tiny"), "04-align.onnx-fp32.main", rows)["csv"]
     assert plain == results_dir / "tiny" / "04-align.onnx-fp32.main.csv" and not main.exists()
