@@ -8,7 +8,8 @@ cosine of each pair and its gold score, with a paired bootstrap interval):
 * ``stsb-fr/test``: STS-benchmark French test, machine-translated (1,379 pairs, 0-5), general French;
 * ``biosses/all``: BIOSSES, all 100 biomedical pairs (0-4).
 
-Vectors come from the project's embedding cache (:func:`lib.engines.cache.embed`), so the base model's
+Each set is scored by :class:`lib.evaluators.STSEvaluator`; vectors come from the project's embedding
+cache (:func:`lib.engines.cache.embed`, all sentences in one call), so the base model's
 figures are computed once and a fine-tuned model's next to them cost one encoding of ~5,000 sentences.
 """
 
@@ -17,11 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from scipy.stats import spearmanr
-
 from lib.data.public import load_sts
-from lib.engines.cache import embed
-from lib.evaluate.sts import correlation_ci, pair_cosines
+from lib.evaluate.sts import correlation_ci
+from lib.evaluators import STSEvaluator, embed_texts
 
 # (set name, split): the key of each result is "name/split"
 GENERAL_SETS: tuple[tuple[str, str], ...] = (("stsb-en", "dev"), ("stsb-fr", "test"), ("biosses", "all"))
@@ -48,16 +47,14 @@ def general_semantics(encoder, *, max_pairs: int | None = None, bootstrap: int =
     if max_pairs is not None and max_pairs < 3:
         raise ValueError(f"general_semantics: max_pairs={max_pairs}; a Spearman needs at least 3 pairs")
     sets = {f"{name}/{split}": _pairs(name, split, max_pairs, seed) for name, split in GENERAL_SETS}
-    texts = list(dict.fromkeys(s for df, _ in sets.values() for s in (*df.sentence1, *df.sentence2)))
-    row = {t: i for i, t in enumerate(texts)}
-    vec = embed(encoder, texts)
+    evaluators = {key: STSEvaluator.from_frame(key, df) for key, (df, _) in sets.items()}
+    by_text = embed_texts(encoder, [t for ev in evaluators.values() for t in ev.texts])
     out: dict[str, dict[str, Any]] = {}
-    for key, (df, n_total) in sets.items():
-        cos = pair_cosines(vec[[row[s] for s in df.sentence1]], vec[[row[s] for s in df.sentence2]])
-        gold = df.score.to_numpy(float)
-        ci = correlation_ci(cos, gold, "spearman", bootstrap, seed)
-        out[key] = {"spearman": float(spearmanr(cos, gold).statistic), "ci": list(ci) if ci else None,
-                    "n": int(len(df)), "n_total": int(n_total)}
+    for key, ev in evaluators.items():
+        cos = ev.items(by_text)
+        ci = correlation_ci(cos, ev.gold, "spearman", bootstrap, seed)
+        out[key] = {"spearman": ev.metrics(cos)[ev.key], "ci": list(ci) if ci else None,
+                    "n": int(len(ev.gold)), "n_total": int(sets[key][1])}
     return out
 
 
