@@ -1,86 +1,31 @@
-"""The import-layers contract of ``lib`` (docs/ARCHITECTURE.md): no upward import, no cycle.
+"""The import-layers contract of ``lib`` (tools/layers.py, drawn in docs/ARCHITECTURE.md): no upward import,
+no cycle.
 
 Every import counts, deferred ones inside functions included: a deferred import only postpones a
-cycle, it does not remove it. Written over the AST (no dependency); ``LAYERS`` is the picture.
+cycle, it does not remove it. Written over the AST (no dependency); ``LAYERS`` is the contract.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-LIB = Path(__file__).resolve().parents[1] / "lib"
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("layers", ROOT / "tools" / "layers.py")
+layers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(layers)
 
-# bottom -> top; a module may import modules of lower layers and of its own subpackage (acyclic)
-LAYERS: list[tuple[str, ...]] = [
-    ("lib.errors", "lib.paths", "lib.atomic", "lib.text"),
-    ("lib.fingerprint", "lib.params"),
-    ("lib.results",),
-    ("lib.data", "lib.evaluate", "lib.plots"),
-    ("lib.engines",),
-    ("lib.perf",),
-    ("lib.compress",),
-    ("lib.formats",),
-    ("lib.search",),
-    ("lib.evaluators",),
-    ("lib.gate", "lib.analysis", "lib.train"),
-    ("lib.rerank",),
-    ("lib.report",),
-    ("lib.cli",),
-    ("lib.__main__",),
-]
-
-
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(LIB.parent).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def modules() -> dict[str, Path]:
-    return {module_name(p): p for p in LIB.rglob("*.py") if "__pycache__" not in p.parts}
-
-
-def imports(path: Path, known: set[str]) -> set[str]:
-    """lib modules imported anywhere in ``path`` (``from lib.x import y`` counts lib.x.y if it is a module)."""
-    name = module_name(path)
-    pkg = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                up = pkg.split(".")[: len(pkg.split(".")) - (node.level - 1)]
-                base = ".".join(up + ([node.module] if node.module else []))
-            for alias in node.names:
-                full = f"{base}.{alias.name}"
-                out.add(full if full in known else base)
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-    return {m for m in out if m in known and m != name and m != "lib"}
-
-
-def layer_of(mod: str) -> int:
-    for i, layer in enumerate(LAYERS):
-        if any(mod == top or mod.startswith(top + ".") for top in layer):
-            return i
-    raise KeyError(mod)
+LIB, LAYERS, module_name, modules, graph = layers.LIB, layers.LAYERS, layers.module_name, layers.modules, layers.graph
+layer_of = layers.layer_of
 
 
 def unit_of(mod: str) -> str:
     """The subpackage (or top-level module) a module belongs to."""
-    for layer in LAYERS:
-        for top in layer:
-            if mod == top or mod.startswith(top + "."):
-                return top
-    return mod
-
-
-def graph() -> dict[str, set[str]]:
-    mods = modules()
-    return {m: imports(p, set(mods)) for m, p in mods.items()}
+    return layers.unit_of(mod) or mod
 
 
 def test_every_module_has_a_layer():
@@ -178,3 +123,8 @@ def test_code_keys_are_declared_and_no_module_names_source_files_elsewhere():
                     and node.value.startswith("lib/") and node.value.endswith(".py"):
                 hidden.append(f"{module_name(path)}: {node.value!r}")
     assert hidden == [], f"source files named outside lib.fingerprint.CODE_KEYS: {hidden}"
+
+
+def test_the_architecture_document_shows_the_real_import_graph():
+    """docs/ARCHITECTURE.md's layer picture is the one drawn from the code (`python tools/layers.py --write`)."""
+    assert layers.doc_block() == layers.render(), "stale layer picture: run `python tools/layers.py --write`"
