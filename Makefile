@@ -12,6 +12,9 @@
 #   make lab     JupyterLab on the project's kernel
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
+# A recipe that fails removes the target it changed: a notebook that wrote its result file and then failed
+# (papermill exits non-zero) must not leave a result that the next `make` calls up to date.
+.DELETE_ON_ERROR:
 
 PYTHON ?= python3.11
 DEVICE ?= cpu

@@ -17,7 +17,7 @@ import ast
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -110,8 +110,8 @@ class Rerank(_Strict):
                            "over a term's C [MASK] logits")
     scorer: Literal["torch", "onnx-fp32", "onnx-int8-dynamic", "onnx-int8-smoothquant"] = Field(
         "onnx-int8-dynamic", description="the engine 04-align reranks with")
-    train_candidates: list[int] = Field([4, 8, 16], min_length=1, description="each training step draws its C "
-                                                                              "from these (one reranker, every C)")
+    train_candidates: list[Annotated[int, Field(gt=0)]] = Field(
+        [4, 8, 16], min_length=1, description="each training step draws its C from these (one reranker, every C)")
     train_steps: int = Field(300, gt=0, description="optimizer steps: the deterministic budget (~1.6 s a step "
                                                     "for MiniLM-L6 on 2 CPU cores)")
     max_minutes: float | None = Field(10.0, gt=0, description="wall-clock cap on training (a run stopped by it "
@@ -139,6 +139,16 @@ class Rerank(_Strict):
                                                                          "reranked top-1 equals FP32's")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="training device; auto: CUDA when "
                                                                        "torch sees it")
+
+    @model_validator(mode="after")
+    def _candidates_were_trained(self) -> "Rerank":
+        """A reranker scores C candidates only for the C it was trained on or fewer: more would be found
+        out after the whole alignment (hours on a real model), so it is refused when the file loads."""
+        if self.candidates > max(self.train_candidates):
+            raise ValueError(f"rerank.candidates is {self.candidates}, beyond the largest rerank.train_candidates "
+                             f"({max(self.train_candidates)}): set candidates <= {max(self.train_candidates)} or add "
+                             f"{self.candidates} to train_candidates")
+        return self
 
 
 class Params(_Strict):
@@ -293,6 +303,46 @@ def licensed_inputs(P: Params) -> list[str]:
     return keys
 
 
+_YAML_FLOAT = re.compile(r"^([+-]?)(\d*)(?:\.(\d*))?[eE]([+-]?)(\d+)$")
+
+
+def yaml_float_spelling(text: str) -> str | None:
+    """How to write ``text`` (a number YAML read as a string) so that YAML reads a float, or None.
+
+    Why: PyYAML follows YAML 1.1, whose floats need a dot and a signed exponent: ``1e-3`` and ``5E4``
+    are strings there (``1.0e-3`` and ``5.0e+4`` are floats), and strict validation then says only
+    "not a valid number".
+    """
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    m = _YAML_FLOAT.match(text)
+    candidates = [f"{m[1]}{m[2] or '0'}.{m[3] or '0'}e{m[4] or '+'}{m[5]}"] if m else []
+    candidates += [text, repr(value)]
+    for c in candidates:
+        if isinstance(yaml.safe_load(c), float):
+            return c
+    return None
+
+
+def _number_hint(e: Mapping[str, Any]) -> str:
+    """A fix for a number written as a string (``learning_rate: 1e-3`` or a quoted ``"0.5"``)."""
+    value = e.get("input")
+    if not isinstance(value, str) or e["type"] not in ("float_type", "int_type", "float_parsing", "int_parsing"):
+        return ""
+    if e["type"].startswith("int"):
+        return f"; write {value.strip()} without quotes" if re.fullmatch(r"[+-]?\d+", value.strip()) else ""
+    fix = yaml_float_spelling(value)
+    if fix is None:
+        return ""
+    if fix == value.strip():
+        return f"; write {fix} without quotes"
+    return (f"; YAML reads {value!r} as a string, not a number (a YAML float needs a dot and a signed exponent): "
+            f"write {fix}")
+
+
 def _format_validation(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
@@ -300,7 +350,7 @@ def _format_validation(err: ValidationError, source: str) -> str:
         if e["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key {key!r}")
         else:
-            lines.append(f"{source}: key {key!r}: {e['msg']} (got {e.get('input')!r})")
+            lines.append(f"{source}: key {key!r}: {e['msg']} (got {e.get('input')!r}){_number_hint(e)}")
     return "\n".join(lines)
 
 
@@ -360,7 +410,44 @@ def load(name: str, **overrides: Any) -> Params:
         raise _name_mismatch(path, overrides["name"], what="is run with the override")
     validate(values, str(path))  # the file alone must be valid
     values.update(overrides)
-    return validate(values, f"{path} (with overrides {sorted(overrides)})" if overrides else str(path))
+    source = f"{path} (with overrides {sorted(overrides)})" if overrides else str(path)
+    P = validate(values, source)
+    check_references(P, source)
+    return P
+
+
+def _base_of(name: str) -> str | None:
+    """``training.base`` of the params file ``name`` as written (None when it has none), read without
+    validating the file: the chain is followed before any of its files is loaded."""
+    values = _read_yaml(params_file(name))
+    training = values.get("training")
+    base = training.get("base") if isinstance(training, dict) else None
+    return base if isinstance(base, str) else None
+
+
+def check_references(P: Params, source: str = "<params>") -> None:
+    """What one params file says about others, checked when it loads (not hours later, when a trained
+    model or a reranker would need them): ``rerank.retriever`` and ``training.base`` name params files
+    that exist, and the chain of ``training.base`` never comes back to a file already in it."""
+    if P.rerank is not None and P.rerank.retriever is not None and P.rerank.retriever != P.name:
+        if not params_file(P.rerank.retriever).exists():
+            raise ParamsError(f"{source}: key 'rerank.retriever': no params file "
+                              f"{params_file(P.rerank.retriever)} (known: {', '.join(available())}); name "
+                              f"an existing params file, or remove the key to retrieve with this file's model")
+    if P.training is None:
+        return
+    chain = [P.name]
+    base: str | None = P.training.base
+    while base is not None:
+        if base in chain:
+            loop = " -> ".join(chain + [base])
+            raise ParamsError(f"{source}: key 'training.base': the chain of trained models is a cycle ({loop}); "
+                              f"a trained model must start from a model that is not trained from it")
+        if not params_file(base).exists():
+            raise ParamsError(f"{source}: key 'training.base': {' -> '.join(chain + [base])}, but there is no "
+                              f"params file {params_file(base)} (known: {', '.join(available())})")
+        chain.append(base)
+        base = _base_of(base)
 
 
 def _papermill_argv_files(argv: Sequence[str]) -> list[str] | None:

@@ -25,6 +25,8 @@ the caller names vectors by a key (``encoder.fingerprint``).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -41,8 +43,8 @@ import pyarrow.parquet as pq
 
 from lib import atomic
 from lib.data import umls
+from lib.errors import DataFormatError, StoreNotWritableError
 from lib.fingerprint import sha256_file as file_sha256
-from lib.errors import DataFormatError
 
 log = logging.getLogger("lib.data.store")
 
@@ -348,16 +350,28 @@ class Store:
             stored = array.astype(dtype, copy=False)
         if not np.isfinite(stored).all():
             raise ValueError(f"partition {i}: vectors are not all finite as {dtype}")
-        if not info:
-            atomic.write_json(self._key_dir(key) / "key.json", {"key": key, "dtype": dtype, "dim": array.shape[1]})
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(stored))
         data = buf.getvalue()
-        path = atomic.write_bytes(self.vectors_path(key, i), data)
-        atomic.write_json(self._done_path(key, i), {
-            "key": key, "partition": i, "rows": part.rows, "dim": int(array.shape[1]), "dtype": dtype,
-            "sha256": hashlib.sha256(data).hexdigest(), "partition_sha256": part.sha256})
+        with self._writing(self._key_dir(key)):
+            if not info:
+                atomic.write_json(self._key_dir(key) / "key.json", {"key": key, "dtype": dtype, "dim": array.shape[1]})
+            path = atomic.write_bytes(self.vectors_path(key, i), data)
+            atomic.write_json(self._done_path(key, i), {
+                "key": key, "partition": i, "rows": part.rows, "dim": int(array.shape[1]), "dtype": dtype,
+                "sha256": hashlib.sha256(data).hexdigest(), "partition_sha256": part.sha256})
         return path
+
+    @contextlib.contextmanager
+    def _writing(self, where: Path):
+        """Writes into the store: a folder this process may not write to is a :class:`StoreNotWritableError`
+        naming the store and the fix, not a bare ``PermissionError`` on a vectors path."""
+        try:
+            yield
+        except OSError as err:
+            if isinstance(err, PermissionError) or err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise StoreNotWritableError(self.folder, err.filename or where, err.strerror or str(err)) from err
+            raise
 
     def read_vectors(self, key: str, i: int) -> np.ndarray:
         """The trusted vectors of partition ``i``; missing, stale or corrupt ones are an error naming the file."""
@@ -381,6 +395,19 @@ def _checked_bytes(path: Path, sha256: str, fix: str) -> bytes:
         raise DataFormatError(path, f"checksum mismatch (sha256 {got}, expected {sha256}): torn or altered "
                                     f"file, not read; {fix}")
     return data
+
+
+def verify_store(store: Store) -> None:
+    """Check every partition file against the manifest's SHA-256 (reads each once, parses none); a
+    missing or damaged one is a :class:`DataFormatError` naming it. For callers that can rebuild a damaged
+    store from its source before using it (``python -m lib align``'s cached MRCONSO stores)."""
+    for part in store.partitions:
+        path = store.folder / part.file
+        if not path.exists():
+            raise DataFormatError(path, "partition missing")
+        got = file_sha256(path)
+        if got != part.sha256:
+            raise DataFormatError(path, f"checksum mismatch (sha256 {got}, manifest {part.sha256}): torn or altered")
 
 
 def open_store(folder: str | Path) -> Store:

@@ -100,11 +100,17 @@ def resolve_model_dir(P: Params) -> Path:
         if not (local / "config.json").exists():
             raise ModelNotAvailableError(f"{local}: a model folder needs config.json")
         return local
-    if looks_like_path(spec):
-        raise ModelNotAvailableError(
-            f"model {spec!r} in params/{P.name}.yaml looks like a local folder, but {local} was not found "
-            f"(relative paths are resolved from the project root {paths.ROOT}); fix the path")
-    return _hub_snapshot(spec, P.name, getattr(P, "revision", None))
+    where = f"(relative paths are resolved from the project root {paths.ROOT}); fix the path"
+    if looks_like_path(spec) or _under_local_folder(spec):
+        raise ModelNotAvailableError(f"model {spec!r} in params/{P.name}.yaml looks like a local folder, but "
+                                     f"{local} was not found {where}")
+    missing = f"model {spec!r} in params/{P.name}.yaml: the local folder {local} was not found {where}"
+    try:
+        return _hub_snapshot(spec, P.name, getattr(P, "revision", None))
+    except ModelNotAvailableError as err:
+        # `owner/name` is a hub id or a relative folder: say both, the folder first (issue 25: a mistyped
+        # `models/my-sapbert` used to get only the hub-download advice)
+        raise ModelNotAvailableError(f"{missing}, or, if {spec!r} is a Hugging Face hub id: {err}") from None
 
 
 def training_inputs(P: Params) -> dict[str, str]:
@@ -153,6 +159,13 @@ def looks_like_path(spec: str) -> bool:
     one ``/`` or a drive letter is meant as a folder, and must not fall through to a hub lookup."""
     return (spec.startswith(("/", ".", "~")) or "\\" in spec or spec.count("/") > 1
             or bool(re.match(r"^[A-Za-z]:", spec)))
+
+
+def _under_local_folder(spec: str) -> bool:
+    """``models/my-sapbert`` whose first part is an existing folder of the project: meant as a path,
+    since a hub id's owner is never a folder of this checkout."""
+    first = spec.split("/", 1)[0]
+    return "/" in spec and (paths.ROOT / first).is_dir()
 
 
 def _hub_snapshot(repo_id: str, params_name: str, revision: str | None = None) -> Path:

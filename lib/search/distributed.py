@@ -35,8 +35,8 @@ from lib.engines.ort import OrtEncoder, onnx_encoder, ort_batching
 from lib.fingerprint import model_fingerprint
 from lib.params import Params
 from lib.perf.memory import peak_rss_mb, reset_peak_rss
-from lib.search.partitions import (TEXT, PartitionRun, TopK, check_batching, embed_fixed, embed_partition,
-                                   merge_pair, partition_indices, topk_partition)
+from lib.search.partitions import (TEXT, PartitionRun, TopK, check_batching, check_query_width, embed_fixed,
+                                   embed_partition, merge_pair, partition_indices, topk_partition)
 from lib.search.partitions import vector_key
 from lib.engines.hub import resolve_model_dir
 from lib.formats import ONNX_BUILDERS, SESSION_OPTIONS, onnx_artifact
@@ -222,6 +222,7 @@ def search_store_dask(client: Client, store: Store, key: str, queries: np.ndarra
     """Exact top-k over the partitions: queries sent to every worker once, one top-k task per partition,
     then a tree of pairwise merges on the cluster (ties by id); only the final (n_queries, k) returns."""
     indices = partition_indices(store, partitions)
+    check_query_width(store, key, queries)
     [q] = client.scatter([np.ascontiguousarray(queries, dtype=np.float32)], broadcast=True)
     parts = [client.submit(_topk_task, store, i, key, q, k, backend, pure=False) for i in indices]
     level = parts

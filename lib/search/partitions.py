@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from lib.data.store import ID, Store
-from lib.errors import DataFormatError
+from lib.errors import DataFormatError, VectorWidthError
 from lib.perf.memory import peak_rss_mb
 from lib.search.topk import DEFAULT_BLOCK, merge_topk, topk
 
@@ -122,9 +122,21 @@ def topk_partition(store: Store, i: int, key: str, queries: np.ndarray, k: int, 
                    threads: int | None = None) -> TopK:
     """Exact top-k of the queries against partition ``i``'s vectors, with global ids (the ``ort``
     backend by default: no torch import in a worker, a quarter of torch's peak memory)."""
+    check_query_width(store, key, queries)
     block = search_block(store.manifest.partition_rows, backend)
     s, j = topk(queries, store.read_vectors(key, i), k, block=block, backend=backend, threads=threads)
     return s, j + store.partitions[i].first_id
+
+
+def check_query_width(store: Store, key: str, queries: np.ndarray) -> None:
+    """Queries must have the width of the vectors stored under ``key``: queries of another encoder (or
+    another key's vectors) would otherwise fail deep in the GEMM ("Got: 64 Expected: 32") naming neither."""
+    info = store.vector_info(key)
+    width = int(np.shape(queries)[1]) if np.ndim(queries) == 2 else None
+    if info is not None and width != info["dim"]:
+        raise VectorWidthError(f"{store.folder}: vectors {key!r} are {info['dim']} wide, the queries "
+                               f"{width if width is not None else np.shape(queries)} (shape {np.shape(queries)}): "
+                               f"embed the queries with the encoder whose fingerprint the key names")
 
 
 def merge_pair(a: TopK, b: TopK, k: int) -> TopK:
@@ -171,6 +183,7 @@ def embed_store(store: Store, encoder, key: str, batch_rows: int, column: str = 
 def search_store(store: Store, key: str, queries: np.ndarray, k: int, backend: str = "ort",
                  threads: int | None = None, partitions: Iterable[int] | None = None) -> TopK:
     """Exact top-k over the partitions' vectors in this process: per-partition top-k, then the tree merge."""
+    check_query_width(store, key, queries)
     return tree_merge([topk_partition(store, i, key, queries, k, backend, threads)
                        for i in partition_indices(store, partitions)], k)
 
