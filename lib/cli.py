@@ -2,6 +2,7 @@
 
     python -m lib align --lexicon LEX.csv --targets MRCONSO.RRF --params minilm-l6 \\
         [--scheduler tcp://host:8786] [--workers N] [--format onnx-int8-dynamic] [--out DIR]
+        [--index exact|int8|binary]
 
 Targets are an MRCONSO file (streamed once into a sharded store under the cache, keyed by the file's
 content and the filters, so a rerun reuses it and the vectors already computed) or a store folder
@@ -104,22 +105,23 @@ def target_store(targets: Path, P: Params) -> stores.Store:
 
 def search(P: Params, fmt: str, store: stores.Store, texts: list[str], k: int, workers: int | None,
            scheduler: str | None) -> tuple:
-    """(scores, ids, timings): on a Dask cluster, or in this process when ``workers == 0``."""
+    """(scores, ids, timings): on a Dask cluster, or in this process when ``workers == 0``; the index
+    is params ``search`` (exact, int8 or binary codes + rescoring)."""
 
     spec = distributed.EngineSpec.for_format(P, fmt)
     if workers == 0 and not scheduler:
         encoder = spec.build(P.threads)
         key = partitions.vector_key(encoder.fingerprint, P.fixed_batch_rows)
         t0 = time.perf_counter()
-        runs = partitions.embed_store(store, encoder, key, P.fixed_batch_rows)
+        runs = partitions.embed_store(store, encoder, key, P.fixed_batch_rows, codes=partitions.code_kinds(P.search))
         t1 = time.perf_counter()
         queries = partitions.embed_fixed(encoder, texts, P.fixed_batch_rows)
         t2 = time.perf_counter()
-        scores, ids = partitions.search_store(store, key, queries, k)
+        scores, ids = partitions.search_store(store, key, queries, k, search=P.search)
         seconds, n_workers = (t1 - t0, t2 - t1, time.perf_counter() - t2), 0
     else:
         with distributed.dask_client(scheduler, workers) as client:
-            run = distributed.align_store(client, spec, store, texts, k, P.fixed_batch_rows)
+            run = distributed.align_store(client, spec, store, texts, k, P.fixed_batch_rows, search=P.search)
             n_workers = len(client.scheduler_info()["workers"])
         scores, ids, runs = run.scores, run.ids, run.runs
         seconds = (run.embed.seconds, run.queries.seconds, run.search.seconds)
@@ -144,6 +146,8 @@ def align(args: argparse.Namespace) -> dict:
     """The ``align`` command: read, search, write; returns the summary written to ``align.json``."""
 
     P = params.load(args.params)
+    if args.index:
+        P = P.model_copy(update={"search": P.search.model_copy(update={"index": args.index})})
     k = args.top_k or P.top_k
     sources, gold = read_sources(args.lexicon)
     store = target_store(args.targets, P)
@@ -153,7 +157,9 @@ def align(args: argparse.Namespace) -> dict:
     scores, ids, timings = search(P, args.format, store, sources["source_text"].tolist(), k, args.workers,
                                   args.scheduler or P.dask_scheduler)
     main, extensive, ranks = store_tables(sources, store, scores, ids, concept, gold)
-    summary = {"params": P.name, "format": args.format, "lexicon": str(args.lexicon), "targets": str(args.targets),
+    summary = {"params": P.name, "format": args.format, "index": P.search.index,
+               "rescore_multiplier": P.search.rescore_multiplier if P.search.index != "exact" else None,
+               "lexicon": str(args.lexicon), "targets": str(args.targets),
                "store": str(store.folder), "concept_column": concept, "top_k": k, "n_sources": len(sources),
                "n_targets": len(store), "partitions": len(store.partitions), **timings,
                "metrics": retrieval_metrics(ranks, n_boot=P.bootstrap, seed=P.seed) if gold else None}
@@ -176,6 +182,9 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core; 0: no Dask, "
                                                "this process)")
     a.add_argument("--format", default="onnx-int8-dynamic", help="ONNX format of the encoder")
+    a.add_argument("--index", choices=("exact", "int8", "binary"),
+                   help="exact (float vectors), int8 or binary codes of the targets + rescoring of "
+                        "rescore_multiplier x top-k candidates with the float vectors (default: params search.index)")
     a.add_argument("--out", type=Path, default=Path("align-out"), help="output folder")
     a.add_argument("--top-k", type=int, help="targets per source in the extensive table (default: params)")
     a.add_argument("--concept-column", help="target column naming the concept (default: CUI if the targets "

@@ -104,6 +104,9 @@ class EnginePlugin(WorkerPlugin):
         self.spec, self.name, self.encoder = spec, plugin_name(spec.fingerprint), None
 
     def setup(self, worker) -> None:
+        # the Rust tokenizer's thread pool defaults to every core; a 1-thread worker beside others would
+        # oversubscribe them (set before the pool starts, on the first tokenisation below)
+        os.environ.setdefault("RAYON_NUM_THREADS", str(worker.state.nthreads))
         encoder = self.spec.build(worker.state.nthreads)
         if encoder.fingerprint != self.spec.fingerprint:
             raise RuntimeError(f"worker {worker.address}: engine fingerprint {encoder.fingerprint} differs from "
@@ -251,14 +254,27 @@ def embed_store_dask(client: Client, store: Store, fingerprint: str, key: str, b
     codes = tuple(codes)
     done = {i for i in indices if partition_complete(store, key, i, codes)}
     runs = {i: PartitionRun(i, store.partitions[i].rows, True, 0.0, float("nan")) for i in done}
-    todo = [i for i in indices if i not in done]
-    [store_f] = client.scatter([store], broadcast=True) if todo else [store]
+    todo = longest_first(store, [i for i in indices if i not in done])
+    [store_f] = client.scatter([store], broadcast=True, hash=False) if todo else [store]
     futures = [client.submit(_embed_task, store_f, i, fingerprint, key, batch_rows, column, dtype, codes,
-                             key=f"embed-{key[-24:]}-{i}-{store.partitions[i].sha256[:12]}", pure=False)
-               for i in todo]
+                             key=f"embed-{key[-24:]}-{i}-{store.partitions[i].sha256[:12]}", pure=False,
+                             priority=len(todo) - rank)
+               for rank, i in enumerate(todo)]
     for run in _progress(futures, f"embed {len(todo)} partitions ({len(done)} already done)", on_done):
         runs[run.index] = run
     return [runs[i] for i in indices]
+
+
+def longest_first(store: Store, indices: list[int]) -> list[int]:
+    """Partitions by decreasing size on disk (a proxy of their text, hence of their encoding time), so
+    the last tasks are the short ones and no worker idles long at the end while another finishes a long
+    partition (longest-processing-time-first scheduling)."""
+    def size(i: int) -> int:
+        try:
+            return store.partition_path(i).stat().st_size
+        except OSError:
+            return 0
+    return sorted(indices, key=lambda i: (-size(i), i))
 
 
 def embed_texts_dask(client: Client, fingerprint: str, texts: list[str], batch_rows: int) -> np.ndarray:
@@ -276,7 +292,10 @@ def search_store_dask(client: Client, store: Store, key: str, queries: np.ndarra
     resident with the params default cap."""
     search = search or Search()
     indices = partition_indices(store, partitions)
-    [q, store_f] = client.scatter([np.ascontiguousarray(queries, dtype=np.float32), store], broadcast=True)
+    # hash=False: new keys each call (hashed, a second search of the same queries reused the first's key
+    # while the scheduler was releasing it: "lost dependencies")
+    [q, store_f] = client.scatter([np.ascontiguousarray(queries, dtype=np.float32), store], broadcast=True,
+                                 hash=False)
     where = placement(client, len(store.partitions))
     generation = uuid.uuid4().hex
     m = candidates_per_query(search, k)

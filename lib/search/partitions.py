@@ -57,13 +57,19 @@ TopK = tuple[np.ndarray, np.ndarray]  # (scores, global ids), each (n_queries, k
 @dataclass(frozen=True)
 class PartitionRun:
     """What embedding one partition did: its rows, whether complete vectors were reused, the seconds
-    spent encoding, and the peak resident memory (MiB) of the process that ran it."""
+    spent encoding, and the peak resident memory (MiB) of the process that ran it; the seconds spent
+    reading the partition (and checking it) and writing vectors and codes, and when the task started and
+    ended (epoch seconds), so a run can show what sits on its critical path besides the encoder."""
 
     index: int
     rows: int
     reused: bool
     seconds: float
     peak_rss_mb: float
+    read_seconds: float = 0.0
+    write_seconds: float = 0.0
+    started: float = float("nan")
+    finished: float = float("nan")
 
 
 def check_batching(store: Store, batch_rows: int) -> None:
@@ -136,18 +142,20 @@ def embed_partition(store: Store, i: int, encoder, key: str, batch_rows: int, co
     judged by their record (:func:`partition_complete`); the search hashes them when it loads them."""
     check_batching(store, batch_rows)
     rows = store.partitions[i].rows
+    started, t0 = time.time(), time.perf_counter()
     if store.has_vectors(key, i, verify=False):
         missing = [c for c in codes if not store.has_codes(key, i, c)]
         if missing:  # codes of another index asked for later: from the stored vectors, no re-embedding
             write_partition_codes(store, key, i, missing, store.read_vectors(key, i))
-        return PartitionRun(i, rows, True, 0.0, peak_rss_mb())
+        return PartitionRun(i, rows, True, 0.0, peak_rss_mb(), 0.0, time.perf_counter() - t0, started, time.time())
     texts = partition_texts(store, i, column)
-    t0 = time.perf_counter()
+    t1 = time.perf_counter()
     vectors = embed_fixed(encoder, texts, batch_rows)
-    seconds = time.perf_counter() - t0
+    t2 = time.perf_counter()
     store.write_vectors(key, i, vectors, dtype)
     write_partition_codes(store, key, i, codes, vectors.astype(dtype))  # the codes of what was stored
-    return PartitionRun(i, rows, False, seconds, peak_rss_mb())
+    t3 = time.perf_counter()
+    return PartitionRun(i, rows, False, t2 - t1, peak_rss_mb(), t1 - t0, t3 - t2, started, time.time())
 
 
 def search_block(partition_rows: int, backend: str = "ort") -> int:
