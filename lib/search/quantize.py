@@ -29,8 +29,7 @@ import functools
 
 import numpy as np
 
-from lib.engines.ort import ort_session_options
-from lib.search.topk import merge_topk
+from lib.search.topk import graph_session, merge_topk
 
 CODE_KINDS = ("int8", "binary")
 INDEXES = ("exact",) + CODE_KINDS
@@ -129,23 +128,14 @@ def code_topk(kind: str, queries: np.ndarray, codes: np.ndarray, m: int, ranges:
 def _int_topk_session(dim: int, threads: int | None):
     """``TopK(MatMulInteger(U, Transpose(C), 128), K)`` on the CPU: U uint8 (queries x dim), C int8 (rows x
     dim), int32 scores; one session per width and thread count in a process."""
-    import onnxruntime as ort
     from onnx import TensorProto, helper
 
     nodes = [helper.make_node("Transpose", ["C"], ["CT"], perm=[1, 0]),
              helper.make_node("MatMulInteger", ["U", "CT", "Z"], ["S"]),
              helper.make_node("TopK", ["S", "K"], ["V", "I"], axis=1, largest=1, sorted=1)]
-    graph = helper.make_graph(nodes, "int_topk",
-                              [helper.make_tensor_value_info("U", TensorProto.UINT8, ["q", dim]),
-                               helper.make_tensor_value_info("C", TensorProto.INT8, ["n", dim]),
-                               helper.make_tensor_value_info("Z", TensorProto.UINT8, []),
-                               helper.make_tensor_value_info("K", TensorProto.INT64, [1])],
-                              [helper.make_tensor_value_info("V", TensorProto.INT32, ["q", "k"]),
-                               helper.make_tensor_value_info("I", TensorProto.INT64, ["q", "k"])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
-    model.ir_version = 8
-    return ort.InferenceSession(model.SerializeToString(), ort_session_options(threads),
-                                providers=["CPUExecutionProvider"])
+    return graph_session("int_topk", nodes, [("U", TensorProto.UINT8, ["q", dim]), ("C", TensorProto.INT8, ["n", dim]),
+                                             ("Z", TensorProto.UINT8, []), ("K", TensorProto.INT64, [1])],
+                         [("V", TensorProto.INT32, ["q", "k"]), ("I", TensorProto.INT64, ["q", "k"])], threads)
 
 
 def rescore_pairs(queries: np.ndarray, query_rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
