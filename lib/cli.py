@@ -2,6 +2,7 @@
 
     python -m lib align --lexicon LEX.csv --targets MRCONSO.RRF --params minilm-l6 \\
         [--scheduler tcp://host:8786] [--workers N] [--format onnx-int8-dynamic] [--out DIR] [--debug]
+        [--index exact|int8|binary]
 
 Targets are an MRCONSO file (streamed once into a sharded store under the cache, keyed by the file's
 content and the filters, so a rerun reuses it and the vectors already computed; a cached store found
@@ -291,22 +292,23 @@ def notice_text(licensed: list[str], lexicon: Path, targets: Path) -> str:
 
 def search(P: Params, fmt: str, store: stores.Store, texts: list[str], k: int, workers: int | None,
            scheduler: str | None) -> tuple:
-    """(scores, ids, timings): on a Dask cluster, or in this process when ``workers == 0``."""
+    """(scores, ids, timings): on a Dask cluster, or in this process when ``workers == 0``; the index
+    is params ``search`` (exact, int8 or binary codes + rescoring)."""
 
     spec = distributed.EngineSpec.for_format(P, fmt)
     if workers == 0 and not scheduler:
         encoder = spec.build(P.threads)
         key = partitions.vector_key(encoder.fingerprint, P.fixed_batch_rows)
         t0 = time.perf_counter()
-        runs = partitions.embed_store(store, encoder, key, P.fixed_batch_rows)
+        runs = partitions.embed_store(store, encoder, key, P.fixed_batch_rows, codes=partitions.code_kinds(P.search))
         t1 = time.perf_counter()
         queries = partitions.embed_fixed(encoder, texts, P.fixed_batch_rows)
         t2 = time.perf_counter()
-        scores, ids = partitions.search_store(store, key, queries, k)
+        scores, ids = partitions.search_store(store, key, queries, k, search=P.search)
         seconds, n_workers = (t1 - t0, t2 - t1, time.perf_counter() - t2), 0
     else:
         with distributed.dask_client(scheduler, workers) as client:
-            run = distributed.align_store(client, spec, store, texts, k, P.fixed_batch_rows)
+            run = distributed.align_store(client, spec, store, texts, k, P.fixed_batch_rows, search=P.search)
             n_workers = len(client.scheduler_info()["workers"])
         scores, ids, runs = run.scores, run.ids, run.runs
         seconds = (run.embed.seconds, run.queries.seconds, run.search.seconds)
@@ -332,6 +334,8 @@ def align(args: argparse.Namespace) -> dict:
 
     req = check_args(args)
     P = req.P
+    if args.index:
+        P = P.model_copy(update={"search": P.search.model_copy(update={"index": args.index})})
     sources, gold = read_sources(req.lexicon)
     store = target_store(req.targets, P)
     concept = req.concept_column or ("CUI" if "CUI" in store.manifest.columns else "CODE")
@@ -345,6 +349,8 @@ def align(args: argparse.Namespace) -> dict:
     scores, ids, timings = search(P, req.fmt, store, sources["source_text"].tolist(), k, req.workers, req.scheduler)
     main, extensive, ranks = store_tables(sources, store, scores, ids, concept, gold)
     summary = {"params": P.name, "params_file": str(req.params_path), "format": req.fmt,
+               "index": P.search.index,
+               "rescore_multiplier": P.search.rescore_multiplier if P.search.index != "exact" else None,
                "lexicon": str(req.lexicon), "lexicon_format": sources.attrs.get("lexicon_format"),
                "skipped_blank_lines": sources.attrs.get("skipped_blank_lines", 0), "targets": str(req.targets),
                "store": str(store.folder), "concept_column": concept, "top_k": k, "top_k_requested": req.top_k,
@@ -376,6 +382,9 @@ def parser() -> argparse.ArgumentParser:
                                                "Dask, this process)")
     a.add_argument("--format", default="onnx-int8-dynamic",
                    help=f"ONNX format of the encoder ({', '.join(ONNX_BUILDERS)})")
+    a.add_argument("--index", choices=("exact", "int8", "binary"),
+                   help="exact (float vectors), int8 or binary codes of the targets + rescoring of "
+                        "rescore_multiplier x top-k candidates with the float vectors (default: params search.index)")
     a.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (created if absent; default "
                                                                  "align-out/ in the working directory)")
     a.add_argument("--top-k", type=int, help="targets per source in the extensive table, 1 or more (default: "

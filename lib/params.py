@@ -151,6 +151,31 @@ class Rerank(_Strict):
         return self
 
 
+class Search(_Strict):
+    """The index the scale-out path searches (issue 26: lib.search.quantize, lib.search.resident).
+
+    ``exact`` scans the float vectors; ``int8`` and ``binary`` scan codes computed per partition at embed
+    time (4x and 32x smaller than float32), keep the best ``rescore_multiplier x top_k`` candidates per
+    query, and rescore those against the float vectors on disk (those rows only): the returned scores are
+    exact dot products, ties by id. Each process keeps the partitions it searched in memory up to
+    ``resident_mb`` (least recently used evicted first), so a second search reads no vector file.
+    """
+
+    index: Literal["exact", "int8", "binary"] = Field(
+        "exact", description="exact: float vectors; int8: scalar codes (per-dimension ranges of each "
+                             "partition's own vectors); binary: sign bits. The quantized indexes rescore "
+                             "their candidates with the float vectors")
+    rescore_multiplier: int = Field(4, gt=0, description="int8 / binary: candidates per query rescored = this "
+                                                        "x top_k (see the README for the measured recall)")
+    resident_mb: int = Field(4096, ge=0, description="memory (MiB) each process (a Dask worker, or the one "
+                                                     "process) may keep partitions resident in between "
+                                                     "searches; 0 = read every partition from disk each time")
+    partitions: bool = Field(False, description="04-align embeds and searches through the scale-out path's "
+                                                "partition functions (a target store, fixed batches of "
+                                                "fixed_batch_rows) instead of one in-memory top-k; the "
+                                                "numbers are identical when the batches are")
+
+
 class Params(_Strict):
     """Everything a run depends on. Defaults are the embedded MiniLM setting."""
 
@@ -252,6 +277,8 @@ class Params(_Strict):
                                                          "runs of this many consecutive ids separately, so "
                                                          "dynamic-INT8 vectors (one activation scale per call) "
                                                          "do not depend on the worker count or partitioning")
+    search: Search = Field(default_factory=Search, description="the index of the scale-out path (exact, int8 or "
+                                                               "binary + rescoring) and its resident memory")
     rerank: Rerank | None = Field(None, description="reranking with a cross-encoder (lib.rerank, notebook 12); "
                                                    "None = off")
     # reporting
@@ -542,7 +569,8 @@ def cell_defaults() -> dict[str, Any]:
     required field (``model``), and :data:`DEFAULT_NAME` for ``name``."""
     out: dict[str, Any] = {}
     for key, field in Params.model_fields.items():
-        out[key] = None if field.is_required() else field.get_default(call_default_factory=True)
+        value = None if field.is_required() else field.get_default(call_default_factory=True)
+        out[key] = value.model_dump() if isinstance(value, BaseModel) else value  # a block: its mapping
     out["name"] = DEFAULT_NAME
     return out
 

@@ -252,3 +252,22 @@ def test_the_readme_examples_write_outside_the_clone_or_into_ignored_paths():
 def test_python_dash_m_lib_runs_the_cli():
     out = subprocess.run([sys.executable, "-m", "lib", "align", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0 and "--scheduler" in out.stdout and "--workers" in out.stdout and "--debug" in out.stdout
+
+
+def test_the_index_option_searches_codes_with_rescoring_and_is_recorded(tmp_path):
+    """--index binary: codes written beside the vectors, the same top-1 as exact on these well separated
+    strings (rescoring a candidate pool as large as the store), and the run says which index it used."""
+    targets = pd.DataFrame({"CODE": [f"D{i}" for i in range(6)],
+                            "STR": ["skin rash", "fever", "hearing loss", "headache", "back pain", "cough"]})
+    write_store([targets], tmp_path / "store", partition_rows=256)
+    (tmp_path / "lay.csv").write_text("term\nskin rash\nfever\ncough\n", encoding="utf-8")
+    args = ["--lexicon", str(tmp_path / "lay.csv"), "--targets", str(tmp_path / "store"), "--top-k", "3"]
+    exact = align(*args, "--workers", "0", "--out", str(tmp_path / "exact"))
+    binary = align(*args, "--workers", "1", "--index", "binary", "--out", str(tmp_path / "binary"))
+    assert exact["index"] == "exact" and binary["index"] == "binary" and binary["rescore_multiplier"] >= 2
+    assert list((tmp_path / "store" / "vectors").glob("*/part-00000.binary.npz"))
+    a, b = (pd.read_csv(tmp_path / d / "align.main.csv", keep_default_na=False) for d in ("exact", "binary"))
+    assert a.pred_id.tolist() == b.pred_id.tolist() == [0, 1, 5]
+    assert (abs(a.score - b.score) < 1e-6).all()  # rescored: exact scores
+    with pytest.raises(SystemExit):
+        cli.main(["align", "--params", "tiny", "--lexicon", "x", "--targets", "y", "--index", "int4"])

@@ -1,7 +1,7 @@
 """Tables of the training study (notebook 11): alignment accuracy of every model with its intervals, and
 paired McNemar tests between two models on the same lay terms.
 
-Frames only: notebooks write them with :func:`lib.report.write_table` (aggregate: ``row_level=False``).
+Frames only: notebooks write them with :func:`lib.results.write_table` (aggregate: ``row_level=False``).
 """
 
 from __future__ import annotations
