@@ -150,3 +150,14 @@ def best_by_score(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarr
     s = np.where(ids < 0, -np.inf, scores).astype(np.float32)
     order = np.lexsort((np.where(ids < 0, np.iinfo(np.int64).max, ids), -s), axis=1)[:, :k]
     return np.take_along_axis(s, order, 1), np.take_along_axis(ids, order, 1)
+
+
+def quantized_topk(queries: np.ndarray, vectors: np.ndarray, k: int, kind: str, m: int,
+                   threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The whole recipe on arrays in memory (no store): codes of ``vectors``, the best ``m`` per query on
+    them, rescored with the float vectors; (exact scores, indices), best first, ties by the lower index."""
+    codes = encode(kind, vectors)
+    _, cand = code_topk(kind, queries, codes["codes"], m, codes.get("ranges"), threads=threads)
+    rows = np.repeat(np.arange(len(cand)), cand.shape[1])
+    exact = rescore_pairs(queries, rows, np.asarray(vectors)[cand.ravel()]).reshape(cand.shape)
+    return best_by_score(exact, cand, k)

@@ -129,7 +129,7 @@ def test_int8_rescore_matches_exact_mostly():
     t = search.random_unit_vectors(5000, 64, seed=0)
     q = search.random_unit_vectors(50, 64, seed=1)
     ref = np.argsort(-(q @ t.T), axis=1)[:, :10]
-    scores, idx = search.search_int8_rescore(q, t, 10, candidates=50, block=1200, threads=1)
+    scores, idx = search._search_method("int8-rescore", 10, block=1200, threads=1, candidates=50)(t, q)
     assert search.topk_agreement(idx, ref) >= 0.95
     np.testing.assert_allclose(scores, np.take_along_axis(q @ t.T, idx, 1), atol=1e-5)  # FP32 re-scored
 

@@ -78,3 +78,18 @@ def test_rescored_order_is_by_score_then_lower_id_and_missing_candidates_last():
 def test_unknown_index_is_refused():
     with pytest.raises(ValueError, match="quantized index 'int4'"):
         quantize.encode("int4", np.zeros((2, 8), np.float32))
+
+
+def test_quantized_topk_on_arrays_is_exact_when_the_pool_is_everything():
+    from lib.search.quantize import quantized_topk
+    from lib.search.topk import topk as exact_topk
+
+    rng = np.random.default_rng(3)
+    t = rng.standard_normal((500, 32)).astype(np.float32)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    q = t[:20] + 0.1 * rng.standard_normal((20, 32)).astype(np.float32)
+    for kind in ("int8", "binary"):
+        s, i = quantized_topk(q, t, 5, kind, m=500, threads=1)
+        es, ei = exact_topk(q, t, 5, backend="ort", threads=1)
+        np.testing.assert_array_equal(i, ei)
+        np.testing.assert_allclose(s, es, atol=1e-5)
