@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from lib import atomic, paths
+from lib import atomic, machine, paths
 from lib.engines.batching import DYNAMIC_PADDING_POOLINGS
 from lib.params import Params
 
@@ -111,13 +111,7 @@ ST_INT8_FILES = {"arm64": "model_qint8_arm64.onnx", "avx2": "model_quint8_avx2.o
                  "avx512": "model_qint8_avx512.onnx", "avx512_vnni": "model_qint8_avx512_vnni.onnx"}
 
 
-def cpu_flags(cpuinfo: str) -> frozenset[str]:
-    """Feature flags of the first processor in ``/proc/cpuinfo`` text (x86 ``flags``, ARM ``Features``)."""
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
+cpu_flags = machine.cpu_flags  # /proc/cpuinfo's flags of the first processor (lib.machine: in every result too)
 
 
 def st_quantization_config(flags: frozenset[str] | set[str], machine: str) -> str | None:

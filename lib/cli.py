@@ -175,7 +175,8 @@ def parser() -> argparse.ArgumentParser:
                                        "else a LocalCluster)")
     a.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core; 0: no Dask, "
                                                "this process)")
-    a.add_argument("--format", default="onnx-int8-dynamic", help="ONNX format of the encoder")
+    a.add_argument("--format", default="onnx-int8-dynamic",
+                   help="format of the encoder: an ONNX one (ONNX Runtime) or ov-fp32 / ov-int8 (OpenVINO)")
     a.add_argument("--out", type=Path, default=Path("align-out"), help="output folder")
     a.add_argument("--top-k", type=int, help="targets per source in the extensive table (default: params)")
     a.add_argument("--concept-column", help="target column naming the concept (default: CUI if the targets "

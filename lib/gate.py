@@ -33,7 +33,7 @@ log = logging.getLogger("lib.gate")
 REFERENCE = "fp32-torch"
 
 
-INT8_FORMATS = ("onnx-int8-dynamic", "onnx-int8-smoothquant", "torch-int8")
+INT8_FORMATS = ("onnx-int8-dynamic", "onnx-int8-smoothquant", "torch-int8", "ov-int8")
 
 
 @dataclass
@@ -198,9 +198,10 @@ def run_gate(P: Params, formats: Sequence[str], data: GateData, encoders: Mappin
     rows = []
     for f in names:
         e = encoders[f]
+        model_file = e.info.get("onnx") or e.info.get("ir")  # ONNX file, or OpenVINO IR (.xml + .bin)
         row = {"format": f, **results[f], **agreement(vecs[REFERENCE], vecs[f], data),
-               "size_mb": model_size_mb(e.fmt, e.info.get("model_dir"), e.info.get("onnx")), **lat.loc[f].to_dict(),
-               "artifact": encoders[f].info.get("onnx", encoders[f].info.get("model_dir", ""))}
+               "size_mb": model_size_mb(e.fmt, e.info.get("model_dir"), model_file), **lat.loc[f].to_dict(),
+               "artifact": model_file or e.info.get("model_dir", "")}
         row["passed"], reasons = check(row, results[REFERENCE], P)
         row["reasons"] = "; ".join(reasons)
         rows.append(row)

@@ -51,6 +51,8 @@ class Machine(_Open):
     platform: str
     processor: str
     cpus: int | None
+    cpu: dict[str, Any] = Field({}, description="lib.machine.cpu_info: model, vendor, family, ISA flags, int8_isa "
+                                                "(empty in records written before it existed)")
 
 
 class RunData(_Open):

