@@ -417,3 +417,47 @@ def test_bench_ipex_worker_failures_are_skipped(session_dirs, monkeypatch, tmp_p
     data = json.loads((out / "bench.json").read_text())
     assert set(data["engines"]) == {"torch-fp32"}
     assert data["notes"]["ipex-bf16"].startswith("skipped: failed to load: engine ipex-bf16:")
+
+
+def test_engine_list_has_the_openvino_engines_and_builds_them(data_mirror):
+    """ov-fp32 / ov-int8 are lean engines built from the prebuilt IR (no torch import); the sentence-transformers
+    OpenVINO peer runs in its own side venv over the same INT8 IR."""
+    from lib import formats, params
+    from lib.engines import hub
+    P = params.load("tiny")
+    eng = {e.key: e for e in engines.default_engines(P, int8_formats=[])}
+    assert eng["ov-int8"].kind == "ov" and eng["ov-int8"].precision == "int8" and eng["ov-fp32"].precision == "fp32"
+    assert eng["st-ov-int8"].kind == "st-ov" and eng["st-ov-int8"].fmt == engines.ST_OV_INT8_FILE
+    assert engines.SIDE_ENV_OF_KIND["st-ov"] == "st-openvino" and "ov" in engines.LEAN_KINDS
+    no_side = {e.key for e in engines.default_engines(P, int8_formats=[], side_envs=())}
+    assert {"ov-fp32", "ov-int8"} <= no_side and "st-ov-int8" not in no_side
+    spec = eng["ov-int8"]
+    spec.options["model_dir"] = str(hub.resolve_model_dir(P))
+    enc = engines.build_engine(spec, P, str(formats.artifact(P, "ov-int8")))
+    ref = formats.load_encoder(P, "ov-int8")
+    texts = ["skin rash", "abnormal heart"]
+    assert enc.fingerprint == ref.fingerprint
+    np.testing.assert_array_equal(enc.encode(texts, progress=False), ref.encode(texts, progress=False))
+    assert len(enc.batch_times) == 1
+    with pytest.raises(ValueError, match="side venv 'st-openvino'"):
+        engines.build_engine(eng["st-ov-int8"], P, None)
+
+
+def test_batch_invariance_and_the_mixed_probe():
+    texts, pos = quality.mixed_probe(["a", "b", "c", "d"], ["x", "y", "z"], 3, seed=1)
+    assert sorted(texts) == ["a", "b", "c", "x", "y", "z"] and [texts[i] for i in pos] == ["a", "b", "c"]
+    v = np.eye(3, dtype=np.float32)
+    assert quality.batch_invariance(v, v.copy()) == {"max_abs_dv": 0.0, "min_cosine": 1.0, "strings": 3}
+    moved = v.copy()
+    moved[2] = [0, 0.6, 0.8]
+    inv = quality.batch_invariance(v, moved)
+    assert inv["max_abs_dv"] == pytest.approx(0.6) and inv["min_cosine"] == pytest.approx(0.8)
+
+
+def test_best_int8_includes_the_openvino_engine():
+    def e(kind, sps, cos=0.995):
+        return {"kind": kind, "precision": "int8", "strings_per_s": sps, "cosine_to_fp32": {"mean": cos}}
+    assert quality.best_int8({"fast-onnx-int8-dynamic": e("fast", 1000), "ov-int8": e("ov", 1600),
+                              "st-ov-int8": e("st-ov", 1700)}, 0.99) == "ov-int8"
+    assert quality.best_int8({"fast-onnx-int8-dynamic": e("fast", 1000), "ov-int8": e("ov", 850)}, 0.99) \
+        == "fast-onnx-int8-dynamic"
