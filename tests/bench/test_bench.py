@@ -185,17 +185,27 @@ def _run_module():
     return bench.run
 
 
-def test_bench_run_smoke_tiny(session_dirs):
+def test_bench_run_smoke_tiny(session_dirs, data_mirror):
     """The whole script on tiny with small sizes: JSON schema, Markdown table and figures written."""
     run = _run_module()
     out = session_dirs["results"] / "bench-smoke"
     res = run.main(["--params", "tiny", "--n-strings", "60", "--rounds", "1", "--paper-strings", "8",
-                    "--engines", "paper,torch-fp32,fast-fp32", "--no-side",
+                    "--engines", "paper,torch-fp32,fast-fp32,fast-onnx-int8-dynamic,ov-int8", "--no-side",
+                    "--int8-formats", "onnx-int8-dynamic", "--invariance-probes", "20", "--invariance-fillers", "40",
                     "--quality-targets", "200", "--quality-sources", "30", "--gemm-rows", "32",
                     "--search-n", "1000", "--search-dims", "16", "--queries", "20",
                     "--search-methods", "sklearn,blocked,faiss", "--out", str(out)])
     data = json.loads((out / "bench.json").read_text())
-    assert set(data["engines"]) == {"paper", "torch-fp32", "fast-fp32"}
+    assert set(data["engines"]) == {"paper", "torch-fp32", "fast-fp32", "fast-onnx-int8-dynamic", "ov-int8"}
+    ov, ort_int8 = data["engines"]["ov-int8"], data["engines"]["fast-onnx-int8-dynamic"]
+    assert ov["torch_imported"] is False and ov["kind"] == "ov" and ov["cosine_to_fp32"]["mean"] > 0.99
+    assert ov["batch_invariance"]["max_abs_dv"] < 1e-5 and ov["batch_invariance"]["strings"] == 20
+    assert ort_int8["batch_invariance"]["max_abs_dv"] > ov["batch_invariance"]["max_abs_dv"]
+    assert ov["speed_vs_ort_int8"] == pytest.approx(ov["strings_per_s"] / ort_int8["strings_per_s"])
+    assert {"p", "only_a", "only_b", "not_worse"} <= set(ov["acc1_vs_ort_int8"])
+    assert data["ours_best_int8"] in ("ov-int8", "fast-onnx-int8-dynamic")
+    assert data["profile"]["engine"] == "fast-onnx-int8-dynamic"      # ORT's profiler explains the ORT engine
+    assert data["machine"]["cpu"]["int8_isa"]
     for e in data["engines"].values():
         for key in ("strings_per_s", "latency_ms", "peak_rss_mb", "model_mb", "linear_gops", "energy_j_per_1k"):
             assert key in e
@@ -210,7 +220,7 @@ def test_bench_run_smoke_tiny(session_dirs):
     agree = [r["agreement_with_faiss"] for r in data["search"] if r["method"] == "blocked"]
     assert agree == [1.0]
     md = (out / "bench.md").read_text()
-    assert "| fast-fp32 |" in md and "| target |" in md
+    assert "| fast-fp32 |" in md and "| target |" in md and "x ours ORT INT8" in md and "INT8 path" in md
     assert {"GEMM ceiling", "quality encodes", "search"} <= set(data["phases_s"]) and "Run time" in md
     assert sum(data["phases_s"].values()) <= data["wall_s"]
     assert (Path(session_dirs["figures"]) / "bench" / "bench-engines.png").exists()
@@ -461,3 +471,12 @@ def test_best_int8_includes_the_openvino_engine():
                               "st-ov-int8": e("st-ov", 1700)}, 0.99) == "ov-int8"
     assert quality.best_int8({"fast-onnx-int8-dynamic": e("fast", 1000), "ov-int8": e("ov", 850)}, 0.99) \
         == "fast-onnx-int8-dynamic"
+
+
+def test_profile_target_is_an_ort_engine():
+    run = _run_module()
+    specs = [engines.EngineSpec(k, k, kind, "f", "int8") for k, kind in
+             (("fast-onnx-int8-dynamic", "fast"), ("fast-onnx-int8-smoothquant", "fast"), ("ov-int8", "ov"))]
+    assert run.profile_target(specs, "fast-onnx-int8-smoothquant").key == "fast-onnx-int8-smoothquant"
+    assert run.profile_target(specs, "ov-int8").key == "fast-onnx-int8-dynamic"
+    assert run.profile_target(specs[2:], "ov-int8") is None and run.profile_target(specs, None).key == run.ORT_INT8
