@@ -45,7 +45,8 @@ def test_ov_vectors_within_tolerance_of_pytorch_fp32(P, texts):
 
 
 def test_ov_int8_is_batch_invariant_where_dynamic_int8_is_not(P, texts):
-    """A string's vector must not depend on its batch-mates (calibrated scales); ORT's dynamic INT8 computes
+    """A string's vector must not depend on its batch-mates (calibrated scales; on the tiny model not at all,
+    on MiniLM by <= 3.4e-3: OpenVINO picks other kernels for other batch shapes); ORT's dynamic INT8 computes
     its activation scale per call, so the same comparison moves its vectors."""
     probe, mates = texts
 
