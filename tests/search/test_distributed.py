@@ -149,8 +149,8 @@ def test_attaching_to_an_existing_scheduler_leaves_it_running(P):
         cluster.close()
 
 
-def test_only_onnx_formats_run_on_workers(P):
-    with pytest.raises(ValueError, match="ONNX formats only"):
+def test_only_onnx_and_openvino_formats_run_on_workers(P):
+    with pytest.raises(ValueError, match="ONNX and OpenVINO formats only"):
         dd.EngineSpec.for_format(P, "fp32-torch")
 
 
