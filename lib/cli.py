@@ -381,7 +381,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--workers", type=int, help="LocalCluster workers, 0 or more (default: one per core; 0: no "
                                                "Dask, this process)")
     a.add_argument("--format", default="onnx-int8-dynamic",
-                   help=f"ONNX format of the encoder ({', '.join(ONNX_BUILDERS)})")
+                   help="format of the encoder: an ONNX one (ONNX Runtime) or ov-fp32 / ov-int8 (OpenVINO)")
     a.add_argument("--index", choices=("exact", "int8", "binary"),
                    help="exact (float vectors), int8 or binary codes of the targets + rescoring of "
                         "rescore_multiplier x top-k candidates with the float vectors (default: params search.index)")

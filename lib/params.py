@@ -27,8 +27,11 @@ from lib.errors import ParamsError
 
 Pooling = Literal["cls", "mean", "mean_unmasked_padded"]
 Format = Literal["fp32-torch", "onnx-fp32", "onnx-int8-dynamic", "onnx-int8-smoothquant",
-                 "torch-int8", "olive-best"]
+                 "torch-int8", "olive-best", "ov-fp32", "ov-int8", "gate-chosen"]
 FORMATS: tuple[str, ...] = Format.__args__  # type: ignore[attr-defined]
+# Not a model format: in `formats`, 04-06 replace it by the INT8 format 03's gate chose on this machine
+# (lib.formats.formats_to_run); other uses name it an error.
+GATE_CHOSEN = "gate-chosen"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 DEFAULT_NAME = "minilm-l6"  # the params file a notebook reads when papermill injects no `name`
 LICENSED_KEYS: tuple[str, ...] = ("umls_mrconso", "lay_lexicon", "deft_dir", "medsts", "expert_ratings")
@@ -243,6 +246,10 @@ class Params(_Strict):
                            "Runtime 1.11) or QOperator; both give identical vectors here and showed no "
                            "consistent speed difference (within run-to-run noise, see the README)")
     alpha_sweep: list[float] = [0.3, 0.5, 0.7, 0.8]
+    ov_smoothquant_alpha: float = Field(0.95, ge=-1.0, le=1.0,
+                                        description="`ov-int8` (NNCF static INT8): SmoothQuant alpha on MatMuls; "
+                                                    "0.95 is NNCF's default for transformers, negative = no "
+                                                    "SmoothQuant (03 also gates -1 and `smoothquant_alpha`)")
     sensitivity_method: Literal["probe", "qdq-debug"] = Field(
         "probe", description="per-layer sensitivity for the FP32-fallback search: 'probe' quantizes one "
                              "MatMul at a time (exact, one build per MatMul); 'qdq-debug' ranks by each "

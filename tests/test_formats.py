@@ -25,12 +25,14 @@ def test_registered_formats_load_through_encode(P):
 
 def test_variants_are_the_ablations_of_params_formats(P):
     assert formats.variants(P) == ["onnx-int8-dynamic:per-tensor", "onnx-int8-smoothquant:QOperator",
-                                   "onnx-int8-smoothquant:no-fallback", "onnx-int8-static:no-smoothquant"]
+                                   "onnx-int8-smoothquant:no-fallback", "onnx-int8-static:no-smoothquant",
+                                   "ov-int8:no-smoothquant", f"ov-int8:alpha-{P.smoothquant_alpha:g}"]
     qop = params.load("tiny", quant_format="QOperator")
     assert "onnx-int8-smoothquant:QDQ" in formats.variants(qop)
-    paths = {v: formats.onnx_artifact(P, v) for v in formats.variants(P)}
-    assert len(set(paths.values())) == len(paths)                  # four distinct artifacts
-    assert formats.onnx_artifact(P, "onnx-int8-dynamic") not in paths.values()
+    paths = {v: formats.artifact(P, v) for v in formats.variants(P)}
+    assert len(set(paths.values())) == len(paths)                  # six distinct artifacts
+    assert formats.artifact(P, "onnx-int8-dynamic") not in paths.values()
+    assert formats.artifact(P, "ov-int8") not in paths.values()
 
 
 def test_unknown_format_names_the_known_ones(P):

@@ -51,9 +51,8 @@ class Machine(_Open):
     platform: str
     processor: str
     cpus: int | None
-    cpu_model: str = Field("", description="CPU model name (/proc/cpuinfo)")
-    isa: list[str] | None = Field(None, description="INT8-relevant ISA flags (avx2, avx512_vnni, amx, ...): "
-                                                     "INT8 speed and vectors depend on them; None = unknown")
+    cpu: dict[str, Any] = Field({}, description="lib.machine.cpu_info: model, vendor, family, ISA flags, int8_isa "
+                                                "(empty in records written before it existed)")
 
 
 class RunData(_Open):

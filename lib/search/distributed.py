@@ -1,4 +1,5 @@
-"""The scale-out path on Dask: a cluster, one torch-free ONNX Runtime engine per worker, and the
+"""The scale-out path on Dask: a cluster, one torch-free engine per worker (ONNX Runtime, or OpenVINO for
+the ``ov-*`` formats), and the
 partition functions of :mod:`lib.search.partitions` scheduled over a target store.
 
 Why Dask (measured on a 2-core box against Ray and Spark): two 1-thread worker processes embed faster than one
@@ -39,6 +40,7 @@ from tqdm.auto import tqdm
 
 from lib.data.store import Store
 from lib.engines.encoder import encoder_fingerprint
+from lib.engines.openvino import OvEncoder, ir_fingerprint, ov_batching, ov_encoder
 from lib.engines.ort import OrtEncoder, onnx_encoder, ort_batching
 from lib.fingerprint import model_fingerprint
 from lib.params import Params, Search
@@ -51,7 +53,7 @@ from lib.search.partitions import (TEXT, PartitionRun, TopK, candidates_per_quer
                                    search_partition, topk_partition)
 from lib.search.partitions import vector_key
 from lib.engines.hub import resolve_model_dir
-from lib.formats import ONNX_BUILDERS, SESSION_OPTIONS, onnx_artifact
+from lib.formats import ONNX_BUILDERS, OV_BUILDERS, SESSION_OPTIONS, artifact
 
 log = logging.getLogger("lib.search.distributed")
 
@@ -62,33 +64,42 @@ log = logging.getLogger("lib.search.distributed")
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """What a worker needs to build its own ONNX Runtime encoder without torch: the params, the format,
-    the ONNX file and the model folder (both resolved on the driver, where building them may need
-    torch), and the session options the format was tuned with."""
+    """What a worker needs to build its own encoder without torch: the params, the format, the model file
+    (``onnx``: the ONNX file, or for an OpenVINO format the IR's ``model.xml``) and the model folder (both
+    resolved on the driver, where building them may need torch), the session options the format was
+    tuned with (ONNX Runtime) and the ``runtime`` ("ort" or "openvino")."""
 
     P: Params
     fmt: str
     onnx: str
     model_dir: str
     session_options: dict = field(default_factory=dict)
+    runtime: str = "ort"
 
     @classmethod
     def for_format(cls, P: Params, fmt: str) -> "EngineSpec":
-        """Resolve (and build on first use) the format's ONNX artifact on the driver."""
+        """Resolve (and build on first use) the format's artifact on the driver."""
 
-        if fmt not in ONNX_BUILDERS:
-            raise ValueError(f"the scale-out path runs ONNX formats only ({', '.join(ONNX_BUILDERS)}), not {fmt!r}")
+        if fmt not in ONNX_BUILDERS and fmt not in OV_BUILDERS:
+            raise ValueError(f"the scale-out path runs ONNX and OpenVINO formats only "
+                             f"({', '.join([*ONNX_BUILDERS, *OV_BUILDERS])}), not {fmt!r}")
         extra = SESSION_OPTIONS[fmt](P) if fmt in SESSION_OPTIONS else {}
-        return cls(P, fmt, str(onnx_artifact(P, fmt)), str(resolve_model_dir(P)), dict(extra))
+        return cls(P, fmt, str(artifact(P, fmt)), str(resolve_model_dir(P)), dict(extra),
+                   "openvino" if fmt in OV_BUILDERS else "ort")
 
     @property
     def fingerprint(self) -> str:
         """The encoder fingerprint a worker's engine must have (computed without opening a session)."""
-        return encoder_fingerprint(model_fingerprint(self.model_dir), self.fmt, ort_batching(self.P), Path(self.onnx))
+        model_fp = model_fingerprint(self.model_dir)
+        if self.runtime == "openvino":
+            return ir_fingerprint(model_fp, self.fmt, ov_batching(self.P), Path(self.onnx))
+        return encoder_fingerprint(model_fp, self.fmt, ort_batching(self.P), Path(self.onnx))
 
-    def build(self, threads: int | None = None) -> OrtEncoder:
+    def build(self, threads: int | None = None) -> OrtEncoder | OvEncoder:
         """The encoder, with ``threads`` intra-op threads (a worker's own thread count)."""
         P = self.P.model_copy(update={"threads": threads}) if threads else self.P
+        if self.runtime == "openvino":
+            return ov_encoder(P, self.fmt, Path(self.onnx), model_dir=Path(self.model_dir))
         return onnx_encoder(P, self.fmt, Path(self.onnx), model_dir=Path(self.model_dir),
                             extra_options=self.session_options or None)
 
@@ -128,7 +139,7 @@ def plugin_name(fingerprint: str) -> str:
     return f"lib-ort-engine-{fingerprint}"
 
 
-def worker_encoder(fingerprint: str) -> OrtEncoder:
+def worker_encoder(fingerprint: str) -> OrtEncoder | OvEncoder:
     """This worker's engine (built by :class:`EnginePlugin`)."""
     worker = get_worker()
     try:

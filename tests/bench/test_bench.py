@@ -185,17 +185,27 @@ def _run_module():
     return bench.run
 
 
-def test_bench_run_smoke_tiny(session_dirs):
+def test_bench_run_smoke_tiny(session_dirs, data_mirror):
     """The whole script on tiny with small sizes: JSON schema, Markdown table and figures written."""
     run = _run_module()
     out = session_dirs["results"] / "bench-smoke"
     res = run.main(["--params", "tiny", "--n-strings", "60", "--rounds", "1", "--paper-strings", "8",
-                    "--engines", "paper,torch-fp32,fast-fp32", "--no-side",
+                    "--engines", "paper,torch-fp32,fast-fp32,fast-onnx-int8-dynamic,ov-int8", "--no-side",
+                    "--int8-formats", "onnx-int8-dynamic", "--invariance-probes", "20", "--invariance-fillers", "40",
                     "--quality-targets", "200", "--quality-sources", "30", "--gemm-rows", "32",
                     "--search-n", "1000", "--search-dims", "16", "--queries", "20",
                     "--search-methods", "sklearn,blocked,faiss", "--out", str(out)])
     data = json.loads((out / "bench.json").read_text())
-    assert set(data["engines"]) == {"paper", "torch-fp32", "fast-fp32"}
+    assert set(data["engines"]) == {"paper", "torch-fp32", "fast-fp32", "fast-onnx-int8-dynamic", "ov-int8"}
+    ov, ort_int8 = data["engines"]["ov-int8"], data["engines"]["fast-onnx-int8-dynamic"]
+    assert ov["torch_imported"] is False and ov["kind"] == "ov" and ov["cosine_to_fp32"]["mean"] > 0.99
+    assert ov["batch_invariance"]["max_abs_dv"] < 1e-5 and ov["batch_invariance"]["strings"] == 20
+    assert ort_int8["batch_invariance"]["max_abs_dv"] > ov["batch_invariance"]["max_abs_dv"]
+    assert ov["speed_vs_ort_int8"] == pytest.approx(ov["strings_per_s"] / ort_int8["strings_per_s"])
+    assert {"p", "only_a", "only_b", "not_worse"} <= set(ov["acc1_vs_ort_int8"])
+    assert data["ours_best_int8"] in ("ov-int8", "fast-onnx-int8-dynamic")
+    assert data["profile"]["engine"] == "fast-onnx-int8-dynamic"      # ORT's profiler explains the ORT engine
+    assert data["machine"]["cpu"]["int8_isa"]
     for e in data["engines"].values():
         for key in ("strings_per_s", "latency_ms", "peak_rss_mb", "model_mb", "linear_gops", "energy_j_per_1k"):
             assert key in e
@@ -210,7 +220,7 @@ def test_bench_run_smoke_tiny(session_dirs):
     agree = [r["agreement_with_faiss"] for r in data["search"] if r["method"] == "blocked"]
     assert agree == [1.0]
     md = (out / "bench.md").read_text()
-    assert "| fast-fp32 |" in md and "| target |" in md
+    assert "| fast-fp32 |" in md and "| target |" in md and "x ours ORT INT8" in md and "INT8 path" in md
     assert {"GEMM ceiling", "quality encodes", "search"} <= set(data["phases_s"]) and "Run time" in md
     assert sum(data["phases_s"].values()) <= data["wall_s"]
     assert (Path(session_dirs["figures"]) / "bench" / "bench-engines.png").exists()
@@ -417,3 +427,56 @@ def test_bench_ipex_worker_failures_are_skipped(session_dirs, monkeypatch, tmp_p
     data = json.loads((out / "bench.json").read_text())
     assert set(data["engines"]) == {"torch-fp32"}
     assert data["notes"]["ipex-bf16"].startswith("skipped: failed to load: engine ipex-bf16:")
+
+
+def test_engine_list_has_the_openvino_engines_and_builds_them(data_mirror):
+    """ov-fp32 / ov-int8 are lean engines built from the prebuilt IR (no torch import); the sentence-transformers
+    OpenVINO peer runs in its own side venv over the same INT8 IR."""
+    from lib import formats, params
+    from lib.engines import hub
+    P = params.load("tiny")
+    eng = {e.key: e for e in engines.default_engines(P, int8_formats=[])}
+    assert eng["ov-int8"].kind == "ov" and eng["ov-int8"].precision == "int8" and eng["ov-fp32"].precision == "fp32"
+    assert eng["st-ov-int8"].kind == "st-ov" and eng["st-ov-int8"].fmt == engines.ST_OV_INT8_FILE
+    assert engines.SIDE_ENV_OF_KIND["st-ov"] == "st-openvino" and "ov" in engines.LEAN_KINDS
+    no_side = {e.key for e in engines.default_engines(P, int8_formats=[], side_envs=())}
+    assert {"ov-fp32", "ov-int8"} <= no_side and "st-ov-int8" not in no_side
+    spec = eng["ov-int8"]
+    spec.options["model_dir"] = str(hub.resolve_model_dir(P))
+    enc = engines.build_engine(spec, P, str(formats.artifact(P, "ov-int8")))
+    ref = formats.load_encoder(P, "ov-int8")
+    texts = ["skin rash", "abnormal heart"]
+    assert enc.fingerprint == ref.fingerprint
+    np.testing.assert_array_equal(enc.encode(texts, progress=False), ref.encode(texts, progress=False))
+    assert len(enc.batch_times) == 1
+    with pytest.raises(ValueError, match="side venv 'st-openvino'"):
+        engines.build_engine(eng["st-ov-int8"], P, None)
+
+
+def test_batch_invariance_and_the_mixed_probe():
+    texts, pos = quality.mixed_probe(["a", "b", "c", "d"], ["x", "y", "z"], 3, seed=1)
+    assert sorted(texts) == ["a", "b", "c", "x", "y", "z"] and [texts[i] for i in pos] == ["a", "b", "c"]
+    v = np.eye(3, dtype=np.float32)
+    assert quality.batch_invariance(v, v.copy()) == {"max_abs_dv": 0.0, "min_cosine": 1.0, "strings": 3}
+    moved = v.copy()
+    moved[2] = [0, 0.6, 0.8]
+    inv = quality.batch_invariance(v, moved)
+    assert inv["max_abs_dv"] == pytest.approx(0.6) and inv["min_cosine"] == pytest.approx(0.8)
+
+
+def test_best_int8_includes_the_openvino_engine():
+    def e(kind, sps, cos=0.995):
+        return {"kind": kind, "precision": "int8", "strings_per_s": sps, "cosine_to_fp32": {"mean": cos}}
+    assert quality.best_int8({"fast-onnx-int8-dynamic": e("fast", 1000), "ov-int8": e("ov", 1600),
+                              "st-ov-int8": e("st-ov", 1700)}, 0.99) == "ov-int8"
+    assert quality.best_int8({"fast-onnx-int8-dynamic": e("fast", 1000), "ov-int8": e("ov", 850)}, 0.99) \
+        == "fast-onnx-int8-dynamic"
+
+
+def test_profile_target_is_an_ort_engine():
+    run = _run_module()
+    specs = [engines.EngineSpec(k, k, kind, "f", "int8") for k, kind in
+             (("fast-onnx-int8-dynamic", "fast"), ("fast-onnx-int8-smoothquant", "fast"), ("ov-int8", "ov"))]
+    assert run.profile_target(specs, "fast-onnx-int8-smoothquant").key == "fast-onnx-int8-smoothquant"
+    assert run.profile_target(specs, "ov-int8").key == "fast-onnx-int8-dynamic"
+    assert run.profile_target(specs[2:], "ov-int8") is None and run.profile_target(specs, None).key == run.ORT_INT8

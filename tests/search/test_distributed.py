@@ -1,5 +1,5 @@
 """The Dask path (lib.search.distributed) on LocalClusters with the tiny model: results equal to the
-single process bit for bit (1 and 2 workers, dynamic INT8 and FP32), a worker killed mid-run, an
+single process bit for bit (1 and 2 workers, dynamic INT8, FP32 and OpenVINO INT8), a worker killed mid-run, an
 interrupted driver resumed, errors that name the partition file, an existing scheduler, Slurm scripts.
 """
 
@@ -54,7 +54,7 @@ def single_process(spec, store, texts):
 
 
 def test_results_identical_for_1_and_2_workers_and_one_process(P, tmp_path, hpo_targets, queries):
-    specs = {fmt: dd.EngineSpec.for_format(P, fmt) for fmt in ("onnx-int8-dynamic", "onnx-fp32")}
+    specs = {fmt: dd.EngineSpec.for_format(P, fmt) for fmt in ("onnx-int8-dynamic", "onnx-fp32", "ov-int8")}
     ref = {fmt: single_process(spec, new_store(tmp_path / f"ref-{fmt}", hpo_targets), queries)
            for fmt, spec in specs.items()}
     for workers in (1, 2):
@@ -149,8 +149,8 @@ def test_attaching_to_an_existing_scheduler_leaves_it_running(P):
         cluster.close()
 
 
-def test_only_onnx_formats_run_on_workers(P):
-    with pytest.raises(ValueError, match="ONNX formats only"):
+def test_only_onnx_and_openvino_formats_run_on_workers(P):
+    with pytest.raises(ValueError, match="ONNX and OpenVINO formats only"):
         dd.EngineSpec.for_format(P, "fp32-torch")
 
 
