@@ -6,7 +6,7 @@ model; 0.13 has no alternative pass flows. So the OpenVINO chain runs as its own
 passes have nothing our goals could tune here), on the plain ONNX FP32 export, calibrated on the project's
 calibration set (:func:`lib.compress.calibration.prepare_calibration`, as ``ov-int8``), with NNCF's
 transformer scheme; both models it makes (FP32 IR, INT8 IR) are scored by the search's own metric
-(:func:`lib.compress.olive.search.evaluate_forward`: cosine to FP32, STS Spearman, latency on the held-out
+(:func:`lib.compress.olive.metric.evaluate_forward`: cosine to FP32, STS Spearman, latency on the held-out
 pairs) and listed as candidates with the search's goal flags. ``olive-best`` stays the best ORT candidate
 (an ONNX Runtime format); the OpenVINO models compete for speed in 03's gate as ``ov-fp32`` / ``ov-int8``,
 which lib.compress.openvino builds with the same ``nncf.quantize`` call this pass makes.
@@ -27,8 +27,9 @@ import pandas as pd
 from lib import atomic
 from lib.compress.calibration import prepare_calibration
 from lib.compress.export import artifact_dir, unfused_onnx
-from lib.compress.olive.search import (SPEEDUP_GOAL_PERCENT, config_hash, evaluate_forward, goal_flags, run_olive,
-                                       work_dir)
+from lib.compress.olive.config import SPEEDUP_GOAL_PERCENT, config_hash
+from lib.compress.olive.metric import evaluate_forward
+from lib.compress.olive.search import goal_flags, run_olive, work_dir
 from lib.compress.openvino import cached_ir, ov_versions
 from lib.engines.openvino import compile_ir, ov_forward
 from lib.params import Params
@@ -74,16 +75,29 @@ def run_openvino_passes(P: Params) -> dict[str, Any]:
     "config_hash", "calibration"}``; the IRs are copied out of Olive's cache into content-keyed folders."""
     cal = prepare_calibration(P)
     base = work_dir(P) / "openvino"
-    calibration = base / f"calibration-{cal.key}.npz"
-    if not calibration.exists():
-        save_feeds(cal.feeds, calibration)
+    calibration = atomic.load_or_rebuild(base / f"calibration-{cal.key}.npz", _readable_feeds,
+                                         lambda p: save_feeds(cal.feeds, p), what="calibration feeds")
     src = unfused_onnx(P)
     config = olive_openvino_config(src, calibration, base)
     h = config_hash({**config, "versions": ov_versions()})
     out = artifact_dir(P, "olive-openvino") / h
-    summary_path = out / "summary.json"
-    if summary_path.exists() and all((out / k / "model.xml").exists() for k in ("fp32", "int8")):
-        return json.loads(summary_path.read_text(encoding="utf-8"))
+
+    def irs_exist(summary: dict) -> None:
+        missing = [k for k in ("fp32", "int8") if not (out / k / "model.xml").exists()]
+        if missing:
+            raise FileNotFoundError(f"its IRs {missing} are gone")
+    return atomic.cached_json(out / "summary.json", lambda: _run_passes(P, cal, src, calibration, base, h, out),
+                              "Olive OpenVINO summary", check=irs_exist, indent=1)
+
+
+def _readable_feeds(path: Path) -> Path:
+    with np.load(path) as z:
+        int(z["n_batches"])
+    return path
+
+
+def _run_passes(P: Params, cal, src: Path, calibration: Path, base: Path, h: str, out: Path) -> dict[str, Any]:
+    """Run the OpenVINO workflow in ``base/<config hash>`` and copy its IRs into ``out`` (the summary)."""
     work = base / h
     config = olive_openvino_config(src, calibration, work)
     t0 = time.perf_counter()
@@ -103,11 +117,9 @@ def run_openvino_passes(P: Params) -> dict[str, Any]:
             shutil.copy2(xml.with_suffix(".bin"), tmp / "model.bin")
             shutil.copy2(xml, tmp / "model.xml")
         irs[key] = str(cached_ir(out / key, build))
-    summary = {**irs, "seconds": seconds, "config_hash": h, "passes": list(PASSES),
-               "calibration": {"source": cal.source, "sentences": cal.n_sentences, "seq_len": cal.seq_len,
-                               "key": cal.key}, **ov_versions()}
-    atomic.write_json(summary_path, summary, indent=1)
-    return summary
+    return {**irs, "seconds": seconds, "config_hash": h, "passes": list(PASSES),
+            "calibration": {"source": cal.source, "sentences": cal.n_sentences, "seq_len": cal.seq_len,
+                            "key": cal.key}, **ov_versions()}
 
 
 def openvino_candidates(P: Params, search_summary: dict, *,
@@ -119,7 +131,7 @@ def openvino_candidates(P: Params, search_summary: dict, *,
     rows = []
     for key, passes in (("fp32", PASSES[:1]), ("int8", PASSES)):
         forward = ov_forward(compile_ir(Path(ran[key]), P.threads))
-        metrics = evaluate_forward(forward, search_summary["eval_data"]["file"])
+        metrics = evaluate_forward(forward, search_summary["eval_data"]["file"], bootstrap=P.bootstrap)
         rows.append({"candidate": f"olive-openvino-{key}", "passes": " -> ".join(passes), "runtime": "openvino",
                      **metrics, "model_path": ran[key]})
     df = pd.DataFrame(rows)
