@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from lib.engines.encoder import Batching, encode_ids, encoder_fingerprint
-from lib.engines.hub import resolve_model_dir
+from lib.engines.hub import identity, resolve_model_dir
 from lib.engines.ort import load_fast_tokenizer, pad_token_id
 from lib.fingerprint import file_digest, installed_versions, model_fingerprint, settings_key
 from lib.params import Params
@@ -108,6 +108,11 @@ class OvEncoder:
     def batching(self) -> Batching:
         return ov_batching(self.P)
 
+    @property
+    def identity(self) -> dict:
+        """The model's identity (:func:`lib.engines.hub.identity`), for the result record."""
+        return dict(self.info.get("identity") or {})
+
     def forward(self, feeds: dict) -> np.ndarray:
         """Token states of one padded batch (one inference call, timed)."""
         t0 = time.perf_counter()
@@ -139,4 +144,5 @@ def ov_encoder(P: Params, fmt: str, xml: Path, *, model_dir: Path | None = None,
     return OvEncoder(P.name, fmt, ir_fingerprint(fp, fmt, ov_batching(P), xml), P, compiled, tok,
                      pad_token_id(model_dir, tok),
                      {"model_dir": str(model_dir), "ir": str(xml), "model_fingerprint": fp,
-                      "runtime": "openvino", "inference_precision": INFERENCE_PRECISION})
+                      "runtime": "openvino", "inference_precision": INFERENCE_PRECISION,
+                      "identity": identity(P, model_dir, fp)})
