@@ -97,7 +97,7 @@ def test_tables_and_summary_files(tiny_results):
     files = list(report.write_table(report.PAPER, "table1-deft-task1", t1, formats=("csv", "md", "tex"),
                                     caption="Table 1. test caption & 50% _x_").values())
     csv, md, tex = (p.read_text() for p in files)
-    assert "0.7123" in csv and "0.7123" in md and "0.8604" in md and "1.5e-08" in md
+    assert "0.7123" in csv and "0.7123" in md and "0.8604" in md and "1.5\u00d710\u207b\u2078" in md
     assert "\\begin{tabular}" in tex and "\\caption{Table 1. test caption \\& 50\\% \\_x\\_}" in tex
     t3 = assemble.table3(recs, rep)
     mine = t3[t3.source.str.startswith("ours")]
