@@ -81,6 +81,21 @@ def figsize(width_frac: float = 1.0, aspect: float = 0.45) -> tuple[float, float
     return (w, w * aspect)
 
 
+class FigureFiles(list):
+    """The files :func:`save_figure` wrote (a list of paths: PNG, then PDF), shown by their place in the
+    project: a notebook cell that ends with ``save_figure`` prints ``saved figures/<name>/<stem>.png, .pdf``
+    under its figure rather than two absolute paths."""
+
+    def __repr__(self) -> str:
+        shown = []
+        for p in self:
+            try:
+                shown.append(str(Path(p).relative_to(paths.ROOT)))
+            except ValueError:
+                shown.append(str(p))
+        return "saved " + ", ".join(shown[:1] + [Path(p).suffix for p in shown[1:]])
+
+
 def figure_paths(stem: str, params_name: str | None = None) -> list[Path]:
     """``figures/[<params-name>/]<stem>.png`` and ``.pdf``: where a figure of a run lives."""
     folder = paths.figures_dir() / params_name if params_name else paths.figures_dir()
@@ -115,7 +130,7 @@ def _save_png(fig, path: Path) -> None:
         dpi *= (PNG_MAX_WIDTH_PX - 1) / width
 
 
-def save_figure(fig, stem: str, params_name: str | None = None) -> list[Path]:
+def save_figure(fig, stem: str, params_name: str | None = None) -> FigureFiles:
     """Save ``figures/[<params-name>/]<stem>.png`` and ``.pdf``, show the PNG inline when running in a
     Jupyter kernel, and close the figure; returns both paths.
 
@@ -134,7 +149,7 @@ def save_figure(fig, stem: str, params_name: str | None = None) -> list[Path]:
                 fig.savefig(tmp, format=p.suffix[1:])
     plt.close(fig)
     show_inline(out[0])
-    return out
+    return FigureFiles(out)
 
 
 def show_inline(png: Path) -> bool:

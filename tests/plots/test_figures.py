@@ -35,6 +35,7 @@ def test_save_figure_writes_png_and_pdf(session_dirs):
     assert [p.suffix for p in out] == [".png", ".pdf"] and all(p.exists() for p in out)
     assert out[0].parent == session_dirs["figures"] / "tiny"
     assert out == plots.figure_paths("unit-test", "tiny")
+    assert repr(out) == f"saved {out[0]}, .pdf"  # (a temporary folder: outside the project, shown whole)
 
 
 def test_save_figure_png_fits_a_laptop_pane_and_the_figure_is_released(session_dirs):
