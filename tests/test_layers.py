@@ -16,8 +16,8 @@ LIB = Path(__file__).resolve().parents[1] / "lib"
 
 # bottom -> top; a module may import modules of lower layers and of its own subpackage (acyclic)
 LAYERS: list[tuple[str, ...]] = [
-    ("lib.errors", "lib.paths", "lib.atomic", "lib.text"),
-    ("lib.fingerprint", "lib.params"),
+    ("lib.errors", "lib.paths", "lib.atomic", "lib.text", "lib.quiet"),
+    ("lib.fingerprint", "lib.params", "lib.nbclean"),
     ("lib.results",),
     ("lib.data", "lib.evaluate", "lib.plots"),
     ("lib.engines",),
