@@ -9,7 +9,8 @@
 #   make test-fast  ruff + unit tests only (no notebook runs)
 #   make bench   speed / memory / energy benchmark (results/bench/)
 #   make scale   scale-out: notebook 10 (HPO + MeSH on Dask) and bench/scale.py (results/scale/); not in paper
-#   make lab     JupyterLab on the project's kernel
+#   make lab     JupyterLab on the project's kernel, at the project root (notebooks/ open; build/, results/ near)
+#   make lab-check  JupyterLab in headless Chromium: kernel, first cells, an inline figure (build/lab-check/)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 # A recipe that fails removes the target it changed: a notebook that wrote its result file and then failed
@@ -39,12 +40,18 @@ NOTEBOOKS := 01-preprocess 02-optimize 03-quantize 04-align 05-deft-task1-edrm 0
 # and the benchmark excluded), so editing the benchmark or a figure does not rerun the alignment.
 NB_DEPS = $(shell python3 tools/nbdeps.py $(1)) pyproject.toml
 
-.PHONY: help setup models models-trained paper test test-fast bench scale lab readme clean-results sync-notebooks \
-        train-study rerank
+.PHONY: help setup models models-trained paper test test-fast bench scale lab lab-check readme clean-results \
+        sync-notebooks train-study rerank
 help:
-	@sed -n '1,12p' Makefile
+	@sed -n '1,13p' Makefile
 
-setup: $(STAMP)
+# The project's Jupyter server config, in the venv so that every `jupyter lab` of this venv loads it: its
+# pre-save hook (lib/nbclean.py) writes notebooks/*.ipynb back clean, whatever a reader does in Lab.
+JUPYTER_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.json
+
+setup: $(STAMP) $(JUPYTER_CONFIG)
+$(JUPYTER_CONFIG): tools/jupyter_server_config.json | $(STAMP)
+	install -D -m 644 $< $@
 $(STAMP): requirements/torch.txt requirements/common.txt requirements/$(DEVICE).txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=24"
@@ -81,12 +88,15 @@ $(foreach m,$(sort $(TRAINED) $(STUDY_MODEL) $(RERANK_RETRIEVER) tiny-sap),$(if 
     $(eval $(call TRAINED_RULE,$(m)))))
 models-trained: $(foreach m,$(TRAINED),$(MODEL_DIR)/trained/$(m).stamp)
 
-# results/<model>/<notebook>.json <- notebooks/<notebook>.ipynb + params/<model>.yaml + lib
+# results/<model>/<notebook>.json <- notebooks/<notebook>.ipynb + params/<model>.yaml + lib. TQDM_DISABLE: an
+# executed copy is read later, where a progress bar would only show the state it had when drawn (in Lab a
+# reader running a cell gets live ipywidgets bars).
+PAPERMILL := TQDM_DISABLE=1 $(PY) -m papermill
 define NOTEBOOK_RULE
 results/$(1)/$(2).json: notebooks/$(2).ipynb params/$(1).yaml $(call NB_DEPS,$(2)) $(3) $(call TRAINED_DEP,$(1)) \
         | $(STAMP) models
 	@mkdir -p build/$(1)
-	$(PY) -m papermill notebooks/$(2).ipynb build/$(1)/$(2).ipynb -f params/$(1).yaml \
+	$(PAPERMILL) notebooks/$(2).ipynb build/$(1)/$(2).ipynb -f params/$(1).yaml \
 	    -k $(KERNEL) --cwd notebooks --log-level WARNING
 endef
 $(foreach m,$(MODELS) tiny,$(foreach nb,01-preprocess 02-optimize,$(eval $(call NOTEBOOK_RULE,$(m),$(nb),))))
@@ -112,7 +122,7 @@ RERANK_MODEL ?= minilm-l6
 results/$(RERANK_MODEL)/12-rerank.json: notebooks/12-rerank.ipynb params/$(RERANK_MODEL).yaml $(call NB_DEPS,12-rerank) \
         $(call TRAINED_DEP,$(RERANK_RETRIEVER)) | $(STAMP) models
 	@mkdir -p build/$(RERANK_MODEL)
-	$(PY) -m papermill notebooks/12-rerank.ipynb build/$(RERANK_MODEL)/12-rerank.ipynb -f params/$(RERANK_MODEL).yaml \
+	$(PAPERMILL) notebooks/12-rerank.ipynb build/$(RERANK_MODEL)/12-rerank.ipynb -f params/$(RERANK_MODEL).yaml \
 	    -y '{"rerank": {"retriever": "$(RERANK_RETRIEVER)"}}' -k $(KERNEL) --cwd notebooks --log-level WARNING
 rerank: $(STAMP) results/$(RERANK_MODEL)/12-rerank.json
 
@@ -120,17 +130,17 @@ PER_MODEL := $(foreach m,$(MODELS),$(foreach nb,$(NOTEBOOKS),results/$(m)/$(nb).
 
 results/summary.md: notebooks/09-paper.ipynb $(PER_MODEL) $(call NB_DEPS,09-paper) | $(STAMP)
 	@mkdir -p build/paper
-	$(PY) -m papermill notebooks/09-paper.ipynb build/paper/09-paper.ipynb \
+	$(PAPERMILL) notebooks/09-paper.ipynb build/paper/09-paper.ipynb \
 	    -y '{"models": [$(foreach m,$(MODELS),"$(m)",)]}' -k $(KERNEL) --cwd notebooks --log-level WARNING
 
 paper: $(STAMP) models models-trained $(PER_MODEL) results/summary.md
 	@echo "Tables: results/paper/  Summary: results/summary.md  Figures: figures/"
 
-test: $(STAMP)
+test: setup
 	$(PY) -m ruff check lib tests bench tools
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: setup
 	$(PY) -m ruff check lib tests bench tools
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not notebook"
 
@@ -142,18 +152,28 @@ SCALE_ARGS ?=
 scale: $(STAMP) results/$(SCALE_MODEL)/10-scale-out.json
 	HF_HUB_OFFLINE=1 $(PY) bench/scale.py --params $(SCALE_MODEL) $(SCALE_ARGS)
 
-# Regenerate every notebook's parameters cell from the params schema (tests fail until this is run).
+# Regenerate every notebook's parameters cell from the params schema, and write every notebook in its
+# committed form (lib/nbclean.py: no outputs, the project kernel); tests fail until this is run.
 sync-notebooks: $(STAMP)
 	$(PY) tools/nbtools.py sync-parameters
+	$(PY) tools/nbtools.py clean
 
 readme: $(STAMP)
 	$(PY) -m lib.report.readme
 
-# As root (usual in containers) Jupyter refuses to start without --allow-root. It prints the URL with
-# its token on start; open that URL (the token is Jupyter's own, never set here).
-lab: $(STAMP)
-	@echo "JupyterLab on kernel $(KERNEL): open the http://127.0.0.1:<port>/lab?token=... URL printed below"
-	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) notebooks
+# JupyterLab serving the project root, opened on notebooks/ (build/, results/ and figures/ one click away).
+# Jupyter prints the URL to open, with its own token (never set here). As root (usual in containers) it
+# refuses to start without --allow-root.
+lab: setup
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) \
+	    --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks
+
+# The same Lab in headless Chromium (Debian's chromium + chromium-driver): 04-align on the project kernel,
+# its first cells run and saved clean, the inline figure of an executed tiny-model notebook; screenshots in
+# build/lab-check/. Loopback only, bounded in time, the server stopped by its PID.
+LAB_CHECK_EXECUTED := build/tiny/01-preprocess.ipynb
+lab-check: setup results/tiny/01-preprocess.json
+	HF_HUB_OFFLINE=1 $(PY) tools/labcheck.py --executed $(LAB_CHECK_EXECUTED) --timeout 300
 
 clean-results:
 	@echo "Results are never deleted by make; remove results/<model>/ by hand to force a rerun."

@@ -92,8 +92,11 @@ def export_onnx(model_dir: Path, out_path: Path, opset: int = 14) -> Path:
         tok = load_tokenizer(model_dir)
         model = load_torch_model(model_dir)
         names = model_input_names(tok)
+        # two lengths (a padded row), within the tokenizer's limit when it has one (a trained model saves
+        # its max_length there; past it transformers warns of indexing errors)
+        limit = tok.model_max_length if tok.model_max_length < 1_000_000 else None
         enc = tok(["an example sentence", "a second, longer example sentence for export"],
-                  padding=True, return_tensors="pt")
+                  padding=True, truncation=limit is not None, max_length=limit, return_tensors="pt")
         args = tuple(enc[n] for n in names)
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
         axes["last_hidden_state"] = {0: "batch", 1: "sequence"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -97,7 +98,7 @@ def test_tables_and_summary_files(tiny_results):
     files = list(results.write_table(results.PAPER, "table1-deft-task1", t1, formats=("csv", "md", "tex"),
                                     caption="Table 1. test caption & 50% _x_").values())
     csv, md, tex = (p.read_text() for p in files)
-    assert "0.7123" in csv and "0.7123" in md and "0.8604" in md and "1.5e-08" in md
+    assert "0.7123" in csv and "0.7123" in md and "0.8604" in md and "1.5\u00d710\u207b\u2078" in md
     assert "\\begin{tabular}" in tex and "\\caption{Table 1. test caption \\& 50\\% \\_x\\_}" in tex
     t3 = assemble.table3(recs, rep)
     mine = t3[t3.source.str.startswith("ours")]
@@ -107,6 +108,21 @@ def test_tables_and_summary_files(tiny_results):
     text = out.read_text()
     assert out.name == "summary.md" and "0.7123" in text and "0.8604" in text
     assert "not run (make results/tiny/06-deft-task2-map.json)" in text
+    assert_cites_only_the_repository(text)
+
+
+def assert_cites_only_the_repository(text: str) -> None:
+    """Every file the summary names is in the repository (or generated: results/, figures/, build/, or a
+    temporary folder of the test), and the paper is cited by its arXiv id (issue 27: it cited
+    shared/paper-notes.md, which a reader of the repository does not have)."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    path = r"(?<![\w/.-])((?:\.\./)?[\w.-]+(?:/[\w.-]+)+\.(?:md|yaml|yml|py|ipynb|json|csv|txt))"
+    named = set(re.findall(path, text))
+    generated = ("results/", "figures/", "build/", "/")
+    missing = [p for p in named if not p.startswith(generated) and not (root / p).exists()]
+    assert missing == [], f"the summary names files that are not in the repository: {missing}"
+    assert "arXiv:2507.13742" in text and "shared/" not in text
 
 
 def test_tables_list_every_format_of_a_multi_format_run(tiny_results):

@@ -29,7 +29,7 @@ def test_csv_md_tex_content(results_dir):
     md = out["md"].read_text().splitlines()
     assert md[0] == "Table 1. & 50% _x_" and md[1] == ""
     assert md[2].replace(" ", "") == "|system|EDRM|p|n|"
-    assert md[4].replace(" ", "") == "|a\\|b|0.7123|1.5e-08|60|"                  # 4 digits, pipe escaped
+    assert md[4].replace(" ", "") == "|a\\|b|0.7123|1.5\u00d710\u207b\u2078|60|"                  # 4 digits, pipe escaped
     assert md[5].replace(" ", "") == "|c_d||0.02||"                                # NaN and <NA> blank
     tex = out["tex"].read_text()
     assert "\\caption{Table 1. \\& 50\\% \\_x\\_}" in tex and "\\label{tab:table1-x}" in tex
@@ -80,3 +80,18 @@ def test_md_and_tex_are_atomic(results_dir, monkeypatch, fmt):
     monkeypatch.undo()
     assert path.read_text() == before
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary file left
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("2.07e-97", "2.07\u00d710\u207b\u2079\u2077"), ("1.5e-08", "1.5\u00d710\u207b\u2078"),
+    ("3e+12", "3\u00d710\u00b9\u00b2"), ("-2.6e-99", "\u22122.6\u00d710\u207b\u2079\u2079"), ("-0.5", "\u22120.5"),
+    ("-12", "\u221212"), ("0.8604", "0.8604"),
+    ("not run (make x)", "not run (make x)"), ("tiny-sap", "tiny-sap"), ("", "")])
+def test_md_number_leaves_no_line_break_inside_a_number(text, shown):
+    """No ASCII hyphen before digits (a browser breaks a table cell there: `2.07e-` over `97`)."""
+    assert tables.md_number(text) == shown
+
+
+def test_markdown_numbers_are_typographic_text_is_not():
+    md = tables.markdown(pd.DataFrame({"p": [2.07e-97, -0.25], "label": ["1e-5 run", "-1"]}))
+    assert "2.07\u00d710\u207b\u2079\u2077" in md and "\u22120.25" in md and "1e-5 run" in md and "| -1 " in md
