@@ -245,16 +245,8 @@ def mrconso_store(path: Path, P: Params) -> stores.Store:
     filters = {"languages": sorted(P.umls_languages), "sources": sorted(P.umls_sources or []),
                "partition_rows": P.partition_rows}
     folder = paths.cache_dir() / "stores" / f"mrconso-{file_digest(path)[:16]}-{settings_key(**filters)}"
-    try:
-        store = stores.open_store(folder)
-        stores.verify_store(store)
-        return store
-    except FileNotFoundError:
-        log.info("%s: no complete store yet: streaming %s into it", folder, path)
-    except DataFormatError as err:
-        log.warning("cached store %s is damaged (%s): rebuilding it from %s", folder, err, path)
-    stores.write_mrconso_store(path, folder, P.umls_languages, P.umls_sources, partition_rows=P.partition_rows)
-    return stores.open_store(folder)
+    return stores.cached_store(folder, lambda f: stores.write_mrconso_store(path, f, P.umls_languages, P.umls_sources,
+                                                                            partition_rows=P.partition_rows), str(path))
 
 
 def target_store(targets: Path, P: Params) -> stores.Store:

@@ -59,6 +59,10 @@ NOISE: tuple[Noise, ...] = (
     Noise(r"transformers\.", r"Converting a tensor to a Python boolean might cause the trace to be incorrect",
           "transformers' mask code branches on sizes while torch.onnx traces it; every exported encoder is "
           "checked against PyTorch's vectors (03's gate, tests/engines)", kind="warning"),
+    Noise("nncf", r"Dataset contains only \d+ samples, smaller than the requested subset size",
+          "Olive 0.13's OpenVINOQuantization pass has no subset_size to pass on: NNCF then calibrates on every "
+          "sample it is given (fewer than its default 300), which is the intent; lib's own ov-int8 passes "
+          "subset_size = the calibration batches"),
     Noise(r"torch\.onnx", r"Exporting aten::index operator of advanced indexing",
           "BERT's embedding look-ups; their indices are never negative (the case the warning is about)",
           kind="warning"),
@@ -104,6 +108,26 @@ def progress_bars_off() -> None:
         init(self, *args, **kwargs)
     disabled._compendium_off = True
     tqdm.std.tqdm.__init__ = disabled
+    _rich_progress_off()
+
+
+def _rich_progress_off() -> None:
+    """The same for rich's progress displays (NNCF's ``track``, in ov-int8 builds and Olive's OpenVINO pass):
+    in a Jupyter kernel rich draws them in a widget that an executed notebook keeps as drawn."""
+    try:
+        import rich.progress
+    except ImportError:
+        return
+    init = rich.progress.Progress.__init__
+    if getattr(init, "_compendium_off", False):
+        return
+
+    @functools.wraps(init)
+    def disabled(self, *args, **kwargs):
+        kwargs["disable"] = True
+        init(self, *args, **kwargs)
+    disabled._compendium_off = True
+    rich.progress.Progress.__init__ = disabled
 
 
 def install() -> None:

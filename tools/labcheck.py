@@ -10,7 +10,7 @@ Chromium through chromedriver (selenium) and checks what a reader relies on:
 2. an executed notebook (a smoke run on the tiny model, under ``build/``) shows its figure inline: an
    image is rendered (decoded, not broken) and fits the notebook pane of a laptop-sized window;
 3. that figure's PNG opens whole in Lab's image viewer (no wider than the pane);
-4. Markdown tables as the compendium writes them (``lib.report.tables.markdown``; ``results/summary.md``
+4. Markdown tables as the compendium writes them (``lib.results.tables.markdown``; ``results/summary.md``
    too when ``make paper`` has written it) keep every number on one line in Lab's Markdown preview.
 
 Screenshots of each go to ``build/lab-check/`` (``COMPENDIUM_BUILD`` moves it) for a person to look
@@ -358,7 +358,7 @@ def probe_markdown(out_dir: Path) -> Path:
     sys.path.insert(0, str(ROOT))
     import pandas as pd
 
-    from lib.report.tables import markdown
+    from lib.results.tables import markdown
     frame = pd.DataFrame({
         "section": ["Table 1", "Table 1", "Table 3"],
         "quantity": ["KRISSBERT INT8: Spearman p", "SapBERT-Large INT8: Spearman p", "1: latency speed-up"],

@@ -41,7 +41,7 @@ import logging
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -561,3 +561,39 @@ def open_store(folder: str | Path) -> Store:
     if manifest.format != FORMAT:
         raise DataFormatError(path, f"store format {manifest.format}, this code reads {FORMAT}: rewrite the store")
     return Store(folder, manifest)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stores the project keeps under its cache: written once, found again by content, healed when damaged
+
+
+def frames_key(frames: Iterable[pd.DataFrame]) -> str:
+    """Content key of target rows (pandas' row hashes of every frame, in order): a store of other rows
+    is another folder."""
+    rows = pd.concat(list(frames), ignore_index=True)
+    return hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()[:16]
+
+
+def cached_store(folder: Path, write: Callable[[Path], None], source: str = "its source") -> Store:
+    """The store in ``folder`` (under the cache, named by its content), written by ``write(folder)`` on
+    first use. A store found torn or altered (manifest or partition) is logged and rewritten: the
+    project owns it (``write_store`` keeps the intact partitions and the vectors whose bytes come out the
+    same). The one way the CLI and notebook 10 keep their target stores."""
+    try:
+        store = open_store(folder)
+        verify_store(store)
+        return store
+    except FileNotFoundError:
+        log.info("%s: no complete store yet: writing it from %s", folder, source)
+    except DataFormatError as err:
+        log.warning("cached store %s is damaged (%s): rebuilding it from %s", folder, err, source)
+    write(folder)
+    return open_store(folder)
+
+
+def frames_store(cache: Path, name: str, frames: list[pd.DataFrame], partition_rows: int,
+                 source: dict | None = None) -> Store:
+    """:func:`cached_store` of target frames: ``<cache>/stores/<name>-<content key>-p<partition_rows>``."""
+    folder = Path(cache) / "stores" / f"{name}-{frames_key(frames)}-p{partition_rows}"
+    return cached_store(folder, lambda f: write_store(frames, f, partition_rows=partition_rows, source=source),
+                        f"{sum(len(f) for f in frames)} target rows")

@@ -10,10 +10,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lib import paths
+from lib import paths, results
 from lib.data.store import Store, open_store, write_store
 from lib.search.topk import topk
 from lib.engines.cache import embed
+from lib.formats import load_encoder
 from lib.evaluate.retrieval import gold_ranks, retrieval_metrics
 from lib.text import clean
 from lib.search.partitions import (code_kinds, embed_fixed, embed_store, rows_by_id, search_store,
@@ -175,3 +176,17 @@ def partition_alignment(encoder, src_text: Sequence[str], tgt_text: Sequence[str
     t0 = time.perf_counter()
     scores, ids = search_store(store, key, queries, P.top_k, backend="torch", search=P.search)
     return scores, ids, t_embed, time.perf_counter() - t0
+
+
+def align_formats(P, data, fmts: Sequence[str]) -> tuple[dict[str, dict], pd.DataFrame, dict]:
+    """04's study: every format of ``fmts`` loaded (:func:`lib.formats.load_encoder`), aligned and scored
+    (:func:`align_and_score`), its main and extensive tables written (row level: under ``licensed-derived/``
+    on licensed data). Returns (metrics by format, the last format's main table, the model's identity)."""
+    by_format, main, identity = {}, pd.DataFrame(), {}
+    for fmt in fmts:
+        enc = load_encoder(P, fmt)
+        main, extensive, by_format[fmt] = align_and_score(enc, data, P)
+        results.write_table(P, f"04-align.{fmt}.main", main)
+        results.write_table(P, f"04-align.{fmt}.extensive", extensive)
+        identity = enc.identity
+    return by_format, main, identity

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 import uuid
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
+import pandas as pd
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
 from tqdm.auto import tqdm
 
@@ -406,3 +408,38 @@ def align_store(client: Client, spec: EngineSpec, store: Store, texts: list[str]
     with measure_phase(client) as search_phase:
         scores, ids = search_store_dask(client, store, key, queries, k, backend, partitions, search)
     return StoreAlignment(scores, ids, runs, embed, query_phase, search_phase)
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebook 10's size sweep: the first partitions of a store, embedded and searched, phase by phase
+
+
+def size_sweep(client: Client, store: Store, fingerprint: str, key: str, queries: np.ndarray, sizes: Iterable,
+               k: int, batch_rows: int, search: Search, codes: tuple[str, ...] = ()) -> tuple[pd.DataFrame, TopK]:
+    """For each size N (the first ``ceil(N / partition_rows)`` partitions; a falsy size = all of them):
+    embed what is not embedded yet, then search, each phase timed with the driver's and workers' peak
+    memory (:func:`measure_phase`). Returns (one row per size, the top-k of the largest size)."""
+    n_all = len(store.partitions)
+    counts = sorted({min(n_all, math.ceil(n / store.manifest.partition_rows)) if n else n_all for n in sizes})
+    rows, embedded, top = [], set(), None
+    for n_parts in counts:
+        parts = range(n_parts)
+        with measure_phase(client) as embed:
+            runs = embed_store_dask(client, store, fingerprint, key, batch_rows, partitions=parts, codes=codes)
+        with measure_phase(client) as searched:
+            top = search_store_dask(client, store, key, queries, k, partitions=parts, search=search)
+        new = [r for r in runs if not r.reused and r.index not in embedded]
+        embedded.update(r.index for r in new)
+        n_rows = sum(store.partitions[i].rows for i in parts)
+        new_rows = sum(r.rows for r in new)
+        rows.append({"n_targets": n_rows, "partitions": n_parts, "embedded_rows": new_rows,
+                     "embed_seconds": embed.seconds,
+                     "embed_per_second": new_rows / embed.seconds if new_rows else None,
+                     "search_seconds": searched.seconds, "search_per_second": n_rows / searched.seconds,
+                     "driver_peak_mb": max(embed.memory["driver_mb"], searched.memory["driver_mb"]),
+                     "worker_peak_mb": max(embed.memory["max_worker_mb"], searched.memory["max_worker_mb"]),
+                     "workers_peak_mb": {w: max(embed.memory["workers_mb"].get(w, 0), mb)
+                                         for w, mb in searched.memory["workers_mb"].items()}})
+    if counts[-1] < n_all:  # the largest size left partitions out: search them all for the caller's tables
+        top = search_store_dask(client, store, key, queries, k, search=search)
+    return pd.DataFrame(rows), top
