@@ -157,8 +157,8 @@ def variant_row(label: str, Pv: Params, fmt: str = "fp32-torch", share: float = 
     Acc@10 with CIs and non-trivial Acc@1, minutes, and the training set's counts per corpus and merges."""
     from lib.train import trainer
 
-    trainer.train(Pv)
-    record = trainer.training_record(Pv)
+    folder = trainer.train(Pv)
+    record = json.loads((folder / trainer.RECORD).read_text())
     scores, _ = split_scores(Pv, fmt, share)
     counts = record.get("counts", {})
     return {"label": label, "recipe": record["recipe"], "steps": record["steps"], "minutes": record["minutes"],
