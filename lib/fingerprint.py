@@ -53,7 +53,9 @@ def sha256_file(path: str | os.PathLike) -> str:
 # layer contract test reads this table (tests/test_layers.py) and the Makefile reads the file lists
 # (tools/nbdeps.py --code-key) so a training-code edit retrains exactly the models it shapes.
 CODE_KEYS: dict[str, tuple[str, ...]] = {
-    "training": ("lib/train/pairs.py", "lib/train/samplers.py", "lib/train/losses.py", "lib/train/trainer.py"),
+    # lib/text.py holds the key of the leakage filter and of the cross-ontology merge
+    "training": ("lib/train/pairs.py", "lib/train/samplers.py", "lib/train/losses.py", "lib/train/trainer.py",
+                 "lib/train/distill.py", "lib/text.py"),
     "rerank": ("lib/rerank/inputs.py", "lib/rerank/model.py", "lib/rerank/data.py", "lib/rerank/train.py",
                "lib/rerank/candidates.py"),
 }

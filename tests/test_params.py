@@ -405,3 +405,45 @@ def test_hub_params_ship_a_pinned_commit():
     unpinned = {k: v for k, v in hub_files.items() if not (isinstance(v, str) and len(v) == 40
                                                              and all(c in "0123456789abcdef" for c in v))}
     assert unpinned == {}
+
+
+# --- training.corpus as a list, shares, distillation (issue 22) ---------------------------------------------
+
+def _training(**training):
+    from lib import params
+    values = params.load("minilm-l6-sap").model_dump()
+    values["training"] = {**values["training"], **training}
+    return params.validate(values, "params/minilm-l6-sap.yaml (test)")
+
+
+def test_corpus_is_a_list_and_a_single_name_still_reads():
+    assert _training(corpus="hpo").training.corpus == ["hpo"]
+    P = _training(corpus=["hpo", "mondo", "mesh"], corpus_shares={"mondo": 0.15, "mesh": 0.3})
+    assert P.training.corpus == ["hpo", "mondo", "mesh"] and P.training.corpus_shares["mesh"] == 0.3
+
+
+@pytest.mark.parametrize("training, message", [
+    ({"corpus": ["hpo", "umls"]}, "corpus"),
+    ({"corpus": ["hpo", "hpo"]}, "twice"),
+    ({"corpus": ["hpo", "mrconso"]}, "cannot be mixed"),
+    ({"corpus": ["hpo", "mondo"], "corpus_shares": {"hpo": 0.5}}, "after the first"),
+    ({"corpus": ["hpo", "mondo"], "corpus_shares": {"mesh": 0.5}}, "after the first"),
+    ({"corpus": ["hpo", "mondo", "mesh"], "corpus_shares": {"mondo": 0.6, "mesh": 0.5}}, "sum below 1"),
+    ({"corpus": ["hpo", "mondo"], "corpus_shares": {"mondo": 1.0}}, "sum below 1"),
+    ({"objective": "distill"}, "teacher"),
+    ({"teacher": "mpnet-base-sap"}, "teacher"),
+])
+def test_bad_corpus_mixes_are_refused_naming_the_file(training, message):
+    from lib.errors import ParamsError
+    with pytest.raises(ParamsError, match=message) as err:
+        _training(**training)
+    assert "minilm-l6-sap.yaml" in str(err.value)
+
+
+def test_the_corpus_mix_enters_the_trained_model_key():
+    from lib.engines import hub
+    base = hub.training_inputs(_training(corpus=["hpo"]))
+    mondo = hub.training_inputs(_training(corpus=["hpo", "mondo"], corpus_shares={"mondo": 0.15}))
+    assert "data:mondo" in mondo and "data:mondo" not in base and base["recipe"] != mondo["recipe"]
+    assert hub.trained_model_dir(_training(corpus=["hpo", "mondo"], corpus_shares={"mondo": 0.3})) != \
+        hub.trained_model_dir(_training(corpus=["hpo", "mondo"], corpus_shares={"mondo": 0.15}))
