@@ -59,9 +59,9 @@ def test_summary_numbers_match_results_json(tiny_results):
     stored = json.loads(results.result_path("tiny", assemble.NB_TASK1).read_text())["metrics"]
     mm = stored["datasets"]["stsb-fr"]["mappings"]["minmax"]
     t1 = rows[rows.section == "Table 1"]
-    assert len(t1) == 2 * 3  # two paper models x (EDRM, Spearman, p), one data set
+    assert len(t1) == 2 * 2  # two paper models x (EDRM, Spearman): one row per quantity
     for _, r in t1.iterrows():
-        key = {"EDRM": "edrm", "Spearman": "spearman", "Spearman p": "spearman_p"}[r.quantity.split(": ")[1]]
+        key = {"EDRM": "edrm", "Spearman": "spearman"}[r.quantity.split(": ")[1]]
         assert _num(r.ours) == mm[key]
         assert r["data tier (ours)"] == "public stand-in"
     # the paper's numbers come from paper_reported.yaml, beside ours
@@ -69,12 +69,14 @@ def test_summary_numbers_match_results_json(tiny_results):
     assert kriss.paper == next(x["edrm"] for x in paper.reported()["table1"] if x["system"] == "KRISSBERT INT8")
     # Table 3: speed-up and size ratio computed from 03's numbers
     t3 = rows[rows.section == "Table 3"]
-    sp = t3[t3.quantity == "T1 KRISSBERT: latency speed-up (before/after)"].iloc[0]
+    sp = t3[t3.quantity == "T1 KRISSBERT: latency speed-up (before / after)"].iloc[0]
     assert sp.ours == pytest.approx(40.0 / 10.0)
-    size = t3[t3.quantity == "T1 KRISSBERT: size after (MB)"].iloc[0]
-    assert size.ours == 30.0
-    acc = t3[t3.quantity == "T1 KRISSBERT: accuracy"].iloc[0]
-    assert acc.ours == 0.61 and acc.paper == 0.8886
+    size = t3[t3.quantity == "T1 KRISSBERT: size after / before"].iloc[0]
+    assert size.ours == pytest.approx(30.0 / 90.0)
+    assert list(rows.columns) == assemble.SUMMARY_COLUMNS and "from" not in rows
+    f1 = t3[t3.quantity == "T1 KRISSBERT: F1"].iloc[0]
+    assert f1.ours == mm["classification"]["f1"] and f1.paper == next(
+        x["f1"] for x in paper.reported()["table3"]["rows"] if x["task"] == 1 and x["model"] == "KRISSBERT")
     energy = t3[t3.quantity.str.endswith("energy after / before")]
     assert energy.ours.isna().all() and energy.paper.notna().all()
 
@@ -147,6 +149,7 @@ def _multi_format_t1(edrm: dict[str, float]) -> dict:
         sets = json.loads(json.dumps(T1["datasets"]))
         sets["stsb-fr"]["mappings"]["minmax"]["edrm"] = v
         sets["stsb-fr"]["mappings"]["minmax"]["classification"]["accuracy"] = v / 2
+        sets["stsb-fr"]["mappings"]["minmax"]["classification"]["f1"] = v / 4
         formats[fmt] = sets
     first = next(iter(edrm))
     return {**T1, "model_format": first, "model_formats": list(edrm), "formats": formats,
@@ -168,8 +171,8 @@ def test_summary_pairs_paper_int8_rows_with_our_int8(tiny_results, chosen, expec
     t1 = rows[(rows.section == "Table 1") & rows.quantity.str.endswith(": EDRM")]
     assert len(t1) == 2 and (t1.ours == edrm[expected]).all()
     assert t1["our system"].str.contains(f"[{expected}]", regex=False).all()
-    acc = rows[rows.quantity == "T1 KRISSBERT: accuracy"].iloc[0]
-    assert acc.ours == edrm[expected] / 2 and f"[{expected}]" in acc["our system"]
+    f1 = rows[rows.quantity == "T1 KRISSBERT: F1"].iloc[0]
+    assert f1.ours == edrm[expected] / 4 and f"[{expected}]" in f1["our system"]
     t3 = assemble.table3(recs, paper.reported())
     assert t3[t3.source.str.startswith("ours") & (t3.task == 1)].accuracy.iloc[0] == edrm[expected] / 2
 
@@ -191,9 +194,14 @@ def test_tier_label(raw, label):
 
 
 def test_pair_models():
-    assert assemble.pair_models(["minilm-l6", "mpnet-base"]) == {"KRISSBERT": "mpnet-base",
+    """The paper's SapBERT-Large beside our self-aligned model, KRISSBERT beside MiniLM-L6, unless told."""
+    assert assemble.pair_models(["minilm-l6", "minilm-l6-sap"]) == {"KRISSBERT": "minilm-l6",
+                                                                    "SapBERT-Large": "minilm-l6-sap"}
+    assert assemble.pair_models(["minilm-l6", "mpnet-base"]) == {"KRISSBERT": "minilm-l6",
                                                                  "SapBERT-Large": "minilm-l6"}
     assert assemble.pair_models(["tiny"]) == {"KRISSBERT": "tiny", "SapBERT-Large": "tiny"}
+    assert assemble.pair_models(["minilm-l6", "mpnet-base"], {"KRISSBERT": ["mpnet-base"]}) == {
+        "KRISSBERT": "mpnet-base"}
 
 
 def test_fmt_number():
@@ -222,8 +230,8 @@ def test_summary_outlier_rows_match_07_json(tiny_results):
                                  "qdq_mean_cosine_to_fp32": {"static": 0.93, "smoothquant": 0.95}})
     rows = assemble.summary_rows(assemble.load_records(["tiny"]), paper.reported())
     f4 = rows[rows.section == "Figure 4"].set_index("quantity")
-    assert f4.loc["tiny: share of channels with abs(x) >2.5 (before)", "ours"] == 0.125
-    assert f4.loc["tiny: max abs(x) (after)", "ours"] == 4.0
+    assert f4.loc["tiny: share of channels with max abs(x) > 5 (before SmoothQuant)", "ours"] == 0.03
+    assert f4.loc["tiny: max abs(x) (after SmoothQuant)", "ours"] == 4.0
     assert f4.loc["tiny: QDQ static INT8 (smoothquant) mean cosine to FP32", "ours"] == 0.95
     assert f4.paper.isna().all()                       # the paper reports no number for Figure 4
     f5 = rows[rows.section == "Figure 5"]
