@@ -27,5 +27,7 @@ def test_code_digest_ignores_docstrings_and_comments_not_code(monkeypatch, tmp_p
 
 
 def test_code_keys_cover_the_training_and_rerank_code():
-    assert all(f.startswith("lib/train/") for f in fingerprint.CODE_KEYS["training"])
+    # lib/text.py is the one shared non-training file: its match_key decides the leakage filter and merges
+    assert all(f.startswith("lib/train/") or f == "lib/text.py" for f in fingerprint.CODE_KEYS["training"])
+    assert "lib/text.py" in fingerprint.CODE_KEYS["training"]
     assert all(f.startswith("lib/rerank/") for f in fingerprint.CODE_KEYS["rerank"])

@@ -55,7 +55,8 @@ def fused(cands: Candidates, margins: np.ndarray, weight: float) -> np.ndarray:
     retr = np.asarray(cands.scores, dtype=np.float64)[:, :margins.shape[1]]
     if np.isinf(weight):
         return np.where(np.isnan(margins), np.nan, retr)
-    return margins + weight * retr
+    # an empty slot's retriever score may be -inf: 0 * -inf is NaN with a warning; its margin is NaN anyway
+    return np.where(np.isnan(margins), np.nan, margins + weight * np.where(np.isfinite(retr), retr, 0.0))
 
 
 def choose_fusion(cands: Candidates, margins: np.ndarray, gold: Sequence,

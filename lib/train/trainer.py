@@ -125,7 +125,7 @@ def _train_phase(model, pairs: pd.DataFrame, steps: int, name: str, step0: int, 
     T = P.training
     if T.objective == "distill":  # strings -> the teacher's vectors; no concept labels, no concept sampler
         from lib.train.distill import build_distill_loss, distill_frame
-        frame, _ = distill_frame(P, pairs, model.get_sentence_embedding_dimension())
+        frame, _ = distill_frame(P, pairs, model.get_embedding_dimension())
         sampler, loss = None, build_distill_loss(model)
     else:
         frame, _ = with_labels(pairs)
