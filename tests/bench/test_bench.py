@@ -1,5 +1,6 @@
 """The benchmark (bench/: engines, quality, search, report, run.py and its workers): correctness only,
-never speed. What it shares with lib is tested with lib (tests/test_perf_*.py, tests/test_search_topk.py)."""
+never speed. What it shares with lib is tested with lib (tests/perf/, tests/search/test_topk.py,
+tests/engines/test_batching.py)."""
 
 from __future__ import annotations
 
@@ -15,26 +16,6 @@ if str(ROOT) not in sys.path:  # bench/ is a folder of the checkout, not an inst
     sys.path.insert(0, str(ROOT))
 
 from bench import engines, quality, report, search  # noqa: E402
-from lib.engines.batching import pad_batch, pool, token_budget_batches  # noqa: E402
-
-
-def test_token_budget_batches_hand_case():
-    batches = token_budget_batches(np.array([5, 1, 3, 3, 10]), token_budget=9, max_rows=4)
-    assert [b.tolist() for b in batches] == [[1, 2, 3], [0], [4]]
-    batches = token_budget_batches(np.array([2] * 10), token_budget=100, max_rows=4)
-    assert [len(b) for b in batches] == [4, 4, 2]
-
-
-def test_pad_and_pool():
-    ids, mask = pad_batch([[1, 2, 3], [4]], pad_id=0)
-    assert ids.tolist() == [[1, 2, 3], [4, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
-    hidden = np.zeros((2, 3, 2), np.float32)
-    hidden[0] = [[1, 0], [3, 0], [2, 0]]
-    hidden[1] = [[0, 2], [9, 9], [9, 9]]
-    v = pool(hidden, mask, "mean")
-    np.testing.assert_allclose(v, [[1, 0], [0, 1]], atol=1e-6)  # padding ignored, then normalised
-    v = pool(hidden, mask, "mean_unmasked_padded")
-    assert v[1, 0] > 0.5  # the paper's unmasked mean lets the padding in
 
 
 def test_mean_cosine():
@@ -281,7 +262,6 @@ def test_bench_st_int8_skipped_without_a_recipe(session_dirs, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------
 # The paper's IPEX route (side venv): everything that runs without the 4 GB environment
-
 
 
 def _ipex_worker_module():
