@@ -128,3 +128,10 @@ def test_complementarity_hand_computed():
 def test_fit_gaussian():
     mu, sd = ratings.fit_gaussian([1.0, 2.0, 3.0])
     assert mu == pytest.approx(2.0) and sd == pytest.approx(np.sqrt(2 / 3))
+
+
+def test_expert_ratings_latin1(tmp_path):
+    f = tmp_path / "experts.csv"
+    f.write_bytes("source,target,rating\nS1,HP:1,4\nfièvre,HP:2,3\n".encode("latin-1"))
+    with pytest.raises(DataFormatError, match=r"experts.csv, line 3: not UTF-8 .* at byte 33"):
+        ratings.read_expert_ratings(f)

@@ -1,5 +1,8 @@
 """Loaders of every tier: round-trips of the synthetic fixtures and each bad-input case."""
 
+import types
+
+import pandas as pd
 import pytest
 
 from lib import params
@@ -197,3 +200,13 @@ def test_alignment_sample_keeps_gold_targets_and_counts_the_rest():
     assert len(q) == 2 and info["queries_left_out"] == 4
     assert gold <= set(t.CODE) and info["gold_targets"] == 4          # 2 gold codes x 2 strings each
     assert len(t) == 6 and info["targets_left_out"] == 14
+
+
+def test_alignment_data_with_no_sources_is_an_error(monkeypatch):
+    from lib import params
+
+    empty = types.SimpleNamespace(lexicon=pd.DataFrame({"source_id": [], "source_text": [], "gold_hpos": []}),
+                                  targets=fixtures.mrconso_frame(), version="test", source="hp.obo", counts={})
+    monkeypatch.setattr(tiers, "load_hpo", lambda: empty)  # the name tiers calls
+    with pytest.raises(ValueError, match=r"embedded tier.*0 sources"):
+        tiers.alignment_data(params.load("tiny"))

@@ -5,7 +5,10 @@ Memory staying flat is measured (see the scale-out report), not unit-tested: the
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import random
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -120,3 +123,110 @@ def test_filters_record_is_sorted_and_empty_means_no_filter(licensed_fixtures):
     assert umls.mrconso_filters([], [], True) == {"LAT": [], "SAB": [], "keep_suppressed": True}
     everything = umls.read_mrconso(licensed_fixtures["umls_mrconso"], languages=[], sources=[], keep_suppressed=True)
     assert len(everything) == 18
+
+
+# -----------------------------------------------------------------------------------------------
+# Bad input fails at once naming the file and the physical line; the column-wise reader matches the line-by-line one
+
+
+def mrconso_line(cui: str = "C0000001", lat: str = "ENG", sab: str = "MSH", supp: str = "N",
+                 string: str = "Fever", n: int = 1) -> str:
+    return "|".join([cui, lat, "P", f"L{n:07d}", "PF", f"S{n:07d}", "Y", f"A{n:08d}", "", "", "",
+                     sab, "PT", f"D{n:06d}", string, "0", supp, ""]) + "|\n"
+
+
+def test_mrconso_empty_file_is_an_error(tmp_path):
+    f = tmp_path / "MRCONSO.RRF"
+    f.write_bytes(b"")
+    with pytest.raises(DataFormatError, match=r"MRCONSO.RRF: empty file"):
+        umls.read_mrconso(f)
+    f.write_bytes(b"\n\n")
+    with pytest.raises(DataFormatError, match=r"MRCONSO.RRF: empty file"):
+        umls.read_mrconso(f)
+
+
+def test_mrconso_filter_keeping_nothing_names_filters_and_counts(licensed_fixtures):
+    path = licensed_fixtures["umls_mrconso"]
+    with pytest.raises(DataFormatError) as err:
+        umls.read_mrconso(path, languages=["SPA"])
+    msg = str(err.value)
+    assert str(path) in msg and "no rows kept" in msg
+    assert "'SPA'" in msg and "'language': 18" in msg
+    with pytest.raises(DataFormatError, match=r"SAB.*'NOPE'.*'source': 12"):
+        umls.read_mrconso(path, languages=["ENG"], sources=["NOPE"])
+
+
+def _random_mrconso(path: Path, n: int, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        for i in range(n):
+            if rng.random() < 0.02:
+                f.write("\n")  # blank lines are skipped, but still count as physical lines
+            f.write(mrconso_line(f"C{i:07d}", rng.choice(["ENG", "FRE", "SPA"]),
+                                 rng.choice(["MSH", "SNOMEDCT_US", "MTH"]), rng.choice("NNNNOEY"),
+                                 f"term {i} é", n=i))
+
+
+def test_mrconso_columnwise_matches_line_by_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(umls, "BLOCK_SIZE", 4096, raising=False)  # many blocks
+    f = tmp_path / "MRCONSO.RRF"
+    _random_mrconso(f, 3000)
+    df = umls.read_mrconso(f, languages=["ENG", "FRE"], sources=["MSH", "MTH"])
+    want, skipped = [], {"language": 0, "source": 0, "suppressed": 0}
+    for _, r in umls.iter_mrconso(f):
+        if r[1] not in {"ENG", "FRE"}:
+            skipped["language"] += 1
+        elif r[11] not in {"MSH", "MTH"}:
+            skipped["source"] += 1
+        elif r[16] in {"O", "E", "Y"}:
+            skipped["suppressed"] += 1
+        else:
+            want.append(r)
+    assert list(df.columns) == umls.MRCONSO_COLUMNS
+    assert df.astype(str).values.tolist() == want
+    assert df.attrs["skipped"] == skipped
+    assert df.attrs["filters"] == {"LAT": ["ENG", "FRE"], "SAB": ["MSH", "MTH"], "keep_suppressed": False}
+
+
+def test_mrconso_low_cardinality_columns_are_categorical_but_behave_as_strings(licensed_fixtures):
+    df = umls.read_mrconso(licensed_fixtures["umls_mrconso"], languages=["ENG", "FRE"])
+    for col in ("LAT", "TS", "STT", "ISPREF", "SAB", "TTY", "SUPPRESS", "SRL", "CVF"):
+        assert isinstance(df[col].dtype, pd.CategoricalDtype), col
+    assert (df.SAB == "MSH").sum() == 6 and df.SAB.isin(["MSHFRE"]).sum() == 6
+    assert df.SAB.str.startswith("MSH").all() and df.CUI.str.startswith("C").all()
+    assert isinstance(df.STR.tolist()[0], str) and isinstance(df.CUI.to_numpy()[0], str)
+
+
+@pytest.mark.parametrize("bad,line,match", [
+    ("X0000009|" + "|".join(["ENG"] + ["x"] * 16) + "|\n", 1202, r"line 1202, field 'CUI'"),
+    ("C0000009|ENG|too|few|\n", 1202, r"line 1202: expected 18"),
+    (mrconso_line().rstrip("\n") + "extra|\n", 1202, r"line 1202: expected 18"),
+])
+def test_mrconso_error_in_a_later_block_names_physical_line(tmp_path, monkeypatch, bad, line, match):
+    monkeypatch.setattr(umls, "BLOCK_SIZE", 4096, raising=False)
+    f = tmp_path / "MRCONSO.RRF"
+    good = [mrconso_line(n=i) for i in range(1200)]
+    f.write_text("".join(good[:600]) + "\n" + "".join(good[600:]) + bad + mrconso_line(), encoding="utf-8")
+    assert line == 1200 + 1 + 1
+    with pytest.raises(DataFormatError, match=match):
+        umls.read_mrconso(f)
+
+
+def test_mrconso_bad_utf8_in_a_later_block(tmp_path, monkeypatch):
+    monkeypatch.setattr(umls, "BLOCK_SIZE", 4096, raising=False)
+    f = tmp_path / "MRCONSO.RRF"
+    f.write_bytes("".join(mrconso_line(n=i) for i in range(500)).encode()
+                  + mrconso_line(string="caf\udce9").encode("utf-8", "surrogateescape"))
+    with pytest.raises(DataFormatError, match=r"line 501: not UTF-8"):
+        umls.read_mrconso(f)
+
+
+def _gzip_copy(src: Path, dest: Path) -> Path:
+    dest.write_bytes(gzip.compress(src.read_bytes()))
+    return dest
+
+
+def test_gzipped_mrconso_read_transparently(licensed_fixtures, tmp_path):
+    plain = umls.read_mrconso(licensed_fixtures["umls_mrconso"])
+    gz = umls.read_mrconso(_gzip_copy(licensed_fixtures["umls_mrconso"], tmp_path / "MRCONSO.RRF"))
+    pd.testing.assert_frame_equal(gz, plain)

@@ -1,6 +1,10 @@
+import types
+
 import numpy as np
 import pandas as pd
+import pytest
 
+from lib.data import fixtures, tiers
 from lib.engines.batching import normalize
 from lib.search import align, topk
 
@@ -76,3 +80,26 @@ def test_04_through_the_partition_functions_gives_the_same_numbers_when_the_batc
     s_main, _, s_metrics = align.align_and_score(enc, data, small)
     assert s_metrics["search"]["index"] == "int8"
     assert not np.array_equal(s_main["score"].to_numpy(), main["score"].to_numpy())  # other batches
+
+
+class _NoEncoder:
+    """Fails the test if anything tries to encode."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"encoder used ({name}) although the inputs are empty")
+
+
+def _alignment_data(n_sources: int, n_targets: int) -> tiers.AlignmentData:
+    src = pd.DataFrame({"source_id": [f"LEX:{i}" for i in range(n_sources)],
+                        "source_text": ["fièvre"] * n_sources, "gold_cui": ["C1"] * n_sources})
+    tgt = fixtures.mrconso_frame().iloc[:n_targets]
+    return tiers.AlignmentData(src, tgt, "licensed", {"umls_file": "MRCONSO.RRF", "lexicon_file": "lex.csv"},
+                               "gold_cui", "CUI")
+
+
+def test_align_and_score_rejects_empty_inputs_before_encoding():
+    P = types.SimpleNamespace(clean_text=False, language="fr", top_k=3, bootstrap=10, seed=0)
+    with pytest.raises(ValueError, match=r"no targets.*MRCONSO.RRF"):
+        align.align_and_score(_NoEncoder(), _alignment_data(2, 0), P)
+    with pytest.raises(ValueError, match=r"no sources.*lex.csv"):
+        align.align_and_score(_NoEncoder(), _alignment_data(0, 3), P)

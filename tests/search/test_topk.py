@@ -102,3 +102,8 @@ def test_k_larger_than_targets_and_errors():
         topk.topk(q, t, backend="faiss")
     with pytest.raises(ValueError, match="no targets"):
         topk.topk(q, t[:0], backend="ort")
+
+
+def test_topk_rejects_empty_targets():
+    with pytest.raises(ValueError, match="no targets"):
+        topk.topk(np.ones((2, 4), np.float32), np.zeros((0, 4), np.float32), k=3)
