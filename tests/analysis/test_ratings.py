@@ -135,3 +135,22 @@ def test_expert_ratings_latin1(tmp_path):
     f.write_bytes("source,target,rating\nS1,HP:1,4\nfièvre,HP:2,3\n".encode("latin-1"))
     with pytest.raises(DataFormatError, match=r"experts.csv, line 3: not UTF-8 .* at byte 33"):
         ratings.read_expert_ratings(f)
+
+
+@pytest.mark.parametrize("requested,available,expected", [
+    ("mpnet-base", [], "mpnet-base"),                                     # an explicit other model
+    ("", ["minilm-l6", "mpnet-base", "sapbert-large"], "mpnet-base"),     # first other one with results
+    ("minilm-l6", ["minilm-l6", "mpnet-base"], "mpnet-base"),             # itself: never; another instead
+    ("", ["minilm-l6", "tiny"], None),                                    # the test model is no partner
+    ("minilm-l6", ["minilm-l6"], None),                                   # MODELS=minilm-l6: skipped
+    ("", [], None),
+])
+def test_pair_second_model(requested, available, expected):
+    second, note = ratings.pair_second_model("minilm-l6", requested, available)
+    assert second == expected
+    assert second != "minilm-l6"
+    if expected is None:
+        assert "needs two models" in note and "skipped" in note
+    else:
+        assert f"second model: {expected}" in note
+    assert ("with itself" in note) == (requested == "minilm-l6")

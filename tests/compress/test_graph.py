@@ -30,3 +30,14 @@ def test_linear_matmuls_and_inputs_of_the_tiny_export(cal):
     assert len(names) == 12                              # 2 layers x 6 linear layers
     assert {graph.describe_matmul(n)["kind"] for n in names} == {"q", "k", "v", "attn-out", "ffn-in", "ffn-out"}
     assert graph.onnx_input_names(cal.unfused) == ["input_ids", "attention_mask", "token_type_ids"]
+
+
+@pytest.mark.parametrize("name,layer,kind", [
+    ("/m/encoder/layer.3/attention/self/query/MatMul", 3, "q"),
+    ("/m/encoder/layer.0/attention/attn/q/MatMul", 0, "q"),      # MPNet
+    ("/m/encoder/layer.1/attention/attn/o/MatMul", 1, "attn-out"),
+    ("/m/encoder/layer.1/intermediate/dense/MatMul", 1, "ffn-in"),
+])
+def test_describe_roles(name, layer, kind):
+    from lib.compress.graph import describe_matmul
+    assert describe_matmul(name) == {"layer": layer, "kind": kind}
