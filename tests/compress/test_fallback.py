@@ -1,6 +1,10 @@
-"""Per-layer sensitivity and the FP32-fallback search (lib.compress.fallback)."""
+"""Per-layer sensitivity and the FP32-fallback search (lib.compress.fallback); a torn search record (and the
+static calibration cache it rests on) logged, removed and rebuilt."""
 
 from __future__ import annotations
+
+import json
+import logging
 
 import pytest
 
@@ -42,3 +46,25 @@ def test_qdq_debug_sensitivity_ranks_every_matmul_and_drives_the_search(P, cal):
     found, sens = fallback.fallback_for(Pd, cal, Pd.smoothquant_alpha, "QDQ")
     assert "activation_noise" in sens and found.keep_fp32 == list(sens.node[:len(found.keep_fp32)])
     assert found.reached
+
+
+def test_unreadable_search_record_and_calibration_cache_are_rebuilt(tmp_path, caplog, data_mirror):
+    """ORT trusts whatever calibration cache it finds; a torn one is logged, removed and recomputed. A torn
+    search record is rebuilt the same way (lib.atomic.load_or_rebuild)."""
+    from lib import params
+    from lib.compress import calibration, fallback, static
+
+    P = params.load("tiny")
+    cal = calibration.prepare_calibration(P)
+    cache = cal.unfused.with_name(f"{cal.unfused.stem}.calib-{cal.key}.json")
+    cache.write_text('{"smooth_quant": fal')
+    with caplog.at_level(logging.WARNING):
+        static.static_int8(cal.unfused, tmp_path / "x.onnx", cal.feeds)
+    assert str(cache) in caplog.text and json.loads(cache.read_text())        # recomputed, readable
+    found, _ = fallback.fallback_for(P, cal, None, "QDQ")
+    record = fallback._search_record_path(P, None, "QDQ", cal)
+    record.write_text(record.read_text()[:50])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        again, _ = fallback.fallback_for(P, cal, None, "QDQ")
+    assert again == found and str(record) in caplog.text
