@@ -1,4 +1,6 @@
-"""MRCONSO streamed (lib.data.umls.iter_mrconso_blocks), fed to the store, and the synthetic writer.
+"""MRCONSO (lib.data.umls): streamed (iter_mrconso_blocks) and fed to the store; read column-wise like the
+line-by-line reader; bad input (empty files, filters keeping nothing, bad lines and bytes) named by file and
+physical line; gzip'd files read transparently. The synthetic writer: tests/data/test_synthetic.py.
 
 Memory staying flat is measured (see the scale-out report), not unit-tested: these check the rows.
 """
@@ -83,38 +85,6 @@ def test_write_mrconso_store_records_source_filters_and_counts(tmp_path):
     assert got["id"].tolist() == list(range(len(whole))) and as_rows(got) == as_rows(whole)
     with pytest.raises(FileNotFoundError, match="MRCONSO.RRF not found"):
         store.write_mrconso_store(tmp_path / "nope.RRF", tmp_path / "s2")
-
-
-# ------------------------------------------------------------------------------------------------
-# the synthetic writer
-
-
-def test_synthetic_rows_parse_with_the_strict_reader(tmp_path, monkeypatch):
-    monkeypatch.setattr(synthetic, "CHUNK_ROWS", 1_000)  # several chunks, the last one short
-    f = synthetic.write_synthetic_mrconso(tmp_path / "MRCONSO.RRF", 2_500, seed=7)
-    rows = [r for _, r in umls.iter_mrconso(f)]  # raises on any line that is not 18 fields + '|'
-    assert len(rows) == 2_500
-    df = pd.DataFrame(rows, columns=umls.MRCONSO_COLUMNS)
-    assert df.CUI.str.fullmatch(r"C\d{7}").all() and df.AUI.str.fullmatch(r"A\d{8}").all()
-    assert df.CUI.is_monotonic_increasing and df.groupby("CUI").size().max() > 3
-    assert df.CUI.nunique() < len(df) / 2  # CUIs group several strings
-    assert set(df.LAT) >= {"ENG", "SPA", "FRE", "JPN"} and df.SAB.nunique() > 10
-    assert set(df.SUPPRESS) == {"N", "O", "E", "Y"} and (df.SUPPRESS == "N").mean() > 0.8
-    assert (df.STR != "").all() and df.STR.str.len().max() > 100 and df.STR.str.contains('"').any()
-    assert not df.STR.str.contains("|", regex=False).any()
-    msh = df[df.SAB.str.startswith("MSH")]
-    assert (msh.CODE == msh.SDUI).all() and msh.SDUI.str.fullmatch(r"D\d{6}").all()
-    assert f.read_bytes().endswith(b"|\n") and f.read_bytes().count(b"\n") == 2_500
-
-
-def test_synthetic_writer_is_seeded(tmp_path):
-    a = synthetic.write_synthetic_mrconso(tmp_path / "a.RRF", 500, seed=1).read_bytes()
-    b = synthetic.write_synthetic_mrconso(tmp_path / "b.RRF", 500, seed=1).read_bytes()
-    c = synthetic.write_synthetic_mrconso(tmp_path / "c.RRF", 500, seed=2).read_bytes()
-    assert a == b and a != c
-    with pytest.raises(ValueError, match="n_rows"):
-        synthetic.write_synthetic_mrconso(tmp_path / "d.RRF", 0)
-    assert not (tmp_path / "d.RRF").exists()
 
 
 def test_filters_record_is_sorted_and_empty_means_no_filter(licensed_fixtures):
