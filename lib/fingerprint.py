@@ -53,7 +53,7 @@ def sha256_file(path: str | os.PathLike) -> str:
 CODE_KEYS: dict[str, tuple[str, ...]] = {
     "training": ("lib/train/pairs.py", "lib/train/samplers.py", "lib/train/losses.py", "lib/train/trainer.py"),
     "rerank": ("lib/rerank/inputs.py", "lib/rerank/model.py", "lib/rerank/data.py", "lib/rerank/train.py",
-               "lib/rerank/candidates.py"),
+               "lib/rerank/candidates.py", "lib/engines/cross.py"),
 }
 
 
