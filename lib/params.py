@@ -130,17 +130,19 @@ class Rerank(_Strict):
                                "miner's dev lists (at scoring, w is chosen on the retriever's dev lists)")
     scorer: Literal["torch", "onnx-fp32", "onnx-int8-dynamic", "onnx-int8-smoothquant"] = Field(
         "onnx-int8-dynamic", description="the engine 04-align reranks with")
-    train_candidates: int = Field(8, gt=1, description="C in training: the gold and C-1 hard negatives per query")
-    train_steps: int = Field(400, gt=0, description="optimizer steps at most (the best dev step is kept)")
-    eval_steps: int = Field(100, gt=0, description="dev queries scored every this many steps (the dev curve)")
-    max_minutes: float | None = Field(12.0, gt=0, description="wall-clock cap on one training run (a run stopped "
+    train_candidates: list[int] = Field([8], min_length=1, description="C in training, the gold and C-1 hard "
+                                                                      "negatives per query: base trains at the "
+                                                                      "largest, the paper's layout draws one per step")
+    train_steps: int = Field(300, gt=0, description="optimizer steps at most (the best dev step is kept)")
+    eval_steps: int = Field(50, gt=0, description="dev queries scored every this many steps (the dev curve)")
+    max_minutes: float | None = Field(5.0, gt=0, description="wall-clock cap on one training run (a run stopped "
                                                               "by it is marked so)")
-    learning_rates: list[float] = Field([3e-5, 1e-4], min_length=1, description="the encoder's learning rates "
+    learning_rates: list[float] = Field([1e-4, 3e-4], min_length=1, description="the encoder's learning rates "
                                                                                 "tried; the dev queries choose")
     head_learning_rate: float = Field(1e-3, gt=0, description="learning rate of the zero-initialised head and "
                                                              "of the prior's weight")
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    batch_size: int = Field(16, gt=0, description="training queries per step, each with its C candidates")
+    batch_size: int = Field(8, gt=0, description="training queries per step, each with its C candidates")
     max_seq_length: int = Field(256, gt=8, description="tokens per input; a packed input that would be longer is "
                                                        "split in several, so every candidate is still scored")
     max_term_tokens: int = Field(24, gt=0, description="a term is cut to this many tokens")
@@ -155,7 +157,7 @@ class Rerank(_Strict):
     crossfit_folds: int = Field(2, ge=0, description="the supervised row: concept-disjoint folds of the lay "
                                                      "terms, each scored by a reranker fine-tuned on the others "
                                                      "(0: no supervised row)")
-    crossfit_steps: int = Field(100, gt=0, description="fine-tuning steps per cross-fit fold")
+    crossfit_steps: int = Field(50, gt=0, description="fine-tuning steps per cross-fit fold")
     gate_min_top1_agreement: float = Field(0.98, ge=0, le=1, description="INT8 gate: share of terms whose "
                                                                          "reranked top-1 equals FP32's")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="training device; auto: CUDA when "

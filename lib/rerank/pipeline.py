@@ -91,10 +91,11 @@ class Training:
     seconds: float = 0.0
 
 
-def training_setup(P: Params, encoder=None) -> Training:
+def training_setup(P: Params, encoder=None, dev_width: int = 0) -> Training:
     """Training data (no evaluated lay string, no dev query), the miner's lists for it (C = the training
-    C), both encoders' lists for the dev queries (C = the largest of training C and ``rerank.candidates``)
-    and the prior's start fitted on the miner's dev lists."""
+    C), both encoders' lists for the dev queries (C = the largest of training C, ``rerank.candidates`` and
+    ``dev_width``: the largest C a weight will be chosen at) and the prior's start fitted on the miner's
+    dev lists (C = the largest training C)."""
     R = settings(P)
     t0 = time.perf_counter()
     enc = encoder if encoder is not None else retriever(P)
@@ -102,12 +103,13 @@ def training_setup(P: Params, encoder=None) -> Training:
     extra = read_lexicon(paths.project_path(P.lay_lexicon))["Terme"].tolist() if P.lay_lexicon else []
     hpo = load_hpo()
     td = training_data(hpo, R.dev_concepts, P.seed, R.french, R.train_max_queries, R.train_max_targets, extra)
-    ex = training_examples(mine, td, R.train_candidates)
-    c_dev = max(R.train_candidates, R.candidates)
+    c_train = max(R.train_candidates)
+    ex = training_examples(mine, td, c_train)
+    c_dev = max(c_train, R.candidates, dev_width)
     gold = [tuple(g) for g in td.dev["golds"]]
     dev_lists = dev_candidates(enc, td, c_dev)
     dev_mined = dev_lists if mine is enc else dev_candidates(mine, td, c_dev)
-    prior = fit_prior(dev_mined.head(R.train_candidates), gold, R.objective)
+    prior = fit_prior(dev_mined.head(c_train), gold, R.objective)
     log.info("prior start on the miner's dev lists: w = %.2f, b = %.2f", *prior)
     dev = DevLists(td.dev["query"].astype(str).tolist(), gold, dev_lists)
     return Training(td, ex, dev, dev_mined, prior, definitions_of(hpo), f"{mine.name} [{mine.fmt}]",
@@ -157,10 +159,10 @@ class Reranker:
 
 
 def trained(P: Params, tr: Training, variant: Variant, learning_rates: Sequence[float] | None = None,
-            progress: bool = True) -> tuple[Reranker, list[dict]]:
-    """The reranker of this variant, trained on first use (one run per learning rate; dev chooses).
-    Returns (it, every run's record)."""
-    R = settings(P)
+            progress: bool = True, R: Rerank | None = None) -> tuple[Reranker, list[dict]]:
+    """The reranker of this variant, trained on first use (one run per learning rate; dev chooses; ``R``:
+    other rerank settings than the params'). Returns (it, every run's record)."""
+    R = R or settings(P)
     start = resolve_model_dir(P)
     path, runs = train_chosen(start, tr.examples, tr.dev, R, variant, tr.prior, tr.definitions, P.seed, P.threads,
                               learning_rates, progress)
@@ -185,13 +187,19 @@ def calibration_feeds(rr: Reranker, tr: Training, P: Params) -> list[dict]:
                             "attention_groups": [inp.groups[r] for r in rows]})
 
 
-def dev_weight(rr: Reranker, engine: Engine, P: Params, tr: Training, c: int) -> tuple[float, dict[float, float]]:
+def dev_weight(rr: Reranker, engine: Engine, P: Params, tr: Training, c: int,
+               f: np.ndarray | None = None) -> tuple[float, dict[float, float], dict]:
     """The retriever weight at C = ``c`` chosen on the dev queries (held out of training, never lay terms)
-    scored by this engine: (weight, dev Acc@1 per weight)."""
+    scored by this engine (``f``: their scores at C already computed): (weight, dev Acc@1 per weight,
+    McNemar of that weight against the retriever's order on the dev queries: how much evidence the choice
+    rests on)."""
     if c > tr.dev.candidates.width:
         raise ValueError(f"dev lists hold {tr.dev.candidates.width} slots; cannot choose a weight at C = {c}")
     cands = tr.dev.candidates.head(c)
-    return rev.choose_weight(cands, rr.f(engine, P, tr.dev.queries, cands), tr.dev.gold, rr.trained_weight)
+    f = rr.f(engine, P, tr.dev.queries, cands) if f is None else f
+    w, acc = rev.choose_weight(cands, f, tr.dev.gold, rr.trained_weight)
+    test = rev.mcnemar(rev.rerank_ranks(cands, rev.residual(cands, f, w), tr.dev.gold), cands.gold_ranks(tr.dev.gold))
+    return w, acc, test
 
 
 def lay_candidates(P: Params, data, encoder, c: int) -> Candidates:
@@ -237,7 +245,7 @@ def rerank_alignment(P: Params, data, progress: bool = True) -> tuple[pd.DataFra
     t0 = time.perf_counter()
     f = rr.f(engine, P, terms, cands, progress=progress)
     seconds = time.perf_counter() - t0
-    weight, dev_acc = dev_weight(rr, engine, P, tr, R.candidates)
+    weight, dev_acc, dev_test = dev_weight(rr, engine, P, tr, R.candidates)
     gold = gold_of(data)
     base_ranks = cands.gold_ranks(gold)
     label = f"{rr.name} [{R.scorer}]"
@@ -258,7 +266,7 @@ def rerank_alignment(P: Params, data, progress: bool = True) -> tuple[pd.DataFra
                "terms_per_s": len(terms) / seconds if seconds else None,
                "weight": {"chosen": rev.weight_label(weight), "trained": rr.trained_weight,
                           "dev_acc@1": {rev.weight_label(w): a for w, a in dev_acc.items()},
-                          "dev_queries": len(tr.dev.queries)},
+                          "dev_queries": len(tr.dev.queries), "dev_mcnemar_vs_retriever": dev_test},
                "final": final, "mcnemar_vs_retriever": rev.mcnemar(new_ranks, base_ranks),
                "training": {k: v for k, v in rr.record.items() if k != "history"},
                "training_data": tr.data.counts, "miner": tr.miner}

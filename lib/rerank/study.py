@@ -32,14 +32,15 @@ INT8 = ("onnx-int8-dynamic", "onnx-int8-smoothquant")
 
 @dataclass
 class Scored:
-    """One system in one format: f at each C (terms x C), the dev-chosen weight at each C (and the dev
-    Acc@1 of every weight tried), and the seconds of its scoring passes over the lay terms."""
+    """One system in one format: f at each C (terms x C), the dev-chosen weight at each C (with the dev
+    Acc@1 of every weight tried and the dev McNemar of that weight against the retriever), and the
+    seconds of its scoring passes over the lay terms."""
 
     system: str
     reranker: Reranker = field(repr=False)
     fmt: str
     f: dict[int, np.ndarray] = field(repr=False)
-    weights: dict[int, tuple[float, dict]] = field(repr=False)
+    weights: dict[int, tuple[float, dict, dict]] = field(repr=False)
     seconds: float
     terms: int
 
@@ -62,24 +63,43 @@ class Engines:
         return self._made[key]
 
 
-def train_rerankers(P: Params, tr: Training, layouts: Sequence[str], definitions: Sequence[bool],
-                    progress: bool = True) -> tuple[dict[str, Reranker], pd.DataFrame]:
+def train_rerankers(P: Params, tr: Training, layouts: Sequence[str], definitions: Sequence[bool], longer: float = 0.0,
+                    progress: bool = True) -> tuple[dict[str, Reranker], pd.DataFrame, dict[str, Reranker]]:
     """The rerankers of the study, by system name: the main one (base, ``rerank.definitions``) trained at
     every learning rate of ``rerank.learning_rates`` (dev chooses), the others (paper layout; the other
-    definitions setting) at the chosen rate; shared-prefix scores base's model. Returns (rerankers, one
-    row per training run: variant, learning rate, steps, best dev step and Acc@1, minutes, chosen)."""
+    definitions setting) at the chosen rate; shared-prefix scores base's model. With ``longer`` > 1 and the
+    main run's dev curve still rising at its last step, a run ``longer`` times as long at the chosen rate
+    is added. Returns (rerankers, one row per training run: variant, learning rate, steps, best dev step
+    and Acc@1, minutes, chosen; the longer-budget rerankers, named ``... xN``)."""
     R = settings(P)
     order = [R.definitions] + [d for d in definitions if d != R.definitions]
-    rows, out, lr = [], {}, None
+    rows, out, lr, main = [], {}, None, None
     for defs in dict.fromkeys(order):
         for lay in dict.fromkeys("paper" if x == "paper" else "base" for x in layouts):
             rr, runs = trained(P, tr, Variant(lay, defs), None if lr is None else [lr], progress)
-            lr = rr.record["learning_rate"] if lr is None else lr
+            main, lr = (rr, rr.record["learning_rate"]) if lr is None else (main, lr)
             rows += [{**{k: v for k, v in r.items() if k not in ("history", "dev_curve", "recipe")},
                       "chosen": r["learning_rate"] == rr.record["learning_rate"]} for r in runs]
             for scored in ([lay] if lay == "paper" else [x for x in layouts if x != "paper"]):
                 out[rr.in_layout(scored).name] = rr.in_layout(scored)
-    return out, pd.DataFrame(rows)
+    extra: dict[str, Reranker] = {}
+    if longer > 1 and main is not None and still_rising(main.record):
+        R2 = R.model_copy(update={"train_steps": int(longer * R.train_steps), "max_minutes":
+                                  None if R.max_minutes is None else longer * R.max_minutes})
+        rr, runs = trained(P, tr, main.variant, [lr], progress, R2)
+        rows += [{**{k: v for k, v in r.items() if k not in ("history", "dev_curve", "recipe")}, "chosen": False}
+                 for r in runs]
+        for scored in ([main.layout] if main.layout == "paper" else [x for x in layouts if x != "paper"]):
+            extra[f"{rr.in_layout(scored).name} x{longer:g}"] = rr.in_layout(scored)
+    return out, pd.DataFrame(rows), extra
+
+
+def still_rising(record: dict) -> bool:
+    """A run whose dev curve peaked at its last evaluated step (above step 0) and that ran all its steps:
+    a longer budget may help."""
+    points = record["dev_curve"]
+    return record["stopped_by"] == "steps" and record["best_step"] == points[-1]["step"] > 0 and \
+        points[-1]["dev_acc@1"] > points[0]["dev_acc@1"]
 
 
 def dev_curves(rerankers: dict[str, Reranker]) -> pd.DataFrame:
@@ -93,12 +113,13 @@ def dev_curves(rerankers: dict[str, Reranker]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def format_plan(rerankers: dict[str, Reranker], int8: Sequence[str], int8_without_definitions: bool = False
-                ) -> dict[str, list[str]]:
+def format_plan(systems: dict[str, Reranker], int8: Sequence[str], int8_layouts: Sequence[str],
+                without_definitions: bool = False) -> dict[str, list[str]]:
     """ONNX FP32 for every system; the INT8 formats for the systems with definitions (and the others when
-    ``int8_without_definitions``)."""
-    return {name: ["onnx-fp32"] + (list(int8) if rr.variant.definitions or int8_without_definitions else [])
-            for name, rr in rerankers.items()}
+    ``without_definitions``) in ``int8_layouts`` (base computes shared-prefix's function: same weights)."""
+    return {name: ["onnx-fp32"] + (list(int8) if rr.layout in int8_layouts and (rr.variant.definitions or
+                                                                              without_definitions) else [])
+            for name, rr in systems.items()}
 
 
 def score_system(P: Params, tr: Training, rr: Reranker, engine, fmt: str, terms: Sequence[str], cands: Candidates,
@@ -112,7 +133,8 @@ def score_system(P: Params, tr: Training, rr: Reranker, engine, fmt: str, terms:
         full = rr.f(engine, P, terms, cands.head(max(sweep)), progress=progress)
         f = {c: full[:, :c] for c in sweep}
     seconds = time.perf_counter() - t0
-    weights = {c: dev_weight(rr, engine, P, tr, c) for c in sweep}
+    dev_full = None if rr.layout == "paper" else rr.f(engine, P, tr.dev.queries, tr.dev.candidates.head(max(sweep)))
+    weights = {c: dev_weight(rr, engine, P, tr, c, None if dev_full is None else dev_full[:, :c]) for c in sweep}
     return Scored(rr.name, rr, fmt, f, weights, seconds, len(terms))
 
 
@@ -140,9 +162,9 @@ def accuracy_rows(P: Params, sc: Scored, cands: Candidates, gold: Sequence, retr
             "terms_per_s": sc.terms / sc.seconds if sc.seconds else None}
     for c, f in sc.f.items():
         head = cands.head(c)
-        w = sc.weights[c][0]
+        w, _, dev = sc.weights[c]
         out.append(row(sc.system, c, rev.rerank_ranks(head, rev.residual(head, f, w), gold), retr_ranks, P, **meta,
-                       score="residual", weight=rev.weight_label(w)))
+                       score="residual", weight=rev.weight_label(w), dev_gain=dev["diff"], dev_p=dev["p"]))
         out.append(row(sc.system, c, rev.rerank_ranks(head, f, gold), retr_ranks, P, **meta, score="f alone",
                        weight="0"))
     return out
@@ -158,6 +180,7 @@ def score_plan(P: Params, tr: Training, rerankers: dict[str, Reranker], formats:
     for name, rr in rerankers.items():
         for fmt in formats.get(name, ()):
             sc = score_system(P, tr, rr, engines(rr, fmt), fmt, terms, cands, sweep)
+            sc.system = name
             scored[(name, fmt)] = sc
             rows += accuracy_rows(P, sc, cands, gold, retr_ranks)
     return pd.DataFrame(rows), scored
@@ -285,7 +308,8 @@ def crossfit(P: Params, tr: Training, rr: Reranker, terms: Sequence[str], cands:
     out = np.full(cands.concepts.shape, np.nan)
     records = []
     for f in sorted(set(int(x) for x in folds)):
-        ex = lay_examples(terms, gold, cands.head(R.train_candidates), np.flatnonzero(folds != f))
+        c_train = min(max(R.train_candidates), cands.width)
+        ex = lay_examples(terms, gold, cands.head(c_train), np.flatnonzero(folds != f))
         variant = Variant("base", rr.variant.definitions)
         work = run_dir(rr.path, ex, tr.dev, R, variant, lr, P.seed, (rr.trained_weight, 0.0), tr.definitions)
         path = train(rr.path, ex, tr.dev, R, variant, lr, work, (rr.trained_weight, 0.0), tr.definitions, P.seed,
@@ -293,7 +317,7 @@ def crossfit(P: Params, tr: Training, rr: Reranker, terms: Sequence[str], cands:
         fold_rr = Reranker(path, variant, rr.layout, rr.R, rr.texts, training_record(path))
         engine = fold_rr.engine(fmt, P)
         mine = np.flatnonzero(folds == f)
-        w, _ = dev_weight(fold_rr, engine, P, tr, cands.width)
+        w, _, _ = dev_weight(fold_rr, engine, P, tr, cands.width)
         sub = cands.rows(mine)
         out[mine] = rev.residual(sub, fold_rr.f(engine, P, [terms[i] for i in mine], sub), w)
         records.append({"fold": f, "train_terms": len(ex.queries), "scored_terms": len(mine), "weight": w,

@@ -257,6 +257,11 @@ class DevLists:
     candidates: Candidates
 
 
+def dev_lists_of(dev: DevLists, R: Rerank) -> DevLists:
+    """The dev lists a training run is selected on: the first ``rerank.candidates`` slots."""
+    return DevLists(dev.queries, dev.gold, dev.candidates.head(min(R.candidates, dev.candidates.width)))
+
+
 @dataclass
 class Curve:
     """The dev curve of one run and the best state seen (kept in memory: a small encoder)."""
@@ -291,6 +296,7 @@ def run_dir(start_dir: Path, ex: Examples, dev: DevLists, R: Rerank, variant: Va
             prior: tuple[float, float], definitions: dict[str, str] | None = None) -> Path:
     """Content-keyed folder of one trained reranker (under ``.cache/models/rerankers``)."""
     recipe = {k: getattr(R, k) for k in RECIPE_FIELDS}
+    dev = dev_lists_of(dev, R)
     dev_key = settings_key(q=dev.queries, c=dev.candidates.concepts.tolist(), s=dev.candidates.strings.tolist())
     shown = shown_definitions(variant, R, definitions)
     defs_key = settings_key(d=sorted(shown.items())) if shown else None
@@ -318,6 +324,7 @@ def train(start_dir: Path, ex: Examples, dev: DevLists, R: Rerank, variant: Vari
 
     if (work / "model" / "config.json").exists() and (work / RECORD).exists():
         return work / "model"
+    dev = dev_lists_of(dev, R)
     if variant.layout not in ("base", "paper"):
         raise ValueError(f"only base and paper layouts are trained (shared-prefix scores base's model), "
                          f"got {variant.layout!r}")
@@ -378,7 +385,7 @@ def _train_st(model, texts: Texts, ex: Examples, dev: DevLists, R: Rerank, lr: f
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, MultipleNegativesRankingLoss
     from transformers import TrainerCallback
 
-    c = R.train_candidates
+    c = max(R.train_candidates)
     dataset, priors, n_lists = _st_dataset(ex, R, c)
     if n_lists == 0:
         raise ValueError(f"no training query has a gold and {c - 1} negatives: cannot train")
@@ -448,10 +455,10 @@ def _train_paper(model, texts: Texts, ex: Examples, dev: DevLists, R: Rerank, lr
     """The paper's packed layout: one row per query, its C candidates in a shuffled order each step."""
     import torch
 
-    c = R.train_candidates
-    rows, slots = lists_of(ex, c)
+    lists = {c: lists_of(ex, c) for c in sorted(set(R.train_candidates))}
+    rows = lists[max(lists)][0]          # queries with the most negatives: every C can be drawn for them
     if len(rows) == 0:
-        raise ValueError(f"no training query has a gold and {c - 1} negatives: cannot train")
+        raise ValueError(f"no training query has a gold and {max(lists) - 1} negatives: cannot train")
     opt, sched = optimizer(model, R, lr, R.train_steps)
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(rows))
@@ -462,7 +469,9 @@ def _train_paper(model, texts: Texts, ex: Examples, dev: DevLists, R: Rerank, lr
             perm, at = rng.permutation(len(rows)), 0
         take = perm[at:at + R.batch_size]
         at += R.batch_size
+        c = int(rng.choice(sorted(lists)))
         q = rows[take]
+        slots = lists[max(lists)][1][:, :c]      # the gold and the c-1 hardest negatives
         sub = Candidates(np.take_along_axis(ex.candidates.concepts[q], slots[take], 1),
                          np.take_along_axis(ex.candidates.strings[q], slots[take], 1),
                          np.take_along_axis(ex.candidates.scores[q], slots[take], 1))
@@ -475,7 +484,7 @@ def _train_paper(model, texts: Texts, ex: Examples, dev: DevLists, R: Rerank, lr
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        history.append({"step": step, "loss": float(loss.detach()), "pairs": len(q) * c,
+        history.append({"step": step, "loss": float(loss.detach()), "c": c, "pairs": len(q) * c,
                         "seconds": time.perf_counter() - s0})
         if step % R.eval_steps == 0 or step == R.train_steps:
             curve.add(step, *dev_accuracy(model, texts, dev, "paper", device), model)

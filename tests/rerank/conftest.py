@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-SMALL = {"train_max_queries": 40, "train_max_targets": 1200, "dev_concepts": 20, "train_candidates": 4,
+SMALL = {"train_max_queries": 40, "train_max_targets": 1200, "dev_concepts": 20, "train_candidates": [4],
          "batch_size": 8, "learning_rates": [2e-3], "train_steps": 20, "eval_steps": 10, "max_minutes": None,
          "max_seq_length": 96, "candidates": 4, "definition_tokens": 6}
 

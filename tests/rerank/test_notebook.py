@@ -8,7 +8,7 @@ from lib import results
 
 # a small, fast study: few training queries and steps, two C values, one round of each timing
 TINY_RERANK = {"train_max_queries": 60, "train_max_targets": 1500, "train_steps": 4, "eval_steps": 2, "batch_size": 4,
-               "learning_rates": [0.001, 0.003], "dev_concepts": 20, "train_candidates": 4, "candidates": 4,
+               "learning_rates": [0.001, 0.003], "dev_concepts": 20, "train_candidates": [4], "candidates": 4,
                "max_seq_length": 64, "definition_tokens": 6, "crossfit_steps": 2}
 
 

@@ -31,13 +31,13 @@ def list_loss(model, texts: rt.Texts, ex: Examples, R, layout: str) -> float:
     """The objective on the training lists (gold first, C-1 negatives), dropout off."""
     import torch
 
-    rows, slots = rt.lists_of(ex, R.train_candidates)
+    rows, slots = rt.lists_of(ex, max(R.train_candidates))
     sub = Candidates(*(np.take_along_axis(a[rows], slots, 1) for a in
                        (ex.candidates.concepts, ex.candidates.strings, ex.candidates.scores)))
     model.eval()
     with torch.no_grad():
         s = rt._residual_scores(model, texts.inputs([ex.queries[i] for i in rows], sub, layout), sub, texts, "cpu")
-        return float(rt.paper_loss(s, rt._gold_first(len(rows), R.train_candidates, "cpu"), R.objective))
+        return float(rt.paper_loss(s, rt._gold_first(len(rows), max(R.train_candidates), "cpu"), R.objective))
 
 
 @pytest.mark.parametrize("layout", ["base", "paper"])
@@ -159,3 +159,12 @@ def test_the_prior_fit_separates_and_lists_put_the_gold_first():
                   np.array([1, 2, 1]))
     rows, slots = rt.lists_of(ex, 3)
     assert rows.tolist() == [0, 1] and slots.tolist() == [[0, 1, 2], [1, 0, 2]]   # q3 lacks a 2nd negative
+
+
+def test_the_papers_layout_draws_its_c_per_step_from_train_candidates(tiny_setup, tmp_path):
+    P, _, tr = tiny_setup
+    R = P.rerank.model_copy(update={"train_steps": 8, "eval_steps": 100, "train_candidates": [2, 4]})
+    out = rt.train(resolve_model_dir(P), tr.examples, tr.dev, R, rt.Variant("paper", False), 1e-3, tmp_path / "run",
+                   tr.prior, threads=1, progress=False)
+    hist = rt.training_record(out)["history"]
+    assert {h["c"] for h in hist} == {2, 4} and all(h["pairs"] == h["c"] * R.batch_size for h in hist)
