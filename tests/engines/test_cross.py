@@ -53,7 +53,7 @@ def test_a_new_scorer_has_a_zero_head_so_f_is_zero(tiny_dir):
     m = cross.new_scorer(tiny_dir, weight=20.0)
     f = scores(m.eval(), tiny_dir, "base")
     assert np.array_equal(np.isnan(f), ~candidates().valid) and np.nanmax(np.abs(f)) == 0.0
-    assert float(m.weight) == 20.0 and m.weight.requires_grad
+    assert m.weight.item() == 20.0 and m.weight.requires_grad
 
 
 @pytest.mark.parametrize("readout", ["mean", "first", "mask"])
@@ -84,5 +84,5 @@ def test_a_reranker_folder_saves_loads_and_names_its_kind(random_head, tiny_dir,
     assert cross.model_kind(out) == "reranker" and cross.model_kind(tiny_dir) == "encoder"
     assert cross.reranker_config(out)["readout"] == "mean" and (out / "tokenizer.json").exists()
     back = cross.load_scorer(out)
-    assert float(back.weight) == 12.5
+    assert back.weight.item() == 12.5
     assert np.nanmax(np.abs(scores(back, tiny_dir, "base") - scores(random_head, tiny_dir, "base"))) < 1e-5
