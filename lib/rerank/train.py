@@ -325,6 +325,9 @@ def train(start_dir: Path, ex: Examples, dev: DevLists, R: Rerank, variant: Vari
     if (work / "model" / "config.json").exists() and (work / RECORD).exists():
         return work / "model"
     dev = dev_lists_of(dev, R)
+    if min(R.train_candidates) < 2:
+        raise ValueError(f"rerank.train_candidates must be >= 2 (a gold and at least one negative), got "
+                         f"{R.train_candidates}")
     if variant.layout not in ("base", "paper"):
         raise ValueError(f"only base and paper layouts are trained (shared-prefix scores base's model), "
                          f"got {variant.layout!r}")

@@ -168,3 +168,11 @@ def test_the_papers_layout_draws_its_c_per_step_from_train_candidates(tiny_setup
                    tr.prior, threads=1, progress=False)
     hist = rt.training_record(out)["history"]
     assert {h["c"] for h in hist} == {2, 4} and all(h["pairs"] == h["c"] * R.batch_size for h in hist)
+
+
+def test_a_list_without_a_negative_is_refused(tiny_setup, tmp_path):
+    P, _, tr = tiny_setup
+    R = P.rerank.model_copy(update={"train_candidates": [1, 4]})
+    with pytest.raises(ValueError, match="train_candidates must be >= 2"):
+        rt.train(resolve_model_dir(P), tr.examples, tr.dev, R, rt.Variant("base", False), 1e-3, tmp_path / "run",
+                 tr.prior, threads=1, progress=False)
