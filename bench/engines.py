@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from lib import atomic, paths
+from lib import atomic, machine, paths
 from lib.engines.batching import DYNAMIC_PADDING_POOLINGS
 from lib.params import Params
 
@@ -28,8 +28,9 @@ class EngineSpec:
 
     key: str
     label: str
-    kind: str                     # "lib" (lib.formats), "fast" (lib.engines.ort), "torch-bf16", "st", "ipex"
-    fmt: str                      # lib format, the ST file name for kind "st" ("" if none), IPEX mode for "ipex"
+    kind: str                     # "lib" (lib.formats), "fast" (lib.engines.ort), "ov" (lib.engines.openvino),
+                                  # "torch-bf16", "st" / "st-ov" (sentence-transformers ONNX / OpenVINO), "ipex"
+    fmt: str                      # lib format, the ST file name for kinds "st" / "st-ov" ("" if none), IPEX mode
     precision: str                # fp32 / int8 / bf16: which GEMM ceiling it is compared with
     overrides: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
@@ -39,7 +40,12 @@ class EngineSpec:
 
 PAPER_OVERRIDES = {"pooling": "mean_unmasked_padded", "max_length": 512, "batch_size": 10}
 # Engine kinds that run in a side venv: kind -> venv name (bench/side_env.sh NAME, requirements/NAME.txt)
-SIDE_ENV_OF_KIND = {"st": "st-onnx", "ipex": "ipex"}
+SIDE_ENV_OF_KIND = {"st": "st-onnx", "ipex": "ipex", "st-ov": "st-openvino"}
+# Lean engines: lib's deployment engines built from prebuilt files, no torch import; our best INT8 is one of them
+LEAN_KINDS = ("fast", "ov")
+# The sentence-transformers OpenVINO peer's INT8 file: our ov-int8 IR copied into its openvino/ folder, so the
+# peer and our engine run the same INT8 model and differ only in the runtime path around it.
+ST_OV_INT8_FILE = "openvino_model_qint8_ours.xml"
 SIDE_ENVS = tuple(SIDE_ENV_OF_KIND.values())
 
 
@@ -93,6 +99,15 @@ def default_engines(P: Params, paper_strings: int = 200, int8_formats: Sequence[
         eng.append(EngineSpec("st-onnx-fp32", "sentence-transformers ONNX FP32", "st", "model.onnx", "fp32"))
         eng.append(EngineSpec("st-onnx-int8", f"sentence-transformers ONNX INT8 ({recipe or 'no recipe'})", "st",
                               ST_INT8_FILES.get(recipe or "", ""), "int8", options={"recipe": recipe}))
+    # OpenVINO (lib.engines.openvino over lib.compress.openvino's IR), lean like the fast ORT engines
+    eng.append(EngineSpec("ov-fp32", "OpenVINO FP32 (IR from the ONNX export)", "ov", "ov-fp32", "fp32"))
+    eng.append(EngineSpec("ov-int8", f"ours: OpenVINO static INT8 (NNCF, SmoothQuant alpha "
+                          f"{P.ov_smoothquant_alpha:g})", "ov", "ov-int8", "int8"))
+    if "st-openvino" in side_envs:
+        eng.append(EngineSpec("st-ov-fp32", "sentence-transformers OpenVINO FP32 (its export)", "st-ov",
+                              "openvino_model.xml", "fp32"))
+        eng.append(EngineSpec("st-ov-int8", "sentence-transformers OpenVINO, our ov-int8 IR", "st-ov",
+                              ST_OV_INT8_FILE, "int8"))
     if "ipex" in side_envs:
         eng.append(EngineSpec("ipex-bf16", "paper: IPEX BF16 (optimize + jit trace/freeze), dynamic padding",
                               "ipex", "bf16", "bf16"))
@@ -111,13 +126,7 @@ ST_INT8_FILES = {"arm64": "model_qint8_arm64.onnx", "avx2": "model_quint8_avx2.o
                  "avx512": "model_qint8_avx512.onnx", "avx512_vnni": "model_qint8_avx512_vnni.onnx"}
 
 
-def cpu_flags(cpuinfo: str) -> frozenset[str]:
-    """Feature flags of the first processor in ``/proc/cpuinfo`` text (x86 ``flags``, ARM ``Features``)."""
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
+cpu_flags = machine.cpu_flags  # /proc/cpuinfo's flags of the first processor (lib.machine: in every result too)
 
 
 def st_quantization_config(flags: frozenset[str] | set[str], machine: str) -> str | None:
@@ -217,13 +226,17 @@ def build_engine(spec: EngineSpec, P: Params, artifact: str | None):
     """Worker side: an object with ``encode(texts)`` and a ``batch_times`` list (seconds per model call).
 
     ``fast``: the ONNX Runtime engine on the prebuilt file, model folder from the coordinator (resolving it
-    may import torch), ``options`` token_budget / max_rows / profile_prefix. ``lib``: what a notebook
+    may import torch), ``options`` token_budget / max_rows / profile_prefix. ``ov``: the OpenVINO engine on
+    the prebuilt IR, model folder from the coordinator. ``lib``: what a notebook
     loads (ONNX formats: the same engine over the prebuilt file, batched by params; the builders are never
     called here). ``torch-bf16``: the PyTorch FP32 encoder under CPU BF16 autocast.
     """
     from lib.engines.ort import onnx_encoder
 
     Pe = engine_params(P, spec)
+    if spec.kind == "ov":
+        from lib.engines.openvino import ov_encoder
+        return ov_encoder(Pe, spec.fmt, Path(artifact), model_dir=Path(spec.options["model_dir"]))
     if spec.kind == "fast":
         o = spec.options
         batching = {k: o[v] for k, v in (("ort_token_budget", "token_budget"), ("ort_max_rows", "max_rows"))

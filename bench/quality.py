@@ -89,13 +89,39 @@ def not_worse(hits: np.ndarray, peer_hits: np.ndarray, level: float = 0.05) -> d
     return t
 
 
+def batch_invariance(alone: np.ndarray, mixed: np.ndarray) -> dict[str, float]:
+    """How far the same strings' vectors move when their batch-mates change: max |dv| over every component
+    and the worst cosine (vectors normalised here). 0 for an engine whose vector of a string depends on that
+    string only (FP32, static INT8); dynamic INT8 computes its activation scale per call, so it moves."""
+    from lib.engines.batching import normalize
+
+    a, b = normalize(alone), normalize(mixed)
+    return {"max_abs_dv": float(np.abs(a - b).max()), "min_cosine": float(np.sum(a * b, axis=1).min()),
+            "strings": int(len(a))}
+
+
+def mixed_probe(sources: Sequence[str], fillers: Sequence[str], n_probe: int,
+                seed: int) -> tuple[list[str], np.ndarray]:
+    """The first ``n_probe`` lay terms shuffled among ``fillers`` (other strings, other lengths): the texts to
+    encode and the probes' positions in them, for :func:`batch_invariance` against the lay terms' own run."""
+    probe = list(sources[:n_probe])
+    texts = probe + list(fillers)
+    order = np.random.default_rng(seed).permutation(len(texts))
+    pos = np.empty(len(texts), dtype=np.int64)
+    pos[order] = np.arange(len(texts))
+    return [texts[i] for i in order], pos[:len(probe)]
+
+
 def best_int8(engines: dict[str, dict], min_cosine: float) -> str | None:
     """Our fastest quality-gated INT8 engine: cosine to FP32 >= ``min_cosine`` (the 03 gate's) and Acc@1
-    not worse than the peer's INT8 (:func:`not_worse`). Only the lean engines (kind ``fast``: ONNX
-    Runtime, :mod:`lib.engines.ort`, model folder given, no torch import) compete: they are what lib
-    offers for deployment. The ``lib`` engines are what the notebooks load, in the table for comparison;
-    on a noisy run one could edge ahead on speed within noise, with more memory."""
-    cands = [k for k, e in engines.items() if e.get("precision") == "int8" and e.get("kind") == "fast"
+    not worse than the peer's INT8 (:func:`not_worse`). Only the lean engines (kinds ``fast``: ONNX
+    Runtime, :mod:`lib.engines.ort`, and ``ov``: OpenVINO, :mod:`lib.engines.openvino`; model folder
+    given, no torch import) compete: they are what lib offers for deployment. The ``lib`` engines are
+    what the notebooks load, in the table for comparison; on a noisy run one could edge ahead on speed
+    within noise, with more memory."""
+    from bench.engines import LEAN_KINDS
+
+    cands = [k for k, e in engines.items() if e.get("precision") == "int8" and e.get("kind") in LEAN_KINDS
              and (e.get("cosine_to_fp32") or {}).get("mean", 0) >= min_cosine
              and (e.get("acc1_vs_st_int8") or {}).get("not_worse", True)]
     return max(cands, key=lambda k: engines[k]["strings_per_s"]) if cands else None

@@ -47,10 +47,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="HPO targets for cosine / Acc@1, gold targets of the sampled lay terms kept (0 = all 34k)")
     ap.add_argument("--quality-sources", type=int, default=2000, help="lay terms for Acc@1 (0 = all 7k)")
     ap.add_argument("--no-quality", action="store_true", help="skip cosine / Acc@1 (plumbing runs)")
+    ap.add_argument("--invariance-probes", type=int, default=500,
+                    help="lay terms re-encoded among other strings for batch invariance (max |dv| per engine)")
+    ap.add_argument("--invariance-fillers", type=int, default=1500,
+                    help="timing strings mixed with the probe lay terms (other batch-mates, other lengths)")
     ap.add_argument("--no-side", action="store_true",
                     help="skip every side venv (sentence-transformers peer and the paper's IPEX route)")
     ap.add_argument("--no-ipex", action="store_true",
                     help="skip the IPEX side venv (torch 2.8 + IPEX 2.8: ~7 GB of wheels on first build)")
+    ap.add_argument("--no-st-ov", action="store_true",
+                    help="skip the sentence-transformers OpenVINO side venv (optimum-intel, PyPI torch: ~6 GB)")
     ap.add_argument("--token-budget", type=int, default=0,
                     help="fast engines: padded tokens per ORT call (0 = params ort_token_budget)")
     ap.add_argument("--no-profile", action="store_true",
@@ -68,6 +74,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--out", default="", help="output folder (default results/bench)")
     ap.add_argument("--seed", type=int, default=0)
     return ap.parse_args(argv)
+
+
+# "x ours" and the paired McNemar test are against the project's own ORT engine: dynamic INT8, fast path
+ORT_INT8 = "fast-onnx-int8-dynamic"
 
 
 def ints(s: str) -> list[int]:
@@ -105,6 +115,20 @@ def prepare_st(model_dir: Path, work: Path, recipe: str | None, int8_file: str |
                        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if r.returncode != 0:
         return None, f"sentence-transformers export failed: {_last_line(r.stderr)}"
+    return work, "ok"
+
+
+def prepare_st_ov(model_dir: Path, work: Path, int8_xml: Path) -> tuple[Path | None, str]:
+    """Side venv + the sentence-transformers OpenVINO peer's folder (its FP32 export, our ov-int8 IR beside);
+    returns (folder, note) or (None, why it was skipped)."""
+    py, why = side_env("st-openvino")
+    if py is None:
+        return None, why
+    r = subprocess.run([str(py), str(ROOT / "bench" / "st_ov_export.py"), str(model_dir), str(work), str(int8_xml),
+                        bench_engines.ST_OV_INT8_FILE], capture_output=True, text=True,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if r.returncode != 0:
+        return None, f"sentence-transformers OpenVINO export failed: {_last_line(r.stderr)}"
     return work, "ok"
 
 
@@ -146,11 +170,15 @@ def prepare_ipex(specs: list, P, model_dir: Path, work: Path, threads: int) -> d
     return skipped
 
 
-def start_worker(spec: bench_engines.EngineSpec, P, artifact: str, st_folder: Path | None, threads: int) -> Worker:
+def start_worker(spec: bench_engines.EngineSpec, P, artifact: str, st_folder: Path | None, threads: int,
+                 st_ov_folder: Path | None = None) -> Worker:
     env = {**os.environ, "BENCH_PARAMS": P.name, "HF_HUB_OFFLINE": "1"}
     if spec.kind == "st":
         py = side_python("st-onnx")
         argv = [str(py), str(ROOT / "bench" / "st_worker.py"), str(st_folder), spec.fmt, str(threads)]
+    elif spec.kind == "st-ov":
+        argv = [str(side_python("st-openvino")), str(ROOT / "bench" / "st_worker.py"), str(st_ov_folder), spec.fmt,
+                str(threads), "openvino"]
     elif spec.kind == "ipex":
         argv = [str(side_python("ipex")), str(ROOT / "bench" / "ipex_worker.py"), "serve", json.dumps(spec.options)]
     else:
@@ -199,16 +227,20 @@ def main(argv=None) -> dict:
 
     # texts ---------------------------------------------------------------------------------
     texts = quality.bench_texts(a.n_strings, a.seed, a.quality_targets, a.quality_sources)
+    mixed, probe_pos = quality.mixed_probe(texts.sources, texts.timing[:a.invariance_fillers], a.invariance_probes,
+                                           a.seed)
     files = {}
-    for key, val in (("timing", texts.timing), ("targets", texts.targets), ("sources", texts.sources)):
+    for key, val in (("timing", texts.timing), ("targets", texts.targets), ("sources", texts.sources),
+                     ("mixed", mixed)):
         files[key] = work / f"{P.name}-{key}.json"
         atomic.write_text(files[key], json.dumps(val, ensure_ascii=False))
 
     # engines and their artifacts ---------------------------------------------------------------
     int8 = [f for f in a.int8_formats.split(",") if f] or None
     gate = bench_engines.gated_formats(P.name)
-    off = ({name: "--no-side" for name in bench_engines.SIDE_ENVS} if a.no_side
-           else {"ipex": "--no-ipex"} if a.no_ipex else {})  # side venv -> the flag that skips it
+    off = ({name: "--no-side" for name in bench_engines.SIDE_ENVS} if a.no_side  # side venv -> the flag skipping it
+           else {**({"ipex": "--no-ipex"} if a.no_ipex else {}),
+                 **({"st-openvino": "--no-st-ov"} if a.no_st_ov else {})})
     specs = bench_engines.default_engines(P, a.paper_strings, int8, bench_engines.SIDE_ENVS)
     if a.engines:
         keep = set(a.engines.split(","))
@@ -235,6 +267,15 @@ def main(argv=None) -> dict:
                 if s.kind == "st":
                     notes[s.key] = bench_engines.skipped(why)
             specs = [s for s in specs if s.kind != "st"]
+    st_ov_folder = None
+    if any(s.kind == "st-ov" for s in specs):
+        try:
+            st_ov_folder, why = prepare_st_ov(model_dir, work / f"st-ov-{P.name}", formats.artifact(P, "ov-int8"))
+        except Exception as err:  # the ov-int8 IR could not be built here
+            st_ov_folder, why = None, f"ov-int8 not built: {type(err).__name__}: {err}"
+        if st_ov_folder is None:
+            notes.update({s.key: bench_engines.skipped(why) for s in specs if s.kind == "st-ov"})
+            specs = [s for s in specs if s.kind != "st-ov"]
     ipex_skipped = prepare_ipex(specs, P, model_dir, work, threads)
     notes.update(ipex_skipped)
     specs = [s for s in specs if s.key not in ipex_skipped]
@@ -242,14 +283,18 @@ def main(argv=None) -> dict:
         try:
             if s.kind == "st":
                 sizes[s.key] = size.files_size_mb([st_folder / "onnx" / s.fmt])
+            elif s.kind == "st-ov":
+                sizes[s.key] = size.files_size_mb([st_ov_folder / "openvino" / s.fmt])
             elif s.kind == "ipex":  # the frozen TorchScript module the worker loads
                 sizes[s.key] = size.files_size_mb([Path(s.options["artifact"])])
-            elif s.fmt in formats.ONNX_BUILDERS:
-                path = formats.onnx_artifact(P, s.fmt)
+            elif s.fmt in formats.ONNX_BUILDERS or s.fmt in formats.OV_BUILDERS:
+                path = formats.artifact(P, s.fmt)
                 artifacts[s.key] = str(path)
                 sizes[s.key] = size.model_size_mb(s.fmt, onnx=path)
                 if s.kind == "fast":
                     s.options.update(model_dir=str(model_dir), token_budget=a.token_budget or P.ort_token_budget)
+                if s.kind == "ov":
+                    s.options.update(model_dir=str(model_dir))
             else:
                 sizes[s.key] = size.model_size_mb(s.fmt, model_dir)
         except Exception as err:  # a format that cannot be built here is reported, not fatal
@@ -270,7 +315,7 @@ def main(argv=None) -> dict:
 
     phase("GEMM ceiling")
     # workers: load, warm up, interleaved rounds, memory, quality -------------------------------
-    started = [start_worker(s, P, artifacts.get(s.key, ""), st_folder, threads) for s in specs]
+    started = [start_worker(s, P, artifacts.get(s.key, ""), st_folder, threads, st_ov_folder) for s in specs]
     workers: list[Worker] = []
     ready: dict[str, dict] = {}
     for w in started:
@@ -293,7 +338,7 @@ def main(argv=None) -> dict:
                 if not w.spec.quality:
                     continue
                 vecs[w.spec.key] = {}
-                for part in ("sources", "targets"):
+                for part in ("sources", "targets", "mixed"):
                     npy = work / f"{P.name}-{w.spec.key}-{part}.npy"
                     w.call(cmd="encode", texts=str(files[part]), out=str(npy))
                     vecs[w.spec.key][part] = np.load(npy)
@@ -326,25 +371,39 @@ def main(argv=None) -> dict:
         if k in vecs and "torch-fp32" in vecs:
             both = lambda d: np.concatenate([d["sources"], d["targets"]])  # noqa: E731
             rec["cosine_to_fp32"] = quality.mean_cosine(both(vecs["torch-fp32"]), both(vecs[k]))
+            rec["cosine_to_fp32"]["sources"] = quality.mean_cosine(vecs["torch-fp32"]["sources"], vecs[k]["sources"])
             hits[k] = quality.hits_at_1(vecs[k]["sources"], vecs[k]["targets"], texts.target_codes, texts.gold)
             rec["acc1"] = float(hits[k].mean())
+        if k in vecs:  # the probe lay terms among other strings vs the lay terms' own run
+            rec["batch_invariance"] = quality.batch_invariance(vecs[k]["sources"][:len(probe_pos)],
+                                                               vecs[k]["mixed"][probe_pos])
         engines[k] = rec
     peer_hits = hits.get("st-onnx-int8")
-    for k in hits:  # paired test of every engine's Acc@1 against the peer's INT8, on the same lay terms
+    ort_int8 = ORT_INT8 if ORT_INT8 in engines else None
+    for k in hits:  # paired tests of every engine's Acc@1 against the peer's INT8 and ours (ORT dynamic INT8)
         if peer_hits is not None and k != "st-onnx-int8":
             engines[k]["acc1_vs_st_int8"] = quality.not_worse(hits[k], peer_hits)
+        if ort_int8 in hits and k != ort_int8:
+            engines[k]["acc1_vs_ort_int8"] = quality.not_worse(hits[k], hits[ort_int8])
 
     for k, e in engines.items():
         e["speed_vs_paper"] = ratio(e["strings_per_s"], engines.get("paper", {}).get("strings_per_s"))
         e["speed_vs_st_int8"] = ratio(e["strings_per_s"], engines.get("st-onnx-int8", {}).get("strings_per_s"))
+        e["speed_vs_ort_int8"] = ratio(e["strings_per_s"], engines.get(ORT_INT8, {}).get("strings_per_s"))
         e["rss_vs_paper"] = ratio(e["peak_rss_mb"], engines.get("paper", {}).get("peak_rss_mb"))
 
     ours = quality.best_int8(engines, P.gate_min_cosine)
     profile = None
-    spec_ours = next((s for s in specs if s.key == ours), None)
-    if not a.no_profile and spec_ours is not None:  # best_int8 only picks fast engines
-        profile = bench_engines.profile_engine(spec_ours, P, artifacts[ours], texts.timing, work / "profile")
-        profile["engine"] = ours
+    spec_ours = profile_target(specs, ours)
+    if not a.no_profile and spec_ours is not None:
+        try:
+            profile = bench_engines.profile_engine(spec_ours, P, artifacts[spec_ours.key], texts.timing,
+                                                   work / "profile")
+            profile["engine"] = spec_ours.key
+        except Exception as err:  # the profile explains a result; it must never lose the run's numbers
+            notes["profile"] = f"ORT profile of {spec_ours.key} failed: {type(err).__name__}: {err}"
+            profile = None
+    if profile is not None:
         c = ceiling.get(spec_ours.precision, {}).get("ops_per_s")
         if c and profile["gemm_op_s"]:
             profile["gemm_ops_fraction_of_ceiling"] = ops_all["linear_ops"] / profile["gemm_op_s"] / c
@@ -370,6 +429,8 @@ def main(argv=None) -> dict:
                   "mean_tokens": float(lengths.mean()), "ops_timing_set": ops_all,
                   "ops_paper_subset": ops_paper},
         "gemm": ceiling_run, "engines": engines, "notes": notes, "ours_best_int8": ours, "profile": profile,
+        "ours_ort_int8": ORT_INT8,
+        "invariance_probe": {"strings": len(probe_pos), "fillers": len(mixed) - len(probe_pos)},
         "energy": energy_note(timed), "search": searched, "targets": targets,
         "phases_s": phases, "wall_s": time.perf_counter() - t_start,
     }
@@ -379,6 +440,15 @@ def main(argv=None) -> dict:
     bench_report.figures(result)
     print(f"wrote {path} and {out_dir / 'bench.md'} in {result['wall_s']:.0f} s")
     return result
+
+
+def profile_target(specs: list, ours: str | None):
+    """The engine ORT's profiler explains: our best INT8 engine when it is an ONNX Runtime one (kind ``fast``),
+    else (OpenVINO won) our ORT dynamic INT8 engine; None when neither ran."""
+    spec = next((s for s in specs if s.key == ours), None)
+    if spec is not None and spec.kind == "fast":
+        return spec
+    return next((s for s in specs if s.key == ORT_INT8), None)
 
 
 def energy_note(timed: timing.Timings) -> dict:

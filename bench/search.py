@@ -23,6 +23,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from lib import atomic, paths  # noqa: E402
 from lib.perf.memory import peak_rss_mb, reset_peak_rss, rss_mb  # noqa: E402
+from lib.search.quantize import quantized_topk  # noqa: E402
 from lib.search.topk import topk  # noqa: E402
 
 GB = 1024 ** 3
@@ -64,51 +65,6 @@ def search_faiss(q: np.ndarray, t: np.ndarray, k: int, threads: int) -> tuple[np
     return index.search(q, k)
 
 
-def search_int8_rescore(q: np.ndarray, t: np.ndarray, k: int, candidates: int, block: int,
-                        threads: int) -> tuple[np.ndarray, np.ndarray]:
-    """INT8 candidate search (ORT MatMulInteger u8 x s8) then exact FP32 re-scoring of the candidates.
-
-    Vectors are unit length, so one symmetric scale (127) quantizes all targets; queries are shifted
-    to uint8 with zero point 128 (u8 x s8 is the fast path here; s8 x s8 is ~20x slower, stack notes).
-    """
-    sess = _int8_search_session(q.shape[1], threads)
-    qa = np.clip(np.rint(q * 127) + 128, 0, 255).astype(np.uint8)
-    n = len(t)
-    best_s = np.full((len(q), candidates), -np.inf, dtype=np.float32)
-    best_i = np.zeros((len(q), candidates), dtype=np.int64)
-    for s in range(0, n, block):
-        tb = np.clip(np.rint(t[s:s + block] * 127), -127, 127).astype(np.int8)
-        scores = sess.run(None, {"A": qa, "B": np.ascontiguousarray(tb.T)})[0]
-        c = min(candidates, scores.shape[1])
-        part = np.argpartition(scores, -c, axis=1)[:, -c:]
-        sc = np.take_along_axis(scores, part, 1).astype(np.float32)
-        all_s = np.concatenate([best_s, sc], 1)
-        all_i = np.concatenate([best_i, part + s], 1)
-        keep = np.argpartition(all_s, -candidates, axis=1)[:, -candidates:]
-        best_s, best_i = np.take_along_axis(all_s, keep, 1), np.take_along_axis(all_i, keep, 1)
-    exact = np.einsum("qd,qcd->qc", q, t[best_i])
-    o = np.argsort(-exact, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(exact, o, 1), np.take_along_axis(best_i, o, 1)
-
-
-def _int8_search_session(dim: int, threads: int):
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
-    from lib.engines.ort import ort_session_options
-
-    zp = numpy_helper.from_array(np.array(128, np.uint8), "azp")
-    node = helper.make_node("MatMulInteger", ["A", "B", "azp"], ["Y"])
-    graph = helper.make_graph([node], "int8search",
-                              [helper.make_tensor_value_info("A", TensorProto.UINT8, ["q", dim]),
-                               helper.make_tensor_value_info("B", TensorProto.INT8, [dim, "n"])],
-                              [helper.make_tensor_value_info("Y", TensorProto.INT32, ["q", "n"])], [zp])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
-    model.ir_version = 8
-    return ort.InferenceSession(model.SerializeToString(), ort_session_options(threads),
-                                providers=["CPUExecutionProvider"])
-
-
 def _search_method(method: str, k: int, block: int | None, threads: int, candidates: int
                    ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """(targets, queries) -> (scores, indices) for one method, threads fixed."""
@@ -124,8 +80,8 @@ def _search_method(method: str, k: int, block: int | None, threads: int, candida
         return lambda t, q: topk(q, t, k, block=block, backend="torch")
     if method == "blocked-ort":
         return lambda t, q: topk(q, t, k, block=block, backend="ort", threads=threads)
-    if method == "int8-rescore":
-        return lambda t, q: search_int8_rescore(q, t, k, candidates, block or 65536, threads)
+    if method == "int8-rescore":  # lib's int8 index: codes, exact scan of them, rescoring (lib.search.quantize)
+        return lambda t, q: quantized_topk(q, t, k, "int8", candidates, threads=threads)
     raise ValueError(f"unknown search method {method!r}")
 
 

@@ -11,3 +11,7 @@ tables, paper tables).
 """
 
 __version__ = "0.1.0"
+
+from lib import quiet as _quiet  # noqa: E402  (known third-party noise silenced by exact message: lib/quiet.py)
+
+_quiet.install()

@@ -53,7 +53,7 @@ class ResultFileError(ValueError):
 
 
 class ResultRecordError(ValueError):
-    """A notebook passed ``report.write_result`` a record its schema (``lib.results``) rejects.
+    """A notebook passed ``results.write_result`` a record its schema (``lib.results.schema``) rejects.
 
     Raised before anything is written, naming the notebook and each field at fault, so a malformed
     record fails the run that made it instead of the later stage that reads it.
@@ -62,5 +62,34 @@ class ResultRecordError(ValueError):
     def __init__(self, notebook: str, fields: Sequence[str]):
         super().__init__(f"notebook {notebook}: its result record does not match lib.results "
                          f"({'; '.join(fields)}); nothing was written: fix what it passes to "
-                         f"report.write_result")
+                         f"results.write_result")
         self.notebook, self.fields = notebook, list(fields)
+
+
+class StoreNotWritableError(PermissionError):
+    """A target store folder (or its vectors folder) that this process may not write to.
+
+    Raised instead of a bare ``PermissionError`` on a ``vectors/<key>`` path: it names the store, what
+    was being written and the two fixes (make it writable, or copy the store to a writable folder).
+    A ``PermissionError`` still, so callers that catch that keep working.
+    """
+
+    def __init__(self, store: str | Path, path: str | Path, cause: str = ""):
+        msg = (f"{store}: the store folder cannot be written ({path}{': ' + cause if cause else ''}). "
+               f"Vectors are computed into the store itself: make the folder writable, or copy the store "
+               f"to a writable folder and point --targets (or the caller) at the copy")
+        super().__init__(msg)
+        self.store, self.path = Path(store), Path(path)
+
+    def __reduce__(self):  # Dask sends a worker's exception to the driver pickled
+        return (_rebuild_store_error, (str(self.store), str(self.path), str(self)))
+
+
+def _rebuild_store_error(store: str, path: str, message: str) -> StoreNotWritableError:
+    err = StoreNotWritableError(store, path)
+    err.args = (message,)
+    return err
+
+
+class VectorWidthError(ValueError):
+    """Queries whose width differs from the vectors stored under a key (another encoder's queries)."""

@@ -4,7 +4,8 @@ Why content and not names: a fine-tuned checkpoint has the same file names and s
 started from, and a params name can be pointed at another model. Keys built from names or sizes
 handed one model's vectors and ONNX files to another (issue 12). Here a model folder is identified
 by the SHA-256 of the bytes of its weights, config and tokenizer files; hashing is streamed and each
-file's digest is remembered on disk by (absolute path, size, mtime), so it is computed once.
+file's digest is remembered on disk (:func:`file_digest` says when that memo is trusted), so a large
+weights file is hashed in full once, not on every run.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ ENGINE_PACKAGES = ("torch", "transformers", "tokenizers", "onnx", "onnxruntime",
 
 
 _CHUNK = 1 << 22
+PROBE_BYTES = 1 << 20  # the memo's spot check reads this much at each end of a file
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -51,7 +53,9 @@ def sha256_file(path: str | os.PathLike) -> str:
 # layer contract test reads this table (tests/test_layers.py) and the Makefile reads the file lists
 # (tools/nbdeps.py --code-key) so a training-code edit retrains exactly the models it shapes.
 CODE_KEYS: dict[str, tuple[str, ...]] = {
-    "training": ("lib/train/pairs.py", "lib/train/samplers.py", "lib/train/losses.py", "lib/train/trainer.py"),
+    # lib/text.py holds the key of the leakage filter and of the cross-ontology merge
+    "training": ("lib/train/pairs.py", "lib/train/samplers.py", "lib/train/losses.py", "lib/train/trainer.py",
+                 "lib/train/distill.py", "lib/text.py"),
     "rerank": ("lib/rerank/inputs.py", "lib/rerank/model.py", "lib/rerank/data.py", "lib/rerank/train.py",
                "lib/rerank/candidates.py", "lib/engines/cross.py"),
 }
@@ -78,28 +82,63 @@ def _digest_cache_file(path: Path) -> Path:
     return paths.cache_dir() / "fingerprints" / f"{hashlib.sha1(str(path).encode()).hexdigest()}.json"
 
 
+def probe_digest(path: str | os.PathLike, size: int | None = None) -> str:
+    """SHA-256 of a file's size and of its first and last MiB (the whole file when it is 2 MiB or less).
+
+    The cheap part of the memo check in :func:`file_digest`: 2 MiB read whatever the file's size."""
+    size = Path(path).stat().st_size if size is None else size
+    h = hashlib.sha256(f"{size}\0".encode())
+    with open(path, "rb") as fh:
+        if size <= 2 * PROBE_BYTES:
+            h.update(fh.read())
+        else:
+            h.update(fh.read(PROBE_BYTES))
+            fh.seek(size - PROBE_BYTES)
+            h.update(fh.read(PROBE_BYTES))
+    return h.hexdigest()
+
+
 @lru_cache(maxsize=4096)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+def _file_digest(path: str, size: int, mtime_ns: int, ctime_ns: int, probe: str) -> str:
     record = _digest_cache_file(Path(path))
+    stamp = {"path": path, "size": size, "mtime_ns": mtime_ns, "ctime_ns": ctime_ns, "probe_sha256": probe}
     try:
         saved = json.loads(record.read_text(encoding="utf-8"))
-        if saved.get("path") == path and saved.get("size") == size and saved.get("mtime_ns") == mtime_ns:
+        if all(saved.get(k) == v for k, v in stamp.items()):
             return saved["sha256"]
+        log.info("fingerprint memo of %s is stale (%s changed): hashing the file again", path,
+                 ", ".join(k for k, v in stamp.items() if saved.get(k) != v))
     except (OSError, ValueError, KeyError, AttributeError):
         pass  # missing or unreadable record: recompute (the record is only a memo)
     digest = sha256_file(path)
     try:
-        atomic.write_json(record, {"path": path, "size": size, "mtime_ns": mtime_ns, "sha256": digest})
+        atomic.write_json(record, {**stamp, "sha256": digest})
     except OSError as err:  # a read-only cache still gives correct (uncached) digests
         log.debug("could not remember the digest of %s: %s", path, err)
     return digest
 
 
 def file_digest(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, remembered by (absolute path, size, mtime)."""
+    """SHA-256 of a file's bytes, hashed in full once and then remembered (``.cache/fingerprints/``).
+
+    The memo is trusted only when all of these still match what was recorded with it:
+
+    * the absolute path, the size and the mtime (what a rewrite normally changes);
+    * the ctime, which the kernel sets on every write, rename or metadata change and which no tool can
+      set back: ``cp -p``, ``unzip``, ``rsync -t`` or ``touch -d`` restore an old mtime, never an old ctime;
+    * a digest of the first and last MiB and the size (:func:`probe_digest`): the whole file for
+      config and tokenizer files, the header and the first and last tensors of a weights file.
+
+    Why not re-hash every time: MiniLM's weights are 90 MB, MPNet's 440 MB, SapBERT-large's 2.2 GB, and
+    the fingerprint is taken on every run (a full hash of the last costs seconds). The spot check reads
+    2 MiB. Weights swapped for another model's file of equal size with the mtime restored (issue 25)
+    change the ctime and, for any two different checkpoints, their first or last MiB; what it would
+    still miss is a same-size file whose ends are byte-identical *and* whose ctime was kept (a disk image
+    or snapshot restored under the same path): delete ``.cache/fingerprints/`` after such a restore.
+    """
     p = Path(path).resolve()
     st = p.stat()
-    return _file_digest(str(p), st.st_size, st.st_mtime_ns)
+    return _file_digest(str(p), st.st_size, st.st_mtime_ns, st.st_ctime_ns, probe_digest(p, st.st_size))
 
 
 def model_files(model_dir: Path) -> list[Path]:

@@ -24,7 +24,7 @@ from lib.data.tiers import sample_alignment
 from lib.evaluate.gate import Criterion, check, criteria_from_params, fastest_passing
 from lib.evaluators import AgreementEvaluator, AlignmentEvaluator, STSEvaluator, embed_texts
 from lib.formats import load_encoder, variants
-from lib.params import Params
+from lib.params import GATE_CHOSEN, Params
 from lib.perf.size import model_size_mb
 from lib.perf.timing import interleaved_rounds, latency_batches, latency_summary, timed_batches
 
@@ -34,7 +34,7 @@ log = logging.getLogger("lib.gate")
 REFERENCE = "fp32-torch"
 
 
-INT8_FORMATS = ("onnx-int8-dynamic", "onnx-int8-smoothquant", "torch-int8")
+INT8_FORMATS = ("onnx-int8-dynamic", "onnx-int8-smoothquant", "torch-int8", "ov-int8")
 
 
 @dataclass
@@ -179,9 +179,10 @@ def run_gate(P: Params, formats: Sequence[str], data: GateData, encoders: Mappin
     for f in names:
         e = encoders[f]
         agree, cis = compare(ref, results[f], data, P.bootstrap, P.seed)
+        model_file = e.info.get("onnx") or e.info.get("ir")  # ONNX file, or OpenVINO IR (.xml + .bin)
         row = {"format": f, **results[f].metrics, **agree,
-               "size_mb": model_size_mb(e.fmt, e.info.get("model_dir"), e.info.get("onnx")), **lat.loc[f].to_dict(),
-               "artifact": encoders[f].info.get("onnx", encoders[f].info.get("model_dir", ""))}
+               "size_mb": model_size_mb(e.fmt, e.info.get("model_dir"), model_file), **lat.loc[f].to_dict(),
+               "artifact": model_file or e.info.get("model_dir", "")}
         verdict = check(row, ref.metrics, rule, cis)
         for metric, ci in cis.items():
             row[f"{metric}_drop_ci_lo"], row[f"{metric}_drop_ci_hi"] = ci if ci else (None, None)
@@ -202,10 +203,11 @@ def run_gate(P: Params, formats: Sequence[str], data: GateData, encoders: Mappin
 
 
 def formats_to_gate(P: Params) -> list[str]:
-    """What 03 gates besides the FP32 reference: params' formats, every registered INT8 format, and (with
-    ``gate_variants``) their ablations (:func:`lib.formats.variants`). ``olive-best`` is 02's."""
-    fmts = [*P.formats, "onnx-fp32", *INT8_FORMATS] + (variants(P) if P.gate_variants else [])
-    return [f for f in dict.fromkeys(fmts) if f not in (REFERENCE, "olive-best")]
+    """What 03 gates besides the FP32 reference: params' formats, ONNX and OpenVINO FP32, every registered INT8
+    format, and (with ``gate_variants``) their ablations (:func:`lib.formats.variants`). ``olive-best`` is
+    02's; ``gate-chosen`` is what this gate chooses."""
+    fmts = [*P.formats, "onnx-fp32", "ov-fp32", *INT8_FORMATS] + (variants(P) if P.gate_variants else [])
+    return [f for f in dict.fromkeys(fmts) if f not in (REFERENCE, "olive-best", GATE_CHOSEN)]
 
 
 def format_records(table: pd.DataFrame) -> dict[str, dict]:

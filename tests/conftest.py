@@ -71,17 +71,41 @@ def licensed_fixtures(session_dirs) -> dict[str, Path]:
     return fixtures.write_all(session_dirs["fixtures"])
 
 
+def nbtools():
+    """tools/nbtools.py (notebook tooling, outside the lib package), loaded once."""
+    import importlib.util
+    import sys
+    if "nbtools" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("nbtools", ROOT / "tools" / "nbtools.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules["nbtools"] = module
+    return sys.modules["nbtools"]
+
+
+def _pngs() -> dict[Path, int]:
+    from lib import paths
+    return {p: p.stat().st_mtime_ns for p in paths.figures_dir().rglob("*.png")}
+
+
 @pytest.fixture
-def run_notebook(session_dirs):
-    """Execute notebooks/<stem>.ipynb with papermill on params/tiny.yaml (plus overrides)."""
+def run_notebook(session_dirs, monkeypatch):
+    """Execute notebooks/<stem>.ipynb with papermill on params/tiny.yaml (plus overrides), as `make` does
+    (no progress bars: TQDM_DISABLE), then check the executed copy as a reader sees it: no error, nothing
+    on stderr, no warning, and every figure the run saved shown inline (``nbtools.executed_problems``)."""
     import papermill as pm
 
     def run(stem: str, params_name: str = "tiny", **parameters) -> Path:
         out = session_dirs["build"] / f"{stem}-{params_name}.ipynb"
         params = {"name": params_name, **parameters}
+        monkeypatch.setenv("TQDM_DISABLE", "1")
+        before = _pngs()
         pm.execute_notebook(str(ROOT / "notebooks" / f"{stem}.ipynb"), str(out),
                             parameters=params, kernel_name=KERNEL, cwd=str(ROOT / "notebooks"),
                             progress_bar=False)
+        saved = [p for p, mtime in _pngs().items() if before.get(p) != mtime]
+        problems = nbtools().executed_problems(out, saved)
+        assert not problems, f"executed {out.name}:\n" + "\n".join(problems)
         return out
     return run
 

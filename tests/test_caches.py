@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import shutil
 import threading
 
@@ -93,17 +95,94 @@ def test_fingerprint_is_computed_once_per_file_version(tmp_path, monkeypatch):
     fingerprint._file_digest.cache_clear()
     first = fingerprint.model_fingerprint(folder)
     calls = []
-    real_open = open
+    real_full = fingerprint.sha256_file
 
-    def counting_open(path, mode="r", *a, **k):
-        if "b" in mode and str(path).endswith(".safetensors"):
-            calls.append(path)
-        return real_open(path, mode, *a, **k)
+    def counting_full(path):
+        calls.append(path)
+        return real_full(path)
 
-    fingerprint._file_digest.cache_clear()  # the on-disk memo must answer, not a re-hash
-    monkeypatch.setattr("builtins.open", counting_open)
+    fingerprint._file_digest.cache_clear()  # the on-disk memo must answer, not a re-hash (the spot check reads 2 MiB)
+    monkeypatch.setattr(fingerprint, "sha256_file", counting_full)
     assert fingerprint.model_fingerprint(folder) == first
     assert calls == []
+
+
+def _swap_weights_keeping_mtime(folder, seed: int) -> None:
+    """Another model's weights of equal size copied over, the old mtime restored (as `cp -p` or unzip do)."""
+    weights = folder / "model.safetensors"
+    st = weights.stat()
+    src = hub.build_tiny_model(paths.models_dir() / f"tiny-seed{seed}", seed=seed) / "model.safetensors"
+    assert src.stat().st_size == st.st_size
+    shutil.copyfile(src, weights)
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert weights.stat().st_mtime_ns == st.st_mtime_ns and weights.stat().st_size == st.st_size
+
+
+def test_weights_swapped_with_their_mtime_kept_get_a_new_fingerprint_and_new_vectors(tmp_path):
+    """Before: the memo (path + size + mtime) kept the old digest: old fingerprint, old cached vectors."""
+    folder = _model_copy(tmp_path, 0, "swapped")
+    P = params.load("tiny", model=str(folder))
+    before_fp = fingerprint.model_fingerprint(folder)
+    before = cache.embed(formats.load_encoder(P), TEXTS)
+    _swap_weights_keeping_mtime(folder, 1)
+    assert fingerprint.model_fingerprint(folder) != before_fp
+    enc = formats.load_encoder(P)
+    after = cache.embed(enc, TEXTS)
+    assert _cos(after, enc.encode(TEXTS, progress=False)) > 0.9999 and _cos(after, before) < 0.99
+
+
+def test_the_fingerprint_memo_is_checked_against_the_first_and_last_mib(tmp_path):
+    """Even with size, mtime and ctime all as recorded (a restored disk image), a memo whose spot check
+    of the file's first and last MiB no longer matches is not trusted."""
+    folder = _model_copy(tmp_path, 0, "probe")
+    weights = (folder / "model.safetensors").resolve()
+    fingerprint._file_digest.cache_clear()
+    fingerprint.file_digest(weights)
+    _swap_weights_keeping_mtime(folder, 1)
+    record = fingerprint._digest_cache_file(weights)
+    memo = json.loads(record.read_text())
+    memo["ctime_ns"] = weights.stat().st_ctime_ns  # as if the kernel had kept the ctime too
+    record.write_text(json.dumps(memo))
+    fingerprint._file_digest.cache_clear()
+    assert fingerprint.file_digest(weights) == hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
+def test_a_flipped_byte_in_an_embedding_cache_is_logged_removed_and_rebuilt(tmp_path, caplog):
+    """Before: a .npy with one flipped byte was returned as valid vectors (no checksum)."""
+    enc = formats.load_encoder(params.load("tiny"))
+    texts = TEXTS + ["a flipped byte"]
+    good = cache.embed(enc, texts)
+    path = paths.cache_dir() / "embeddings" / f"{cache.cache_key(enc, texts)}.npy"
+    data = bytearray(path.read_bytes())
+    data[-7] ^= 0x40  # one bit of one float of the last vector
+    path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="lib.atomic"):
+        again = cache.embed(enc, texts)
+    assert np.array_equal(again, good)
+    assert any("checksum" in r.getMessage() and str(path) in r.getMessage() for r in caplog.records)
+    assert np.array_equal(atomic.load_npy_checked(path), good)  # rewritten, with its checksum
+
+
+def test_checked_arrays_round_trip_and_refuse_what_they_cannot_vouch_for(tmp_path):
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    path = atomic.save_npy_checked(tmp_path / "a.npy", a)
+    assert np.array_equal(atomic.load_npy_checked(path), a) and np.array_equal(np.load(path), a)
+    f = atomic.save_npy_checked(tmp_path / "f.npy", np.asfortranarray(a))
+    assert np.array_equal(atomic.load_npy_checked(f), a)
+    for name, arr in (("strided", a[:, ::2]), ("half", a.astype(np.float16)), ("flat", np.arange(5)),
+                      ("empty", np.zeros((0, 4), np.float32))):
+        saved = atomic.save_npy_checked(tmp_path / f"{name}.npy", arr)
+        record = json.loads(atomic.checksum_path(saved).read_text())
+        assert record["sha256"] == hashlib.sha256(saved.read_bytes()).hexdigest(), name  # the bytes on disk
+        got = atomic.load_npy_checked(saved)
+        assert got.dtype == arr.dtype and np.array_equal(got, arr), name
+    atomic.checksum_path(path).unlink()
+    with pytest.raises(atomic.ChecksumError, match="no checksum record"):
+        atomic.load_npy_checked(path)
+    atomic.save_npy_checked(path, a)
+    path.write_bytes(path.read_bytes()[:-4])
+    with pytest.raises(atomic.ChecksumError, match="bytes"):
+        atomic.load_npy_checked(path)
 
 
 def test_tokenizer_or_config_change_changes_the_fingerprint(tmp_path):
@@ -124,6 +203,12 @@ def test_mistyped_local_path_is_folder_not_found_not_a_hub_lookup(monkeypatch):
     for spec in ("./models/my-modle", "/data/models/missing-folder", "models/sub/missing", "~/nothere"):
         with pytest.raises(ModelNotAvailableError, match="not found"):
             hub.resolve_model_dir(params.load("tiny", model=spec))
+
+
+def test_a_relative_model_path_that_does_not_exist_gets_the_local_folder_message():
+    """Before: `models/my-sapbert` (one '/', like a hub id) got only the hub-download advice."""
+    with pytest.raises(ModelNotAvailableError, match=r"local folder .*models/my-sapbert was not found .*project root"):
+        hub.resolve_model_dir(params.load("tiny", model="models/my-sapbert"))
 
 
 def test_hub_revision_is_passed_and_the_commit_recorded(monkeypatch, tmp_path):

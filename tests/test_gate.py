@@ -61,3 +61,21 @@ def test_gate_data_caps_sts_pairs_and_says_how_many_were_left_out(data_mirror):
     assert len(data.sts["biosses/all"]) == 7 and data.info["biosses_pairs_left_out"] == 93
     free = gate.build_gate_data(params.load("tiny", max_eval_pairs=None), n_latency=5)
     assert len(free.sts["stsb-en/dev"]) == 1500 and "stsb-en_pairs_left_out" not in free.info
+
+
+def _table(rows):
+    return pd.DataFrame(rows, columns=["format", "passed", "latency_avg_ms"])
+
+
+def test_gate_chooses_between_ort_and_openvino_on_a_timing_table():
+    """The one rule (fastest passing INT8) picks the engine per machine: OpenVINO where it is faster
+    (an AVX-512 VNNI or AMX CPU), ONNX Runtime where it is (AVX2), never a failing or non-INT8 format."""
+    vnni = _table([("fp32-torch", True, 90.0), ("onnx-fp32", True, 40.0), ("ov-fp32", True, 18.0),
+                   ("onnx-int8-dynamic", True, 20.0), ("onnx-int8-smoothquant", True, 26.0),
+                   ("ov-int8", True, 12.0), ("ov-int8:no-smoothquant", True, 11.0)])
+    assert gate.choose(vnni) == "ov-int8"              # variants and FP32 formats are never chosen
+    avx2 = vnni.assign(latency_avg_ms=[90.0, 40.0, 45.0, 20.0, 26.0, 23.0, 22.0])
+    assert gate.choose(avx2) == "onnx-int8-dynamic"
+    failing = vnni.assign(passed=[True, True, True, True, True, False, True])
+    assert gate.choose(failing) == "onnx-int8-dynamic"
+    assert gate.choose(vnni.assign(passed=False)) is None

@@ -327,3 +327,123 @@ def test_partitions_must_hold_whole_fixed_batches():
     assert (P.partition_rows, P.fixed_batch_rows) == (1024, 256) and P.dask_scheduler is None
     with pytest.raises(ParamsError, match="multiple of fixed_batch_rows"):
         params.load("tiny", partition_rows=1000, fixed_batch_rows=256)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-field and cross-file checks at load time (issue 25): what used to fail after the alignment
+
+
+def _params_dir(tmp_path, monkeypatch, files: dict[str, str]) -> Path:
+    """A params folder holding tiny.yaml plus ``files`` (name -> YAML text), made the project's."""
+    folder = tmp_path / "params"
+    folder.mkdir()
+    shutil.copy(paths.PARAMS / "tiny.yaml", folder / "tiny.yaml")
+    for name, text in files.items():
+        (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(paths, "PARAMS", folder)
+    return folder
+
+
+def test_rerank_retriever_without_a_params_file_is_refused_at_load():
+    with pytest.raises(ParamsError, match=r"rerank\.retriever.*no params file .*no-such-model\.yaml"):
+        params.load("tiny", rerank={"retriever": "no-such-model"})
+    assert params.load("tiny", rerank={"retriever": "tiny"}).rerank.retriever == "tiny"
+
+
+def test_rerank_candidates_beyond_the_trained_ones_are_refused_at_load():
+    beyond = r"rerank.*candidates is 8, beyond the largest rerank\.train_candidates \(4\)"
+    with pytest.raises(ParamsError, match=beyond):
+        params.load("tiny", rerank={"candidates": 8, "train_candidates": [2, 4]})
+    assert params.load("tiny", rerank={"candidates": 4, "train_candidates": [2, 4]}).rerank.candidates == 4
+
+
+def test_rerank_train_candidates_below_one_are_refused_at_load():
+    with pytest.raises(ParamsError, match=r"rerank\.train_candidates\.0.*greater than 0"):
+        params.load("tiny", rerank={"train_candidates": [0], "candidates": 1})
+
+
+@pytest.mark.parametrize("files, chain", [
+    ({"a": "name: a\nmodel: trained\ntraining:\n  base: a\n"}, "a -> a"),
+    ({"a": "name: a\nmodel: trained\ntraining:\n  base: b\n",
+      "b": "name: b\nmodel: trained\ntraining:\n  base: a\n"}, "a -> b -> a"),
+])
+def test_a_cycle_of_training_bases_is_refused_with_its_chain(tmp_path, monkeypatch, files, chain):
+    """Before: accepted, then a RecursionError when the trained model's key was computed."""
+    _params_dir(tmp_path, monkeypatch, files)
+    with pytest.raises(ParamsError, match=rf"training\.base.*cycle \({chain}\)"):
+        params.load("a")
+
+
+def test_a_training_base_without_a_params_file_is_named(tmp_path, monkeypatch):
+    _params_dir(tmp_path, monkeypatch, {"a": "name: a\nmodel: trained\ntraining:\n  base: gone\n"})
+    with pytest.raises(ParamsError, match=r"training\.base.*a -> gone.*no params file"):
+        params.load("a")
+
+
+def test_a_number_yaml_reads_as_a_string_gets_the_spelling_that_works(tmp_path, monkeypatch):
+    """PyYAML (YAML 1.1) reads `1e-3` as a string; strict validation said only "not a valid number"."""
+    _params_dir(tmp_path, monkeypatch, {
+        "lr": "name: lr\nmodel: trained\ntraining:\n  base: tiny\n  learning_rate: 1e-3\n",
+        "quoted": "name: quoted\nmodel: tiny\nsmoothquant_alpha: '0.5'\nbatch_size: '16'\n"})
+    with pytest.raises(ParamsError, match=r"training\.learning_rate.*'1e-3'.*write 1\.0e-3"):
+        params.load("lr")
+    with pytest.raises(ParamsError) as err:
+        params.load("quoted")
+    assert "smoothquant_alpha" in str(err.value) and "write 0.5 without quotes" in str(err.value)
+    assert "batch_size" in str(err.value) and "write 16 without quotes" in str(err.value)
+    assert params.yaml_float_spelling("5E4") == "5.0e+4" and params.yaml_float_spelling("fast") is None
+
+
+def test_hub_params_ship_a_pinned_commit():
+    """Every shipped params file that names a hub id pins a full commit hash (a tag or branch can move)."""
+    hub_files = {}
+    for f in sorted(paths.PARAMS.glob("*.yaml")):
+        P = params.load(f.stem)
+        if P.model not in ("tiny", "trained") and not P.model.startswith(("pypi:", "parts:", "/", ".")):
+            hub_files[f.stem] = P.revision
+    assert hub_files, "no hub params file found"
+    unpinned = {k: v for k, v in hub_files.items() if not (isinstance(v, str) and len(v) == 40
+                                                             and all(c in "0123456789abcdef" for c in v))}
+    assert unpinned == {}
+
+
+# --- training.corpus as a list, shares, distillation (issue 22) ---------------------------------------------
+
+def _training(**training):
+    from lib import params
+    values = params.load("minilm-l6-sap").model_dump()
+    values["training"] = {**values["training"], **training}
+    return params.validate(values, "params/minilm-l6-sap.yaml (test)")
+
+
+def test_corpus_is_a_list_and_a_single_name_still_reads():
+    assert _training(corpus="hpo").training.corpus == ["hpo"]
+    P = _training(corpus=["hpo", "mondo", "mesh"], corpus_shares={"mondo": 0.15, "mesh": 0.3})
+    assert P.training.corpus == ["hpo", "mondo", "mesh"] and P.training.corpus_shares["mesh"] == 0.3
+
+
+@pytest.mark.parametrize("training, message", [
+    ({"corpus": ["hpo", "umls"]}, "corpus"),
+    ({"corpus": ["hpo", "hpo"]}, "twice"),
+    ({"corpus": ["hpo", "mrconso"]}, "cannot be mixed"),
+    ({"corpus": ["hpo", "mondo"], "corpus_shares": {"hpo": 0.5}}, "after the first"),
+    ({"corpus": ["hpo", "mondo"], "corpus_shares": {"mesh": 0.5}}, "after the first"),
+    ({"corpus": ["hpo", "mondo", "mesh"], "corpus_shares": {"mondo": 0.6, "mesh": 0.5}}, "sum below 1"),
+    ({"corpus": ["hpo", "mondo"], "corpus_shares": {"mondo": 1.0}}, "sum below 1"),
+    ({"objective": "distill"}, "teacher"),
+    ({"teacher": "mpnet-base-sap"}, "teacher"),
+])
+def test_bad_corpus_mixes_are_refused_naming_the_file(training, message):
+    from lib.errors import ParamsError
+    with pytest.raises(ParamsError, match=message) as err:
+        _training(**training)
+    assert "minilm-l6-sap.yaml" in str(err.value)
+
+
+def test_the_corpus_mix_enters_the_trained_model_key():
+    from lib.engines import hub
+    base = hub.training_inputs(_training(corpus=["hpo"]))
+    mondo = hub.training_inputs(_training(corpus=["hpo", "mondo"], corpus_shares={"mondo": 0.15}))
+    assert "data:mondo" in mondo and "data:mondo" not in base and base["recipe"] != mondo["recipe"]
+    assert hub.trained_model_dir(_training(corpus=["hpo", "mondo"], corpus_shares={"mondo": 0.3})) != \
+        hub.trained_model_dir(_training(corpus=["hpo", "mondo"], corpus_shares={"mondo": 0.15}))

@@ -25,8 +25,10 @@ BEGIN, END = "<!-- layers:begin (tools/layers.py --write) -->", "<!-- layers:end
 # subpackage (acyclically); adding a module means placing its unit here.
 LAYERS: list[dict[str, str]] = [
     {"lib.errors": "errors naming file, line and field", "lib.paths": "the one folder map",
-     "lib.atomic": "atomic writes; load, else rebuild", "lib.text": "text normalisation"},
-    {"lib.fingerprint": "content digests, model fingerprints, code keys", "lib.params": "the params schema"},
+     "lib.atomic": "atomic writes; load, else rebuild", "lib.text": "text normalisation",
+     "lib.machine": "the CPU and its INT8-relevant ISA flags", "lib.quiet": "known third-party messages silenced"},
+    {"lib.fingerprint": "content digests, model fingerprints, code keys", "lib.params": "the params schema",
+     "lib.nbclean": "notebooks saved clean (Jupyter pre-save hook)"},
     {"lib.results": "typed result records, their files, the one table writer"},
     {"lib.data": "loaders, tiers, pinned public files, the sharded store",
      "lib.evaluate": "metrics on arrays, the gate rule", "lib.plots": "one function per figure"},

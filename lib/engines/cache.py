@@ -1,4 +1,8 @@
 """The on-disk embedding cache, keyed by the encoder's content fingerprint, its settings and the exact texts.
+
+Each entry is a ``.npy`` file with a checksum record beside it (:func:`lib.atomic.save_npy_checked`):
+the key says which vectors belong to which inputs, the checksum that the bytes read are the bytes
+written. A file altered on disk (one flipped byte) is logged, removed and recomputed, never returned.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ def cache_key(enc: Encoder, texts: Sequence[str]) -> str:
 
 def _load_vectors(n: int):
     def load(path: Path) -> np.ndarray:
-        vec = np.load(path)
+        vec = atomic.load_npy_checked(path)
         if vec.ndim != 2 or vec.shape[0] != n or vec.dtype != np.float32:
             raise ValueError(f"expected float32 ({n}, dim), found {vec.dtype} {vec.shape}")
         return vec
@@ -42,8 +46,9 @@ def _load_vectors(n: int):
 def embed(enc: Encoder, texts: Sequence[str], use_cache: bool = True) -> np.ndarray:
     """Encode with an on-disk cache keyed by model content, format, settings and the exact texts.
 
-    The cache file is written atomically; one that fails to load (truncated, wrong shape) is logged
-    with its path, removed and recomputed.
+    The cache file is written atomically with its checksum; one that fails to load (truncated, wrong
+    shape, a byte that no longer matches the checksum, no checksum record) is logged with its path,
+    removed and recomputed.
     """
     texts = list(texts)
     if not use_cache:
@@ -52,4 +57,4 @@ def embed(enc: Encoder, texts: Sequence[str], use_cache: bool = True) -> np.ndar
     if path.exists():
         log.info("embeddings from cache %s", path)
     return atomic.load_or_rebuild(path, _load_vectors(len(texts)),
-                                  lambda p: atomic.save_npy(p, enc.encode(texts)), what="embedding cache")
+                                  lambda p: atomic.save_npy_checked(p, enc.encode(texts)), what="embedding cache")

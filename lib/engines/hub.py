@@ -100,11 +100,17 @@ def resolve_model_dir(P: Params) -> Path:
         if not (local / "config.json").exists():
             raise ModelNotAvailableError(f"{local}: a model folder needs config.json")
         return local
-    if looks_like_path(spec):
-        raise ModelNotAvailableError(
-            f"model {spec!r} in params/{P.name}.yaml looks like a local folder, but {local} was not found "
-            f"(relative paths are resolved from the project root {paths.ROOT}); fix the path")
-    return _hub_snapshot(spec, P.name, getattr(P, "revision", None))
+    where = f"(relative paths are resolved from the project root {paths.ROOT}); fix the path"
+    if looks_like_path(spec) or _under_local_folder(spec):
+        raise ModelNotAvailableError(f"model {spec!r} in params/{P.name}.yaml looks like a local folder, but "
+                                     f"{local} was not found {where}")
+    missing = f"model {spec!r} in params/{P.name}.yaml: the local folder {local} was not found {where}"
+    try:
+        return _hub_snapshot(spec, P.name, getattr(P, "revision", None))
+    except ModelNotAvailableError as err:
+        # `owner/name` is a hub id or a relative folder: say both, the folder first (issue 25: a mistyped
+        # `models/my-sapbert` used to get only the hub-download advice)
+        raise ModelNotAvailableError(f"{missing}, or, if {spec!r} is a Hugging Face hub id: {err}") from None
 
 
 def training_inputs(P: Params) -> dict[str, str]:
@@ -116,22 +122,32 @@ def training_inputs(P: Params) -> dict[str, str]:
     """
     from lib import params as params_mod
     from lib.data import hpo as hpo_data
+    from lib.data import mesh_diseases as mesh_diseases_data
+    from lib.data import mondo as mondo_data
 
     T = P.training
     if T is None:
         raise ValueError(f"params/{P.name}.yaml has no training block")
     base = params_mod.load(T.base)
     data: dict[str, str] = {}
-    if T.corpus == "hpo":
-        obo = paths.project_path(T.obo) if T.obo else hpo_data.obo_path()
-        data["obo"] = file_digest(obo)
-    else:
+    if "mrconso" in T.corpus:
         if not P.umls_mrconso:
             raise ValueError(f"params/{P.name}.yaml: training corpus mrconso needs umls_mrconso")
         data["mrconso"] = file_digest(paths.project_path(P.umls_mrconso))
         data["filters"] = json.dumps([P.umls_languages, P.umls_sources])
-    if T.corpus == "hpo" or P.lay_lexicon:  # the lay strings that are dropped from training
+    else:  # the HPO file is read for its lay strings (never trained on) and its dev split, whatever the corpus
+        obo = paths.project_path(T.obo) if T.obo else hpo_data.obo_path()
+        data["obo"] = file_digest(obo)
+    if "mondo" in T.corpus:  # the pinned file's digest: the loader refuses any other content
+        data["mondo"] = mondo_data.SHA256
+    if "mesh" in T.corpus:
+        data["mesh"] = mesh_diseases_data.SHA256
+    if "mrconso" not in T.corpus or P.lay_lexicon:  # the lay strings that are dropped from training
         data["lexicon"] = file_digest(paths.project_path(P.lay_lexicon)) if P.lay_lexicon else data.get("obo", "")
+    if T.teacher:  # distillation: the teacher's own key (recipe, data, code) or content
+        teacher = params_mod.load(T.teacher)
+        data["teacher"] = json.dumps(training_inputs(teacher), sort_keys=True) if teacher.training else \
+            model_fingerprint(resolve_model_dir(teacher))
     if T.french:
         from lib.data.public import fetch
         for rel in ("hpo-fr/hp-fr.babelon.tsv", "hpo-fr/hp-fr.synonyms.tsv"):
@@ -153,6 +169,13 @@ def looks_like_path(spec: str) -> bool:
     one ``/`` or a drive letter is meant as a folder, and must not fall through to a hub lookup."""
     return (spec.startswith(("/", ".", "~")) or "\\" in spec or spec.count("/") > 1
             or bool(re.match(r"^[A-Za-z]:", spec)))
+
+
+def _under_local_folder(spec: str) -> bool:
+    """``models/my-sapbert`` whose first part is an existing folder of the project: meant as a path,
+    since a hub id's owner is never a folder of this checkout."""
+    first = spec.split("/", 1)[0]
+    return "/" in spec and (paths.ROOT / first).is_dir()
 
 
 def _hub_snapshot(repo_id: str, params_name: str, revision: str | None = None) -> Path:

@@ -16,20 +16,21 @@ MB = 2**20
 
 
 def files_size_mb(files: Sequence[Path]) -> float:
-    """Size of model files, each with its ONNX external-data file (``<name>.data``) when one is beside it.
-    Missing files count 0: a format that was not built has no size, which the caller reports."""
+    """Size of model files, each with its ONNX external-data file (``<name>.data``) when one is beside it,
+    and an OpenVINO IR's ``.xml`` with its weights (``<name>.bin``). Missing files count 0: a format that
+    was not built has no size, which the caller reports."""
     total = 0
     for f in map(Path, files):
         if f.is_file():
             total += f.stat().st_size
-            data = f.with_suffix(f.suffix + ".data")
-            if data.exists():
-                total += data.stat().st_size
+            beside = [f.with_suffix(f.suffix + ".data")] + ([f.with_suffix(".bin")] if f.suffix == ".xml" else [])
+            total += sum(d.stat().st_size for d in beside if d.exists())
     return total / MB
 
 
 def model_size_mb(fmt: str, model_dir: Path | None = None, onnx: Path | None = None) -> float:
-    """On-disk size of what format ``fmt`` loads: its ONNX file (+ external data) when it has one; for
+    """On-disk size of what format ``fmt`` loads: its ONNX file (+ external data) or OpenVINO IR (``onnx``:
+    the ``.xml``, weights counted) when it has one; for
     ``torch-int8`` the quantized state dict as ``torch.save`` writes it (the weights it would ship);
     else the PyTorch weight files of ``model_dir`` (safetensors, else .bin: a folder may hold both copies).
     The one size function of the gate and the benchmark."""

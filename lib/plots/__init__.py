@@ -1,7 +1,8 @@
 """Figures of the study: one function per figure, each taking data and returning a matplotlib Figure.
 
 Layout: :mod:`lib.plots.style` holds the style, the colours and :func:`save_figure` (re-exported here);
-one module per notebook or figure family holds that figure's function:
+one module per notebook or figure family holds that figure's function (:func:`save_figure` also shows the
+saved PNG inline in a Jupyter kernel):
 
 * :mod:`~lib.plots.preprocess` (01 lengths), :mod:`~lib.plots.optimize` (02 Pareto),
   :mod:`~lib.plots.quantize` (03 sensitivity, alpha sweep, gate), :mod:`~lib.plots.align` (04 accuracy),
@@ -24,6 +25,8 @@ from lib.plots.style import (
                              FORMAT_LABELS,
                              MODEL_LINESTYLES,
                              PAPER_WIDTH_IN,
+                             PNG_MAX_DPI,
+                             PNG_MAX_WIDTH_PX,
                              STAGE_COLORS,
                              figsize,
                              figure_paths,
@@ -31,9 +34,11 @@ from lib.plots.style import (
                              format_label,
                              remove_figure,
                              save_figure,
+                             show_inline,
                              style,
 )
 
 __all__ = ["align", "deft", "optimize", "outliers", "preprocess", "quantize", "ratings", "rerank", "scale", "train",
-           "FONT_SIZE", "FORMAT_COLORS", "FORMAT_LABELS", "MODEL_LINESTYLES", "PAPER_WIDTH_IN", "STAGE_COLORS",
-           "figure_paths", "figsize", "format_color", "format_label", "remove_figure", "save_figure", "style"]
+           "FONT_SIZE", "FORMAT_COLORS", "FORMAT_LABELS", "MODEL_LINESTYLES", "PAPER_WIDTH_IN", "PNG_MAX_DPI",
+           "PNG_MAX_WIDTH_PX", "STAGE_COLORS", "figure_paths", "figsize", "format_color", "format_label",
+           "remove_figure", "save_figure", "show_inline", "style"]

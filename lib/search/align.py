@@ -3,16 +3,24 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+import hashlib
+import logging
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from lib import paths, results
+from lib.data.store import Store, open_store, write_store
 from lib.search.topk import topk
 from lib.engines.cache import embed
+from lib.formats import load_encoder
 from lib.evaluate.retrieval import gold_ranks, retrieval_metrics
 from lib.text import clean
-from lib.search.partitions import rows_by_id
+from lib.search.partitions import (code_kinds, embed_fixed, embed_store, rows_by_id, search_store,
+                                   vector_key)
+
+log = logging.getLogger("lib.search.align")
 
 
 # main table column <- target column of the best target (the paper's: its CUI and its code)
@@ -74,16 +82,25 @@ def align_and_score(encoder, data, P) -> tuple[pd.DataFrame, pd.DataFrame, dict]
     if P.clean_text:
         src_text, cleaning = clean(src_text, P.language)
         tgt_text, _ = clean(tgt_text, P.language)
-    t0 = time.perf_counter()
-    tgt_vec = embed(encoder, tgt_text)
-    src_vec = embed(encoder, src_text)
-    t_embed = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    scores, idx = topk(src_vec, tgt_vec, k=P.top_k)
-    t_search = time.perf_counter() - t0
+    if P.search.partitions:
+        scores, idx, t_embed, t_search = partition_alignment(encoder, src_text, tgt_text, P)
+    else:
+        if P.search.index != "exact":
+            log.warning("search.index %r applies to the store path (search.partitions: true, notebook 10, the "
+                        "CLI); this in-memory top-k is exact", P.search.index)
+        t0 = time.perf_counter()
+        tgt_vec = embed(encoder, tgt_text)
+        src_vec = embed(encoder, src_text)
+        t_embed = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        scores, idx = topk(src_vec, tgt_vec, k=P.top_k)
+        t_search = time.perf_counter() - t0
     codes = data.targets[data.target_code_column].to_numpy()[idx]
     metrics: dict = {"n_sources": len(src_text), "n_targets": len(tgt_text),
                      "embed_seconds": t_embed, "search_seconds": t_search, "cleaning": cleaning}
+    if P.search.partitions:
+        metrics["search"] = {"route": "partitions", "index": P.search.index, "fixed_batch_rows": P.fixed_batch_rows,
+                             "partition_rows": P.partition_rows, "rescore_multiplier": P.search.rescore_multiplier}
     if data.gold_column:
         gold = data.sources[data.gold_column].tolist()
         ranks = gold_ranks(codes, gold)
@@ -122,3 +139,54 @@ def store_tables(sources: pd.DataFrame, store, scores: np.ndarray, ids: np.ndarr
     if not gold_column:
         main = main.drop(columns=["gold_rank", "correct"])
     return main, extensive_table(sources, rows, scores, pos), ranks
+
+
+def text_store(texts: Sequence[str], partition_rows: int) -> Store:
+    """A target store of ``texts`` (column ``STR``) under ``<cache>/stores/``, keyed by their content and
+    the partition size: written once, then reused with the vectors already in it."""
+    digest = hashlib.sha256()
+    for t in texts:
+        digest.update(t.encode("utf-8") + b"\0")
+    folder = paths.cache_dir() / "stores" / f"texts-{digest.hexdigest()[:16]}-{len(texts)}-p{partition_rows}"
+    try:
+        return open_store(folder)
+    except FileNotFoundError:
+        write_store([pd.DataFrame({"STR": list(texts)})], folder, partition_rows=partition_rows)
+        return open_store(folder)
+
+
+def partition_alignment(encoder, src_text: Sequence[str], tgt_text: Sequence[str], P
+                        ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """04's alignment through the scale-out path's plain functions (params ``search.partitions``): the
+    targets in a store, embedded in fixed runs of ``fixed_batch_rows`` (vectors cached in the store),
+    the queries likewise, then ``search_store`` with ``search.index`` (exact blocks on the torch backend,
+    the in-memory route's). Returns (scores, target indices, embed seconds, search seconds).
+
+    The numbers equal the in-memory route's when the batches are the same (``fixed_batch_rows`` at least
+    the number of targets and of sources, so each is one encoder call as there); with smaller fixed
+    batches a dynamic-INT8 encoder gives other vectors (its activation scale is per call)."""
+    import time
+
+    t0 = time.perf_counter()
+    store = text_store(tgt_text, P.partition_rows)
+    key = vector_key(encoder.fingerprint, P.fixed_batch_rows)
+    embed_store(store, encoder, key, P.fixed_batch_rows, codes=code_kinds(P.search))
+    queries = embed_fixed(encoder, src_text, P.fixed_batch_rows)
+    t_embed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scores, ids = search_store(store, key, queries, P.top_k, backend="torch", search=P.search)
+    return scores, ids, t_embed, time.perf_counter() - t0
+
+
+def align_formats(P, data, fmts: Sequence[str]) -> tuple[dict[str, dict], pd.DataFrame, dict]:
+    """04's study: every format of ``fmts`` loaded (:func:`lib.formats.load_encoder`), aligned and scored
+    (:func:`align_and_score`), its main and extensive tables written (row level: under ``licensed-derived/``
+    on licensed data). Returns (metrics by format, the last format's main table, the model's identity)."""
+    by_format, main, identity = {}, pd.DataFrame(), {}
+    for fmt in fmts:
+        enc = load_encoder(P, fmt)
+        main, extensive, by_format[fmt] = align_and_score(enc, data, P)
+        results.write_table(P, f"04-align.{fmt}.main", main)
+        results.write_table(P, f"04-align.{fmt}.extensive", extensive)
+        identity = enc.identity
+    return by_format, main, identity

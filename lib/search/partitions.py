@@ -22,11 +22,20 @@ Results do not depend on the machine:
 
 Vectors live in the store under :func:`vector_key` (the encoder's fingerprint, the fixed batch and the
 text column), so a rerun reuses every complete partition and embeds only the missing ones.
+
+Quantized indexes (params ``search.index``, :mod:`lib.search.quantize`): :func:`embed_partition` also
+writes the partition's int8 or binary codes beside its vectors; :func:`search_partition` scans the codes
+for the best ``m = rescore_multiplier x k`` candidates per query; the tree merge keeps the best m of all
+partitions by their approximate scores; :func:`rescore_partition` computes the exact scores of the
+candidates a partition holds from its stored vectors (those rows only); :func:`rescored_topk` keeps the
+best k by (score, id). Every step is a plain function of its inputs, so the cluster reproduces the
+single process here too. Searched partitions stay in memory (:mod:`lib.search.resident`).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
@@ -34,8 +43,10 @@ import numpy as np
 import pandas as pd
 
 from lib.data.store import ID, Store
-from lib.errors import DataFormatError
+from lib.errors import DataFormatError, VectorWidthError
+from lib.params import Search
 from lib.perf.memory import peak_rss_mb
+from lib.search import quantize, resident
 from lib.search.topk import DEFAULT_BLOCK, merge_topk, topk
 
 TEXT = "STR"  # the text column of every target table here (MRCONSO layout, HPO, MeSH)
@@ -46,13 +57,19 @@ TopK = tuple[np.ndarray, np.ndarray]  # (scores, global ids), each (n_queries, k
 @dataclass(frozen=True)
 class PartitionRun:
     """What embedding one partition did: its rows, whether complete vectors were reused, the seconds
-    spent encoding, and the peak resident memory (MiB) of the process that ran it."""
+    spent encoding, and the peak resident memory (MiB) of the process that ran it; the seconds spent
+    reading the partition (and checking it) and writing vectors and codes, and when the task started and
+    ended (epoch seconds), so a run can show what sits on its critical path besides the encoder."""
 
     index: int
     rows: int
     reused: bool
     seconds: float
     peak_rss_mb: float
+    read_seconds: float = 0.0
+    write_seconds: float = 0.0
+    started: float = float("nan")
+    finished: float = float("nan")
 
 
 def check_batching(store: Store, batch_rows: int) -> None:
@@ -93,22 +110,52 @@ def partition_texts(store: Store, i: int, column: str = TEXT) -> list[str]:
     return df[column].tolist()
 
 
+def code_kinds(search: Search | str | Sequence[str] | None) -> tuple[str, ...]:
+    """The code kinds an index needs beside the vectors: () for exact, ('int8',) or ('binary',)."""
+    if search is None:
+        return ()
+    if isinstance(search, Search):
+        search = search.index
+    kinds = (search,) if isinstance(search, str) else tuple(search)
+    return tuple(quantize.check_kind(k) for k in kinds if k != "exact")
+
+
+def partition_complete(store: Store, key: str, i: int, codes: Sequence[str] = ()) -> bool:
+    """Whether partition ``i`` has its vectors and ``codes`` (the planner's check: the records and file
+    sizes, no hashing; whoever loads them hashes them)."""
+    return store.has_vectors(key, i, verify=False) and all(store.has_codes(key, i, c) for c in codes)
+
+
+def write_partition_codes(store: Store, key: str, i: int, kinds: Sequence[str], vectors: np.ndarray) -> None:
+    """Compute and store the ``kinds`` codes of partition ``i`` from its stored ``vectors``."""
+    for kind in kinds:
+        store.write_codes(key, i, kind, quantize.encode(kind, vectors))
+
+
 def embed_partition(store: Store, i: int, encoder, key: str, batch_rows: int, column: str = TEXT,
-                    dtype: str = "float32") -> PartitionRun:
-    """Embed partition ``i`` into the store under ``key`` unless complete vectors are already there.
+                    dtype: str = "float32", codes: Sequence[str] = ()) -> PartitionRun:
+    """Embed partition ``i`` into the store under ``key`` unless complete vectors are already there, and
+    write the ``codes`` (:func:`code_kinds`) of its stored vectors that are missing.
 
     Idempotent: a rerun, or a task Dask reschedules after losing its worker, reuses or rewrites the
-    same vectors (atomic writes: a killed writer leaves nothing that is trusted)."""
+    same vectors (atomic writes: a killed writer leaves nothing that is trusted). Complete vectors are
+    judged by their record (:func:`partition_complete`); the search hashes them when it loads them."""
     check_batching(store, batch_rows)
     rows = store.partitions[i].rows
-    if store.has_vectors(key, i):
-        return PartitionRun(i, rows, True, 0.0, peak_rss_mb())
+    started, t0 = time.time(), time.perf_counter()
+    if store.has_vectors(key, i, verify=False):
+        missing = [c for c in codes if not store.has_codes(key, i, c)]
+        if missing:  # codes of another index asked for later: from the stored vectors, no re-embedding
+            write_partition_codes(store, key, i, missing, store.read_vectors(key, i))
+        return PartitionRun(i, rows, True, 0.0, peak_rss_mb(), 0.0, time.perf_counter() - t0, started, time.time())
     texts = partition_texts(store, i, column)
-    t0 = time.perf_counter()
+    t1 = time.perf_counter()
     vectors = embed_fixed(encoder, texts, batch_rows)
-    seconds = time.perf_counter() - t0
+    t2 = time.perf_counter()
     store.write_vectors(key, i, vectors, dtype)
-    return PartitionRun(i, rows, False, seconds, peak_rss_mb())
+    write_partition_codes(store, key, i, codes, vectors.astype(dtype))  # the codes of what was stored
+    t3 = time.perf_counter()
+    return PartitionRun(i, rows, False, t2 - t1, peak_rss_mb(), t1 - t0, t3 - t2, started, time.time())
 
 
 def search_block(partition_rows: int, backend: str = "ort") -> int:
@@ -119,12 +166,88 @@ def search_block(partition_rows: int, backend: str = "ort") -> int:
 
 
 def topk_partition(store: Store, i: int, key: str, queries: np.ndarray, k: int, backend: str = "ort",
-                   threads: int | None = None) -> TopK:
+                   threads: int | None = None, resident_mb: int = 0, generation: str | None = None) -> TopK:
     """Exact top-k of the queries against partition ``i``'s vectors, with global ids (the ``ort``
-    backend by default: no torch import in a worker, a quarter of torch's peak memory)."""
+    backend by default: no torch import in a worker, a quarter of torch's peak memory). With
+    ``resident_mb`` the vectors are kept in this process for the next search (:mod:`lib.search.resident`)."""
+    check_query_width(store, key, queries)
     block = search_block(store.manifest.partition_rows, backend)
-    s, j = topk(queries, store.read_vectors(key, i), k, block=block, backend=backend, threads=threads)
+    vectors = (resident.partition_vectors(store, key, i, resident_mb, generation) if resident_mb
+               else store.read_vectors(key, i))
+    s, j = topk(queries, vectors, k, block=block, backend=backend, threads=threads)
     return s, j + store.partitions[i].first_id
+
+
+def check_query_width(store: Store, key: str, queries: np.ndarray) -> None:
+    """Queries must have the width of the vectors stored under ``key``: queries of another encoder (or
+    another key's vectors) would otherwise fail deep in the GEMM ("Got: 64 Expected: 32") naming neither."""
+    info = store.vector_info(key)
+    width = int(np.shape(queries)[1]) if np.ndim(queries) == 2 else None
+    if info is not None and width != info["dim"]:
+        raise VectorWidthError(f"{store.folder}: vectors {key!r} are {info['dim']} wide, the queries "
+                               f"{width if width is not None else np.shape(queries)} (shape {np.shape(queries)}): "
+                               f"embed the queries with the encoder whose fingerprint the key names")
+
+
+def candidates_per_query(search: Search, k: int) -> int:
+    """How many results a partition's search returns per query: k (exact), else the rescoring pool m."""
+    return k if search.index == "exact" else search.rescore_multiplier * k
+
+
+def search_partition(store: Store, i: int, key: str, queries: np.ndarray, k: int, search: Search,
+                     threads: int | None = None, generation: str | None = None, backend: str = "ort") -> TopK:
+    """Partition ``i``'s part of a search with index ``search.index``: the exact top-k (exact scores), or
+    the best :func:`candidates_per_query` rows of its codes (approximate scores, to be rescored), with
+    global ids; whatever is loaded stays resident up to ``search.resident_mb``."""
+    if search.index == "exact":
+        return topk_partition(store, i, key, queries, k, backend, threads, search.resident_mb, generation)
+    kind = search.index
+    codes = (resident.partition_codes(store, key, i, kind, search.resident_mb, generation) if search.resident_mb
+             else store.read_codes(key, i, kind))
+    s, j = quantize.code_topk(kind, queries, codes["codes"], candidates_per_query(search, k), codes.get("ranges"),
+                              threads=threads)
+    return s, j + store.partitions[i].first_id
+
+
+def candidate_partitions(store: Store, ids: np.ndarray) -> dict[int, np.ndarray]:
+    """Positions (into ``ids.ravel()``) of the candidates each partition holds, by partition index."""
+    flat = np.asarray(ids, dtype=np.int64).ravel()
+    firsts = np.array([p.first_id for p in store.partitions], dtype=np.int64)
+    owner = np.searchsorted(firsts, flat, side="right") - 1
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(len(firsts) + 1))
+    return {i: order[bounds[i]:bounds[i + 1]] for i in range(len(firsts)) if bounds[i + 1] > bounds[i]}
+
+
+def rescore_partition(store: Store, i: int, key: str, queries: np.ndarray, query_rows: np.ndarray,
+                      ids: np.ndarray) -> np.ndarray:
+    """Exact scores of the candidate pairs (``queries[query_rows[j]]``, id ``ids[j]``) that partition ``i``
+    holds, from its stored vectors: only the rows the candidates name are read."""
+    local = np.asarray(ids, dtype=np.int64) - store.partitions[i].first_id
+    rows, inverse = np.unique(local, return_inverse=True)
+    vectors = store.read_vector_rows(key, i, rows)
+    return quantize.rescore_pairs(queries, query_rows, vectors[inverse])
+
+
+def rescore_plan(store: Store, candidates: TopK) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """(partition, flat positions, query rows, ids) of each partition holding candidates: the rescoring
+    tasks, in partition order."""
+    ids = candidates[1]
+    query_rows = np.repeat(np.arange(ids.shape[0]), ids.shape[1])
+    flat = ids.ravel()
+    return [(i, pos, query_rows[pos], flat[pos]) for i, pos in candidate_partitions(store, ids).items()]
+
+
+def rescored_topk(candidates: TopK, parts: Iterable[tuple[np.ndarray, np.ndarray]], k: int) -> TopK:
+    """The best k candidates per query by their exact scores (``parts``: flat positions and their scores,
+    from :func:`rescore_partition`), then by the lower id."""
+    ids = candidates[1]
+    scores = np.full(ids.size, np.nan, dtype=np.float32)
+    for pos, s in parts:
+        scores[pos] = s
+    if np.isnan(scores).any():
+        raise RuntimeError("rescoring: some candidates were not rescored")
+    return quantize.best_by_score(scores.reshape(ids.shape), ids, k)
 
 
 def merge_pair(a: TopK, b: TopK, k: int) -> TopK:
@@ -157,22 +280,36 @@ def partition_indices(store: Store, partitions: Iterable[int] | None = None) -> 
 
 def embed_store(store: Store, encoder, key: str, batch_rows: int, column: str = TEXT, dtype: str = "float32",
                 partitions: Iterable[int] | None = None,
-                on_done: Callable[[PartitionRun], None] | None = None) -> list[PartitionRun]:
-    """Embed the partitions (all by default) in this process, one after another; ``on_done`` is called
-    after each (progress, or an interruption in a test)."""
+                on_done: Callable[[PartitionRun], None] | None = None,
+                codes: Sequence[str] = ()) -> list[PartitionRun]:
+    """Embed the partitions (all by default) in this process, one after another, with the ``codes``
+    of a quantized index (:func:`code_kinds`); ``on_done`` is called after each (progress, or an
+    interruption in a test)."""
     runs = []
     for i in partition_indices(store, partitions):
-        runs.append(embed_partition(store, i, encoder, key, batch_rows, column, dtype))
+        runs.append(embed_partition(store, i, encoder, key, batch_rows, column, dtype, codes))
         if on_done:
             on_done(runs[-1])
     return runs
 
 
 def search_store(store: Store, key: str, queries: np.ndarray, k: int, backend: str = "ort",
-                 threads: int | None = None, partitions: Iterable[int] | None = None) -> TopK:
-    """Exact top-k over the partitions' vectors in this process: per-partition top-k, then the tree merge."""
-    return tree_merge([topk_partition(store, i, key, queries, k, backend, threads)
-                       for i in partition_indices(store, partitions)], k)
+                 threads: int | None = None, partitions: Iterable[int] | None = None,
+                 search: Search | None = None) -> TopK:
+    """Top-k over the partitions in this process: per-partition search, the tree merge, and for a
+    quantized ``search.index`` the rescoring of the merged candidates. Without ``search``: the exact
+    search, nothing kept resident (the reference the other paths are tested against)."""
+    check_query_width(store, key, queries)
+    indices = partition_indices(store, partitions)
+    if search is None:
+        return tree_merge([topk_partition(store, i, key, queries, k, backend, threads) for i in indices], k)
+    generation = uuid.uuid4().hex
+    merged = tree_merge([search_partition(store, i, key, queries, k, search, threads, generation, backend)
+                         for i in indices], candidates_per_query(search, k))
+    if search.index == "exact":
+        return merged
+    return rescored_topk(merged, [(pos, rescore_partition(store, i, key, queries, q, ids))
+                                  for i, pos, q, ids in rescore_plan(store, merged)], k)
 
 
 def store_vectors(store: Store, key: str, partitions: Iterable[int] | None = None) -> np.ndarray:

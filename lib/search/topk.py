@@ -102,18 +102,23 @@ def _ort_blocks(q: np.ndarray, t: np.ndarray, threads: int | None) -> BlockTopk:
 
 def _gemm_topk_session(dim: int, threads: int | None):
     """``TopK(Gemm(Q, T^T), K)`` on the CPU with lib's ORT session options."""
-    import onnxruntime as ort
     from onnx import TensorProto, helper
-
 
     nodes = [helper.make_node("Gemm", ["Q", "T"], ["S"], transB=1),
              helper.make_node("TopK", ["S", "K"], ["V", "I"], axis=1, largest=1, sorted=1)]
-    graph = helper.make_graph(nodes, "gemm_topk",
-                              [helper.make_tensor_value_info("Q", TensorProto.FLOAT, ["q", dim]),
-                               helper.make_tensor_value_info("T", TensorProto.FLOAT, ["n", dim]),
-                               helper.make_tensor_value_info("K", TensorProto.INT64, [1])],
-                              [helper.make_tensor_value_info("V", TensorProto.FLOAT, ["q", "k"]),
-                               helper.make_tensor_value_info("I", TensorProto.INT64, ["q", "k"])])
+    inputs = [("Q", TensorProto.FLOAT, ["q", dim]), ("T", TensorProto.FLOAT, ["n", dim]), ("K", TensorProto.INT64, [1])]
+    outputs = [("V", TensorProto.FLOAT, ["q", "k"]), ("I", TensorProto.INT64, ["q", "k"])]
+    return graph_session("gemm_topk", nodes, inputs, outputs, threads)
+
+
+def graph_session(name: str, nodes: list, inputs: list[tuple], outputs: list[tuple], threads: int | None):
+    """An ONNX Runtime CPU session (lib's session options) over a small graph built here: ``nodes`` with
+    ``inputs`` / ``outputs`` given as (name, ONNX element type, shape); opset 14, IR 8."""
+    import onnxruntime as ort
+    from onnx import helper
+
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(*i) for i in inputs],
+                              [helper.make_tensor_value_info(*o) for o in outputs])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
     model.ir_version = 8
     return ort.InferenceSession(model.SerializeToString(), ort_session_options(threads),

@@ -8,9 +8,12 @@ chosen on the dev set (``training.json``'s ``final_dev``).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from lib.data import tiers
 from lib.evaluate.retrieval import retrieval_metrics
@@ -90,3 +93,163 @@ def dev_scores_of(P: Params) -> dict[str, float]:
     ts = training_set(P)
     model = start_model(resolve_model_dir(P), P.pooling, T.max_seq_length, device_of(T.device))
     return dev_scores(dev_evaluator(ts.strings, ts.dev, T.dev_distractors, P.seed)(model))
+
+
+# --- Corpus mixes and the dev proxies (issue 22) -------------------------------------------------------------
+
+LAY_DEV_SHARE = 0.1  # share of the lay terms' concepts held out to choose recipes (never a reported test number)
+PROXIES = {"synonym dev (c)": "dev_acc@1", "definition -> concept (b)": "dev-def_acc@1",
+           "lay-term dev slice (a)": "lay_dev_acc@1"}
+
+
+def lay_dev_mask(sources: pd.DataFrame, share: float = LAY_DEV_SHARE, seed: int = 0) -> np.ndarray:
+    """The lay terms used only to choose recipes: one of ``round(1 / share)`` concept-disjoint folds
+    (:func:`lib.train.pairs.crossfit_folds`: terms linked by a gold concept or by one string stay together),
+    so no concept of the slice is scored in the test part. Everything reported as a test number is scored
+    on the rest (``~mask``)."""
+    if not 0 < share < 1:
+        raise ValueError(f"lay dev share must lie in (0, 1), got {share}")
+    return crossfit_folds(sources, max(2, round(1 / share)), seed) == 0
+
+
+def split_scores(P: Params, fmt: str = "fp32-torch", share: float = LAY_DEV_SHARE) -> tuple[dict, np.ndarray]:
+    """Lay-term scores of ``P``'s model split into the recipe-choosing slice and the test part.
+
+    Returns {"test": metrics with CIs on the terms outside the slice (+ ``nontrivial``), "lay_dev": the
+    slice's metrics, "all": every term (as 04 reports it), "n_test", "n_lay_dev"} and every term's gold rank.
+    """
+    data = tiers.alignment_data(P)
+    main, _, every = align.align_and_score(load_encoder(P, fmt), data, P)
+    ranks = main["gold_rank"].to_numpy()
+    dev = lay_dev_mask(data.sources, share, P.seed)
+    test = retrieval_metrics(ranks[~dev], n_boot=P.bootstrap, seed=P.seed)
+    if "trivial" in data.sources:
+        nt = ~data.sources["trivial"].to_numpy(bool)
+        test["nontrivial"] = retrieval_metrics(ranks[~dev & nt], n_boot=P.bootstrap, seed=P.seed)
+    return {"test": test, "lay_dev": retrieval_metrics(ranks[dev], n_boot=P.bootstrap, seed=P.seed), "all": every,
+            "n_test": int((~dev).sum()), "n_lay_dev": int(dev.sum())}, ranks
+
+
+def corpus_variants(P: Params, steps: int) -> dict[str, Params]:
+    """The corpus mixes compared at one equal step budget (multi-similarity; SapBERT's construction per
+    corpus): HPO alone; + MONDO / + MeSH at shares of the pairs; both; definitions mixed or as a phase."""
+    common = dict(max_steps=steps, soup=1.0, eval_steps=steps, save_steps=steps, objective="multisim",
+                  max_minutes=max(P.training.max_minutes or 0, 240.0))
+
+    def v(corpus: list[str], shares: dict[str, float] | None = None, definitions: str = "none") -> Params:
+        return variant(P, corpus=corpus, corpus_shares=shares or {}, definitions=definitions, **common)
+
+    return {
+        "HPO": v(["hpo"]),
+        "HPO + MONDO 15%": v(["hpo", "mondo"], {"mondo": 0.15}),
+        "HPO + MONDO 30%": v(["hpo", "mondo"], {"mondo": 0.30}),
+        "HPO + MONDO 50%": v(["hpo", "mondo"], {"mondo": 0.50}),
+        "HPO + MeSH 15%": v(["hpo", "mesh"], {"mesh": 0.15}),
+        "HPO + MeSH 30%": v(["hpo", "mesh"], {"mesh": 0.30}),
+        "HPO + MONDO 15% + MeSH 15%": v(["hpo", "mondo", "mesh"], {"mondo": 0.15, "mesh": 0.15}),
+        "HPO, + definitions mixed": v(["hpo"], None, "mixed"),
+        "HPO + MONDO 15%, + definitions mixed": v(["hpo", "mondo"], {"mondo": 0.15}, "mixed"),
+        "HPO, + definitions 2nd phase": v(["hpo"], None, "second-phase"),
+    }
+
+
+def variant_row(label: str, Pv: Params, fmt: str = "fp32-torch", share: float = LAY_DEV_SHARE) -> dict:
+    """Train (or reuse) one variant and measure it: the three proxies, the test part's Acc@1 / MRR /
+    Acc@10 with CIs and non-trivial Acc@1, minutes, and the training set's counts per corpus and merges."""
+    from lib.train import trainer
+
+    folder = trainer.train(Pv)
+    record = json.loads((folder / trainer.RECORD).read_text())
+    scores, _ = split_scores(Pv, fmt, share)
+    counts = record.get("counts", {})
+    return {"label": label, "recipe": record["recipe"], "steps": record["steps"], "minutes": record["minutes"],
+            "stopped_by": record["stopped_by"],
+            **{k: record["final_dev"].get(k) for k in ("dev_acc@1", "dev-def_acc@1")},
+            "lay_dev_acc@1": scores["lay_dev"]["acc@1"], "n_lay_dev": scores["n_lay_dev"], "test": scores["test"],
+            "n_test": scores["n_test"], "all_acc@1": scores["all"]["acc@1"],
+            "per_corpus": counts.get("per_corpus", {}), "merge": counts.get("merge", {}),
+            "pairs": counts.get("pairs"), "pairs_dropped_by_stricter_key": counts.get("pairs_dropped_by_stricter_key")}
+
+
+def proxy_correlations(rows: list[dict]) -> dict[str, dict]:
+    """Spearman (scipy) of each proxy with the test part's lay Acc@1 over the variants, and the variant each
+    proxy would choose."""
+    from scipy.stats import spearmanr
+
+    target = np.array([r["test"]["acc@1"] for r in rows], dtype=float)
+    out = {}
+    for name, key in PROXIES.items():
+        x = np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
+        ok = ~np.isnan(x)
+        # undefined (NaN, with the reason) below 3 variants or when either side is constant, never a warning
+        defined = ok.sum() >= 3 and np.ptp(x[ok]) > 0 and np.ptp(target[ok]) > 0
+        rho, p = spearmanr(x[ok], target[ok]) if defined else (float("nan"), float("nan"))
+        out[name] = {"key": key, "spearman": float(rho), "p": float(p), "n": int(ok.sum()),
+                     "undefined": None if defined else ("fewer than 3 variants" if ok.sum() < 3 else
+                                                        "a constant proxy or target"),
+                     "chooses": rows[int(np.nanargmax(np.where(ok, x, -np.inf)))]["label"] if ok.any() else None}
+    return out
+
+
+def choose(rows: list[dict], correlations: dict[str, dict]) -> dict:
+    """The proxy that predicts lay Acc@1 best (highest Spearman) and the variant it picks; the test part
+    chooses nothing (its numbers are only reported)."""
+    best = max(correlations, key=lambda k: -np.inf if np.isnan(correlations[k]["spearman"]) else
+               correlations[k]["spearman"])
+    return {"proxy": best, "variant": correlations[best]["chooses"]}
+
+
+def run_sweep(P: Params, steps: int, labels: list[str] | None, out: Path, fmt: str = "fp32-torch",
+              share: float = LAY_DEV_SHARE) -> dict:
+    """Train and measure the corpus variants one after another (sequentially: the box is shared), writing
+    ``out`` (JSON, atomically) after each, so a finished variant is never lost and a rerun skips it.
+
+    Returns {"rows": [variant_row ...], "correlations": proxy_correlations, "choice": choose, "steps",
+    "share", "format"}; the choice is made on the proxies only."""
+    from lib import atomic
+
+    variants = corpus_variants(P, steps)
+    unknown = [x for x in labels or [] if x not in variants]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; known: {list(variants)}")
+    done = json.loads(out.read_text()) if out.exists() else {"rows": []}
+    have = {r["label"] for r in done["rows"] if r["steps"] == steps}
+    for label in labels or list(variants):
+        if label in have:
+            continue
+        done["rows"].append(variant_row(label, variants[label], fmt, share))
+        done["correlations"] = proxy_correlations(done["rows"])
+        done["choice"] = choose(done["rows"], done["correlations"])
+        done.update(steps=steps, share=share, format=fmt)
+        atomic.write_text(out, json.dumps(done, indent=1, default=str))
+    wanted = set(labels or variants)
+    done["rows"] = [r for r in done["rows"] if r["label"] in wanted and r["steps"] == steps]
+    if done["rows"]:
+        done["correlations"] = proxy_correlations(done["rows"])
+        done["choice"] = choose(done["rows"], done["correlations"])
+    return done
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m lib.train.study <params> --steps N [--only LABEL ...] [--threads T] --out FILE``."""
+    import argparse
+    import logging
+
+    from lib import params as params_mod
+
+    ap = argparse.ArgumentParser(prog="python -m lib.train.study", description=main.__doc__)
+    ap.add_argument("name")
+    ap.add_argument("--steps", type=int, required=True)
+    ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (1 leaves the other cores free)")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    run_sweep(params_mod.load(args.name), args.steps, args.only, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -27,22 +27,26 @@ from lib.params import Params, load as load_params
 from lib.train.evaluation import dev_evaluator, dev_scores
 from lib.train.pairs import TrainingSet, training_set
 
+DEF_NAME = "dev-def"  # the definition -> concept proxy's evaluator
+
 log = logging.getLogger("lib.train.trainer")
 
 RECORD = "training.json"  # what a trained folder was made from, and how training went
 
 
-def start_model(model_dir: Path, pooling: str, max_seq_length: int, device: str):
+def start_model(model_dir: Path, pooling: str, max_seq_length: int, device: str, normalize: bool = False):
     """A SentenceTransformer over ``model_dir`` with the study's pooling (built from modules, not from any
-    sentence-transformers config the folder may ship, so training and the engines pool alike)."""
+    sentence-transformers config the folder may ship, so training and the engines pool alike); ``normalize``
+    adds the L2 normalisation the engines apply anyway (distillation regresses unit vectors)."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Transformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
     if pooling not in ("mean", "cls"):
         raise ValueError(f"training supports pooling 'mean' or 'cls', not {pooling!r}")
     first = Transformer(str(model_dir), max_seq_length=max_seq_length)
-    return SentenceTransformer(modules=[first, Pooling(first.get_embedding_dimension(), pooling)], device=device)
+    modules = [first, Pooling(first.get_embedding_dimension(), pooling)] + ([Normalize()] if normalize else [])
+    return SentenceTransformer(modules=modules, device=device)
 
 
 def phases(ts: TrainingSet, definitions: str, max_steps: int) -> list[tuple[str, pd.DataFrame, int]]:
@@ -119,18 +123,24 @@ def _train_phase(model, pairs: pd.DataFrame, steps: int, name: str, step0: int, 
     from lib.train.samplers import OneConceptPerBatchSampler, with_labels
 
     T = P.training
-    frame, _ = with_labels(pairs)
+    if T.objective == "distill":  # strings -> the teacher's vectors; no concept labels, no concept sampler
+        from lib.train.distill import build_distill_loss, distill_frame
+        frame, _ = distill_frame(P, pairs, model.get_embedding_dimension())
+        sampler, loss = None, build_distill_loss(model)
+    else:
+        frame, _ = with_labels(pairs)
+        sampler, loss = OneConceptPerBatchSampler, build_loss(model, T.objective)
     work.mkdir(parents=True, exist_ok=True)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(work), max_steps=steps, per_device_train_batch_size=T.batch_size,
         learning_rate=T.learning_rate, warmup_steps=int(T.warmup_ratio * steps), lr_scheduler_type="linear",
-        seed=P.seed, data_seed=P.seed, batch_sampler=OneConceptPerBatchSampler,
+        seed=P.seed, data_seed=P.seed, **({"batch_sampler": sampler} if sampler else {}),
         eval_strategy="steps", eval_steps=T.eval_steps, logging_steps=max(1, min(25, T.eval_steps)),
         save_strategy="steps", save_steps=T.save_steps, save_total_limit=1, report_to="none",
         use_cpu=device == "cpu", dataloader_num_workers=0, disable_tqdm=False)
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=Dataset.from_pandas(frame, preserve_index=False),
-        loss=build_loss(model, T.objective), evaluator=evaluator,
+        loss=loss, evaluator=evaluator,
         callbacks=[_callback(history, name, step0, T.max_minutes, stopped)])
     last = get_last_checkpoint(str(work))
     if last:
@@ -189,7 +199,7 @@ def train(P: Params, force: bool = False) -> Path:
     work = out.parent / ".work" / out.name
     history = _History(work / "history.json")
     stopped: dict = {}
-    model = start_model(base_dir, P.pooling, T.max_seq_length, device)
+    model = start_model(base_dir, P.pooling, T.max_seq_length, device, normalize=T.objective == "distill")
     if not history.rows:
         history.add(0, "start", **dev_scores(evaluator(model)))
     step0 = 0
@@ -204,6 +214,7 @@ def train(P: Params, force: bool = False) -> Path:
             done.touch()
         step0 += steps
     final = dev_scores(evaluator(model))
+    final.update(definition_proxy(ts, T.dev_distractors, P.seed, model))
     history.add(step0 if not stopped else stopped["step"], "final", **final)
     history.save()
     record = {"params": P.name, "recipe": T.model_dump(), "inputs": hub.training_inputs(P),
@@ -216,6 +227,15 @@ def train(P: Params, force: bool = False) -> Path:
     log.info("trained %s in %.1f min (%s): dev %s -> %s", P.name, record["minutes"], record["stopped_by"],
              history.rows[0], final)
     return out
+
+
+def definition_proxy(ts: TrainingSet, distractors: int, seed: int, model) -> dict[str, float]:
+    """The unsupervised dev proxy: the dev concepts' held-out definitions retrieved among the dev corpus
+    (``dev-def_acc@1`` ...); empty when the corpus has no definitions (MRCONSO)."""
+    if ts.dev_definitions is None or not len(ts.dev_definitions):
+        return {}
+    evaluator = dev_evaluator(ts.strings, ts.dev, distractors, seed, queries=ts.dev_definitions, name=DEF_NAME)
+    return dev_scores(evaluator(model), DEF_NAME)
 
 
 def _save(model, out: Path, record: dict) -> Path:

@@ -1,5 +1,6 @@
 """The benchmark (bench/: engines, quality, search, report, run.py and its workers): correctness only,
-never speed. What it shares with lib is tested with lib (tests/test_perf_*.py, tests/test_search_topk.py)."""
+never speed. What it shares with lib is tested with lib (tests/perf/, tests/search/test_topk.py,
+tests/engines/test_batching.py)."""
 
 from __future__ import annotations
 
@@ -15,26 +16,6 @@ if str(ROOT) not in sys.path:  # bench/ is a folder of the checkout, not an inst
     sys.path.insert(0, str(ROOT))
 
 from bench import engines, quality, report, search  # noqa: E402
-from lib.engines.batching import pad_batch, pool, token_budget_batches  # noqa: E402
-
-
-def test_token_budget_batches_hand_case():
-    batches = token_budget_batches(np.array([5, 1, 3, 3, 10]), token_budget=9, max_rows=4)
-    assert [b.tolist() for b in batches] == [[1, 2, 3], [0], [4]]
-    batches = token_budget_batches(np.array([2] * 10), token_budget=100, max_rows=4)
-    assert [len(b) for b in batches] == [4, 4, 2]
-
-
-def test_pad_and_pool():
-    ids, mask = pad_batch([[1, 2, 3], [4]], pad_id=0)
-    assert ids.tolist() == [[1, 2, 3], [4, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
-    hidden = np.zeros((2, 3, 2), np.float32)
-    hidden[0] = [[1, 0], [3, 0], [2, 0]]
-    hidden[1] = [[0, 2], [9, 9], [9, 9]]
-    v = pool(hidden, mask, "mean")
-    np.testing.assert_allclose(v, [[1, 0], [0, 1]], atol=1e-6)  # padding ignored, then normalised
-    v = pool(hidden, mask, "mean_unmasked_padded")
-    assert v[1, 0] > 0.5  # the paper's unmasked mean lets the padding in
 
 
 def test_mean_cosine():
@@ -129,7 +110,7 @@ def test_int8_rescore_matches_exact_mostly():
     t = search.random_unit_vectors(5000, 64, seed=0)
     q = search.random_unit_vectors(50, 64, seed=1)
     ref = np.argsort(-(q @ t.T), axis=1)[:, :10]
-    scores, idx = search.search_int8_rescore(q, t, 10, candidates=50, block=1200, threads=1)
+    scores, idx = search._search_method("int8-rescore", 10, block=1200, threads=1, candidates=50)(t, q)
     assert search.topk_agreement(idx, ref) >= 0.95
     np.testing.assert_allclose(scores, np.take_along_axis(q @ t.T, idx, 1), atol=1e-5)  # FP32 re-scored
 
@@ -185,17 +166,27 @@ def _run_module():
     return bench.run
 
 
-def test_bench_run_smoke_tiny(session_dirs):
+def test_bench_run_smoke_tiny(session_dirs, data_mirror):
     """The whole script on tiny with small sizes: JSON schema, Markdown table and figures written."""
     run = _run_module()
     out = session_dirs["results"] / "bench-smoke"
     res = run.main(["--params", "tiny", "--n-strings", "60", "--rounds", "1", "--paper-strings", "8",
-                    "--engines", "paper,torch-fp32,fast-fp32", "--no-side",
+                    "--engines", "paper,torch-fp32,fast-fp32,fast-onnx-int8-dynamic,ov-int8", "--no-side",
+                    "--int8-formats", "onnx-int8-dynamic", "--invariance-probes", "20", "--invariance-fillers", "40",
                     "--quality-targets", "200", "--quality-sources", "30", "--gemm-rows", "32",
                     "--search-n", "1000", "--search-dims", "16", "--queries", "20",
                     "--search-methods", "sklearn,blocked,faiss", "--out", str(out)])
     data = json.loads((out / "bench.json").read_text())
-    assert set(data["engines"]) == {"paper", "torch-fp32", "fast-fp32"}
+    assert set(data["engines"]) == {"paper", "torch-fp32", "fast-fp32", "fast-onnx-int8-dynamic", "ov-int8"}
+    ov, ort_int8 = data["engines"]["ov-int8"], data["engines"]["fast-onnx-int8-dynamic"]
+    assert ov["torch_imported"] is False and ov["kind"] == "ov" and ov["cosine_to_fp32"]["mean"] > 0.99
+    assert ov["batch_invariance"]["max_abs_dv"] < 1e-5 and ov["batch_invariance"]["strings"] == 20
+    assert ort_int8["batch_invariance"]["max_abs_dv"] > ov["batch_invariance"]["max_abs_dv"]
+    assert ov["speed_vs_ort_int8"] == pytest.approx(ov["strings_per_s"] / ort_int8["strings_per_s"])
+    assert {"p", "only_a", "only_b", "not_worse"} <= set(ov["acc1_vs_ort_int8"])
+    assert data["ours_best_int8"] in ("ov-int8", "fast-onnx-int8-dynamic")
+    assert data["profile"]["engine"] == "fast-onnx-int8-dynamic"      # ORT's profiler explains the ORT engine
+    assert data["machine"]["cpu"]["int8_isa"]
     for e in data["engines"].values():
         for key in ("strings_per_s", "latency_ms", "peak_rss_mb", "model_mb", "linear_gops", "energy_j_per_1k"):
             assert key in e
@@ -210,7 +201,7 @@ def test_bench_run_smoke_tiny(session_dirs):
     agree = [r["agreement_with_faiss"] for r in data["search"] if r["method"] == "blocked"]
     assert agree == [1.0]
     md = (out / "bench.md").read_text()
-    assert "| fast-fp32 |" in md and "| target |" in md
+    assert "| fast-fp32 |" in md and "| target |" in md and "x ours ORT INT8" in md and "INT8 path" in md
     assert {"GEMM ceiling", "quality encodes", "search"} <= set(data["phases_s"]) and "Run time" in md
     assert sum(data["phases_s"].values()) <= data["wall_s"]
     assert (Path(session_dirs["figures"]) / "bench" / "bench-engines.png").exists()
@@ -271,7 +262,6 @@ def test_bench_st_int8_skipped_without_a_recipe(session_dirs, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------
 # The paper's IPEX route (side venv): everything that runs without the 4 GB environment
-
 
 
 def _ipex_worker_module():
@@ -417,3 +407,56 @@ def test_bench_ipex_worker_failures_are_skipped(session_dirs, monkeypatch, tmp_p
     data = json.loads((out / "bench.json").read_text())
     assert set(data["engines"]) == {"torch-fp32"}
     assert data["notes"]["ipex-bf16"].startswith("skipped: failed to load: engine ipex-bf16:")
+
+
+def test_engine_list_has_the_openvino_engines_and_builds_them(data_mirror):
+    """ov-fp32 / ov-int8 are lean engines built from the prebuilt IR (no torch import); the sentence-transformers
+    OpenVINO peer runs in its own side venv over the same INT8 IR."""
+    from lib import formats, params
+    from lib.engines import hub
+    P = params.load("tiny")
+    eng = {e.key: e for e in engines.default_engines(P, int8_formats=[])}
+    assert eng["ov-int8"].kind == "ov" and eng["ov-int8"].precision == "int8" and eng["ov-fp32"].precision == "fp32"
+    assert eng["st-ov-int8"].kind == "st-ov" and eng["st-ov-int8"].fmt == engines.ST_OV_INT8_FILE
+    assert engines.SIDE_ENV_OF_KIND["st-ov"] == "st-openvino" and "ov" in engines.LEAN_KINDS
+    no_side = {e.key for e in engines.default_engines(P, int8_formats=[], side_envs=())}
+    assert {"ov-fp32", "ov-int8"} <= no_side and "st-ov-int8" not in no_side
+    spec = eng["ov-int8"]
+    spec.options["model_dir"] = str(hub.resolve_model_dir(P))
+    enc = engines.build_engine(spec, P, str(formats.artifact(P, "ov-int8")))
+    ref = formats.load_encoder(P, "ov-int8")
+    texts = ["skin rash", "abnormal heart"]
+    assert enc.fingerprint == ref.fingerprint
+    np.testing.assert_array_equal(enc.encode(texts, progress=False), ref.encode(texts, progress=False))
+    assert len(enc.batch_times) == 1
+    with pytest.raises(ValueError, match="side venv 'st-openvino'"):
+        engines.build_engine(eng["st-ov-int8"], P, None)
+
+
+def test_batch_invariance_and_the_mixed_probe():
+    texts, pos = quality.mixed_probe(["a", "b", "c", "d"], ["x", "y", "z"], 3, seed=1)
+    assert sorted(texts) == ["a", "b", "c", "x", "y", "z"] and [texts[i] for i in pos] == ["a", "b", "c"]
+    v = np.eye(3, dtype=np.float32)
+    assert quality.batch_invariance(v, v.copy()) == {"max_abs_dv": 0.0, "min_cosine": 1.0, "strings": 3}
+    moved = v.copy()
+    moved[2] = [0, 0.6, 0.8]
+    inv = quality.batch_invariance(v, moved)
+    assert inv["max_abs_dv"] == pytest.approx(0.6) and inv["min_cosine"] == pytest.approx(0.8)
+
+
+def test_best_int8_includes_the_openvino_engine():
+    def e(kind, sps, cos=0.995):
+        return {"kind": kind, "precision": "int8", "strings_per_s": sps, "cosine_to_fp32": {"mean": cos}}
+    assert quality.best_int8({"fast-onnx-int8-dynamic": e("fast", 1000), "ov-int8": e("ov", 1600),
+                              "st-ov-int8": e("st-ov", 1700)}, 0.99) == "ov-int8"
+    assert quality.best_int8({"fast-onnx-int8-dynamic": e("fast", 1000), "ov-int8": e("ov", 850)}, 0.99) \
+        == "fast-onnx-int8-dynamic"
+
+
+def test_profile_target_is_an_ort_engine():
+    run = _run_module()
+    specs = [engines.EngineSpec(k, k, kind, "f", "int8") for k, kind in
+             (("fast-onnx-int8-dynamic", "fast"), ("fast-onnx-int8-smoothquant", "fast"), ("ov-int8", "ov"))]
+    assert run.profile_target(specs, "fast-onnx-int8-smoothquant").key == "fast-onnx-int8-smoothquant"
+    assert run.profile_target(specs, "ov-int8").key == "fast-onnx-int8-dynamic"
+    assert run.profile_target(specs[2:], "ov-int8") is None and run.profile_target(specs, None).key == run.ORT_INT8

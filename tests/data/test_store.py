@@ -275,3 +275,38 @@ def test_interrupted_corrupt_or_stale_vectors_are_not_trusted(small_store, tmp_p
     assert not rewritten.has_vectors("k", 2)
     with pytest.raises(DataFormatError, match="another version of the partition"):
         rewritten.read_vectors("k", 2)
+
+
+def test_a_store_folder_that_cannot_be_written_is_a_named_error(small_store, monkeypatch):
+    """Before: a bare PermissionError on a vectors folder. (Simulated: the tests run as root, whom a
+    read-only mode does not stop.)"""
+    import errno
+
+    def denied(dest, *a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dest))
+    monkeypatch.setattr(store.atomic, "write_json", denied)
+    monkeypatch.setattr(store.atomic, "write_bytes", denied)
+    named = rf"{small_store.folder}: the store folder cannot be written .*writable"
+    with pytest.raises(PermissionError, match=named) as err:
+        small_store.write_vectors("fp-a", 0, np.zeros((10, 4), np.float32))
+    assert type(err.value).__name__ == "StoreNotWritableError"
+    import pickle
+    again = pickle.loads(pickle.dumps(err.value))  # Dask sends it from a worker to the driver
+    assert str(again) == str(err.value) and type(again) is type(err.value)
+
+
+def test_frames_store_is_found_by_content_and_healed_when_damaged(tmp_path, caplog):
+    import logging
+
+    from lib.data.store import frames_store
+    targets = pd.DataFrame({"STR": ["a", "b", "c"], "CODE": ["1", "2", "3"]})
+    store = frames_store(tmp_path, "t", [targets], 2, {"name": "test"})
+    assert store.folder.parent == tmp_path / "stores" and store.folder.name.endswith("-p2") and len(store) == 3
+    assert frames_store(tmp_path, "t", [targets], 2).folder == store.folder              # found again
+    other = frames_store(tmp_path, "t", [targets.assign(STR=["a", "b", "d"])], 2)
+    assert other.folder != store.folder                                                 # other rows, other store
+    part = sorted(store.folder.glob("**/*.parquet"))[0]
+    part.write_bytes(part.read_bytes()[:-10])
+    with caplog.at_level(logging.WARNING):
+        healed = frames_store(tmp_path, "t", [targets], 2)
+    assert "damaged" in caplog.text and healed.folder == store.folder and len(healed) == 3

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from lib import params, results
 from lib.data import paper
 from lib.report import paper as assemble
+from lib.report import table3
 
 SETS1 = {
     "stsb-fr": {"label": "public stand-in: STS-benchmark FR (test)", "tier": "public stand-in",
@@ -57,9 +59,9 @@ def test_summary_numbers_match_results_json(tiny_results):
     stored = json.loads(results.result_path("tiny", assemble.NB_TASK1).read_text())["metrics"]
     mm = stored["datasets"]["stsb-fr"]["mappings"]["minmax"]
     t1 = rows[rows.section == "Table 1"]
-    assert len(t1) == 2 * 3  # two paper models x (EDRM, Spearman, p), one data set
+    assert len(t1) == 2 * 2  # two paper models x (EDRM, Spearman): one row per quantity
     for _, r in t1.iterrows():
-        key = {"EDRM": "edrm", "Spearman": "spearman", "Spearman p": "spearman_p"}[r.quantity.split(": ")[1]]
+        key = {"EDRM": "edrm", "Spearman": "spearman"}[r.quantity.split(": ")[1]]
         assert _num(r.ours) == mm[key]
         assert r["data tier (ours)"] == "public stand-in"
     # the paper's numbers come from paper_reported.yaml, beside ours
@@ -67,12 +69,14 @@ def test_summary_numbers_match_results_json(tiny_results):
     assert kriss.paper == next(x["edrm"] for x in paper.reported()["table1"] if x["system"] == "KRISSBERT INT8")
     # Table 3: speed-up and size ratio computed from 03's numbers
     t3 = rows[rows.section == "Table 3"]
-    sp = t3[t3.quantity == "T1 KRISSBERT: latency speed-up (before/after)"].iloc[0]
+    sp = t3[t3.quantity == "T1 KRISSBERT: latency speed-up (before / after)"].iloc[0]
     assert sp.ours == pytest.approx(40.0 / 10.0)
-    size = t3[t3.quantity == "T1 KRISSBERT: size after (MB)"].iloc[0]
-    assert size.ours == 30.0
-    acc = t3[t3.quantity == "T1 KRISSBERT: accuracy"].iloc[0]
-    assert acc.ours == 0.61 and acc.paper == 0.8886
+    size = t3[t3.quantity == "T1 KRISSBERT: size after / before"].iloc[0]
+    assert size.ours == pytest.approx(30.0 / 90.0)
+    assert list(rows.columns) == assemble.SUMMARY_COLUMNS and "from" not in rows
+    f1 = t3[t3.quantity == "T1 KRISSBERT: F1"].iloc[0]
+    assert f1.ours == mm["classification"]["f1"] and f1.paper == next(
+        x["f1"] for x in paper.reported()["table3"]["rows"] if x["task"] == 1 and x["model"] == "KRISSBERT")
     energy = t3[t3.quantity.str.endswith("energy after / before")]
     assert energy.ours.isna().all() and energy.paper.notna().all()
 
@@ -93,11 +97,11 @@ def test_tables_and_summary_files(tiny_results):
     t1 = assemble.table1(recs, rep)
     ours = t1[t1.source == "ours"]
     assert ours.EDRM.tolist() == [0.7123, 0.7345] and (ours.tier == "public stand-in").all()
-    assert (t1[t1.source == "paper"].tier == assemble.PAPER_TIER).all()
+    assert (t1[t1.source == "paper"].tier == table3.PAPER_TIER).all()
     files = list(results.write_table(results.PAPER, "table1-deft-task1", t1, formats=("csv", "md", "tex"),
                                     caption="Table 1. test caption & 50% _x_").values())
     csv, md, tex = (p.read_text() for p in files)
-    assert "0.7123" in csv and "0.7123" in md and "0.8604" in md and "1.5e-08" in md
+    assert "0.7123" in csv and "0.7123" in md and "0.8604" in md and "1.5\u00d710\u207b\u2078" in md
     assert "\\begin{tabular}" in tex and "\\caption{Table 1. test caption \\& 50\\% \\_x\\_}" in tex
     t3 = assemble.table3(recs, rep)
     mine = t3[t3.source.str.startswith("ours")]
@@ -107,6 +111,21 @@ def test_tables_and_summary_files(tiny_results):
     text = out.read_text()
     assert out.name == "summary.md" and "0.7123" in text and "0.8604" in text
     assert "not run (make results/tiny/06-deft-task2-map.json)" in text
+    assert_cites_only_the_repository(text)
+
+
+def assert_cites_only_the_repository(text: str) -> None:
+    """Every file the summary names is in the repository (or generated: results/, figures/, build/, or a
+    temporary folder of the test), and the paper is cited by its arXiv id (issue 27: it cited
+    shared/paper-notes.md, which a reader of the repository does not have)."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    path = r"(?<![\w/.-])((?:\.\./)?[\w.-]+(?:/[\w.-]+)+\.(?:md|yaml|yml|py|ipynb|json|csv|txt))"
+    named = set(re.findall(path, text))
+    generated = ("results/", "figures/", "build/", "/")
+    missing = [p for p in named if not p.startswith(generated) and not (root / p).exists()]
+    assert missing == [], f"the summary names files that are not in the repository: {missing}"
+    assert "arXiv:2507.13742" in text and "shared/" not in text
 
 
 def test_tables_list_every_format_of_a_multi_format_run(tiny_results):
@@ -130,6 +149,7 @@ def _multi_format_t1(edrm: dict[str, float]) -> dict:
         sets = json.loads(json.dumps(T1["datasets"]))
         sets["stsb-fr"]["mappings"]["minmax"]["edrm"] = v
         sets["stsb-fr"]["mappings"]["minmax"]["classification"]["accuracy"] = v / 2
+        sets["stsb-fr"]["mappings"]["minmax"]["classification"]["f1"] = v / 4
         formats[fmt] = sets
     first = next(iter(edrm))
     return {**T1, "model_format": first, "model_formats": list(edrm), "formats": formats,
@@ -151,8 +171,8 @@ def test_summary_pairs_paper_int8_rows_with_our_int8(tiny_results, chosen, expec
     t1 = rows[(rows.section == "Table 1") & rows.quantity.str.endswith(": EDRM")]
     assert len(t1) == 2 and (t1.ours == edrm[expected]).all()
     assert t1["our system"].str.contains(f"[{expected}]", regex=False).all()
-    acc = rows[rows.quantity == "T1 KRISSBERT: accuracy"].iloc[0]
-    assert acc.ours == edrm[expected] / 2 and f"[{expected}]" in acc["our system"]
+    f1 = rows[rows.quantity == "T1 KRISSBERT: F1"].iloc[0]
+    assert f1.ours == edrm[expected] / 4 and f"[{expected}]" in f1["our system"]
     t3 = assemble.table3(recs, paper.reported())
     assert t3[t3.source.str.startswith("ours") & (t3.task == 1)].accuracy.iloc[0] == edrm[expected] / 2
 
@@ -174,9 +194,14 @@ def test_tier_label(raw, label):
 
 
 def test_pair_models():
-    assert assemble.pair_models(["minilm-l6", "mpnet-base"]) == {"KRISSBERT": "mpnet-base",
+    """The paper's SapBERT-Large beside our self-aligned model, KRISSBERT beside MiniLM-L6, unless told."""
+    assert assemble.pair_models(["minilm-l6", "minilm-l6-sap"]) == {"KRISSBERT": "minilm-l6",
+                                                                    "SapBERT-Large": "minilm-l6-sap"}
+    assert assemble.pair_models(["minilm-l6", "mpnet-base"]) == {"KRISSBERT": "minilm-l6",
                                                                  "SapBERT-Large": "minilm-l6"}
     assert assemble.pair_models(["tiny"]) == {"KRISSBERT": "tiny", "SapBERT-Large": "tiny"}
+    assert assemble.pair_models(["minilm-l6", "mpnet-base"], {"KRISSBERT": ["mpnet-base"]}) == {
+        "KRISSBERT": "mpnet-base"}
 
 
 def test_fmt_number():
@@ -205,8 +230,8 @@ def test_summary_outlier_rows_match_07_json(tiny_results):
                                  "qdq_mean_cosine_to_fp32": {"static": 0.93, "smoothquant": 0.95}})
     rows = assemble.summary_rows(assemble.load_records(["tiny"]), paper.reported())
     f4 = rows[rows.section == "Figure 4"].set_index("quantity")
-    assert f4.loc["tiny: share of channels with abs(x) >2.5 (before)", "ours"] == 0.125
-    assert f4.loc["tiny: max abs(x) (after)", "ours"] == 4.0
+    assert f4.loc["tiny: share of channels with max abs(x) > 5 (before SmoothQuant)", "ours"] == 0.03
+    assert f4.loc["tiny: max abs(x) (after SmoothQuant)", "ours"] == 4.0
     assert f4.loc["tiny: QDQ static INT8 (smoothquant) mean cosine to FP32", "ours"] == 0.95
     assert f4.paper.isna().all()                       # the paper reports no number for Figure 4
     f5 = rows[rows.section == "Figure 5"]

@@ -48,3 +48,31 @@ def test_main_table_takes_the_concept_columns_by_name():
     import pytest
     with pytest.raises(KeyError, match="no column"):
         align.main_table(src, mesh, np.array([[0.9]]), np.array([[1]]), np.array([0]))
+
+
+def test_04_through_the_partition_functions_gives_the_same_numbers_when_the_batches_are_the_same():
+    """params search.partitions: the targets go into a store and through embed_store / search_store.
+    With fixed batches as large as the data, each side is one encoder call as in the in-memory route,
+    and every number is identical (dynamic INT8: batch-dependent vectors); with smaller fixed batches
+    the vectors differ, which is why the switch is off by default."""
+    from lib import params
+    from lib.data import tiers
+    from lib.formats import load_encoder
+
+    P = params.load("tiny", max_sources=40, max_targets=300)
+    data = tiers.alignment_data(P)
+    enc = load_encoder(P, "onnx-int8-dynamic")
+    main, extensive, metrics = align.align_and_score(enc, data, P)
+    same = params.load("tiny", max_sources=40, max_targets=300, fixed_batch_rows=512, partition_rows=512,
+                       search={"partitions": True})
+    p_main, p_ext, p_metrics = align.align_and_score(enc, data, same)
+    assert p_metrics["search"]["route"] == "partitions" and "search" not in metrics
+    for key in ("acc@1", "acc@5", "acc@10", "mrr"):
+        assert p_metrics[key] == metrics[key], key
+    pd.testing.assert_frame_equal(p_main, main)
+    pd.testing.assert_frame_equal(p_ext, extensive)
+    small = params.load("tiny", max_sources=40, max_targets=300, fixed_batch_rows=16, partition_rows=64,
+                        search={"partitions": True, "index": "int8"})
+    s_main, _, s_metrics = align.align_and_score(enc, data, small)
+    assert s_metrics["search"]["index"] == "int8"
+    assert not np.array_equal(s_main["score"].to_numpy(), main["score"].to_numpy())  # other batches

@@ -1,5 +1,5 @@
 """The Dask path (lib.search.distributed) on LocalClusters with the tiny model: results equal to the
-single process bit for bit (1 and 2 workers, dynamic INT8 and FP32), a worker killed mid-run, an
+single process bit for bit (1 and 2 workers, dynamic INT8, FP32 and OpenVINO INT8), a worker killed mid-run, an
 interrupted driver resumed, errors that name the partition file, an existing scheduler, Slurm scripts.
 """
 
@@ -54,7 +54,7 @@ def single_process(spec, store, texts):
 
 
 def test_results_identical_for_1_and_2_workers_and_one_process(P, tmp_path, hpo_targets, queries):
-    specs = {fmt: dd.EngineSpec.for_format(P, fmt) for fmt in ("onnx-int8-dynamic", "onnx-fp32")}
+    specs = {fmt: dd.EngineSpec.for_format(P, fmt) for fmt in ("onnx-int8-dynamic", "onnx-fp32", "ov-int8")}
     ref = {fmt: single_process(spec, new_store(tmp_path / f"ref-{fmt}", hpo_targets), queries)
            for fmt, spec in specs.items()}
     for workers in (1, 2):
@@ -149,8 +149,8 @@ def test_attaching_to_an_existing_scheduler_leaves_it_running(P):
         cluster.close()
 
 
-def test_only_onnx_formats_run_on_workers(P):
-    with pytest.raises(ValueError, match="ONNX formats only"):
+def test_only_onnx_and_openvino_formats_run_on_workers(P):
+    with pytest.raises(ValueError, match="ONNX and OpenVINO formats only"):
         dd.EngineSpec.for_format(P, "fp32-torch")
 
 
@@ -170,3 +170,70 @@ def test_slurm_job_script_is_an_sbatch_script_that_starts_workers():
     assert any("-p cpu" in line for line in sbatch) and any("-A proj" in line for line in sbatch)
     run = next(line for line in lines if "dask_worker" in line or "dask worker" in line)
     assert run.startswith("/opt/env/bin/python") and "--nthreads 1" in run and "--nworkers 4" in run
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantized indexes and resident partitions on the cluster (issue 26)
+
+
+def test_quantized_indexes_with_rescoring_are_identical_on_1_and_2_workers_and_one_process(P, tmp_path, hpo_targets,
+                                                                                           queries):
+    from lib.params import Search
+
+    spec = dd.EngineSpec.for_format(P, "onnx-int8-dynamic")
+    enc = spec.build()
+    key = pt.vector_key(enc.fingerprint, BATCH)
+    ref_store = new_store(tmp_path / "ref", hpo_targets)
+    pt.embed_store(ref_store, enc, key, BATCH, codes=("int8", "binary"))
+    q = pt.embed_fixed(enc, queries, BATCH)
+    exact = topk(q, pt.store_vectors(ref_store, key), 10, block=pt.search_block(PART))
+    indexes = {(index, mult): Search(index=index, rescore_multiplier=mult)
+               for index in ("int8", "binary") for mult in (2, -(-len(hpo_targets) // 10))}
+    ref = {name: pt.search_store(ref_store, key, q, 10, search=s) for name, s in indexes.items()}
+    for (index, mult), (s, i) in ref.items():
+        if mult > 2:  # rescoring the whole store: the exact top-k
+            assert np.array_equal(i, exact[1]) and np.allclose(s, exact[0], atol=1e-6), index
+    for workers in (1, 2):
+        with dd.dask_client(workers=workers, dashboard_address=":0") as client:
+            for (index, mult), search in indexes.items():
+                store = new_store(tmp_path / f"{index}-{mult}-{workers}", hpo_targets)
+                run = dd.align_store(client, spec, store, queries, 10, BATCH, search=search)
+                assert all(store.has_codes(key, j, index) for j in range(len(store.partitions)))
+                want_s, want_i = ref[(index, mult)]
+                assert np.array_equal(run.ids, want_i) and np.array_equal(run.scores, want_s), (index, mult, workers)
+            assert not any(client.run(lambda: "torch" in sys.modules).values())
+
+
+def test_workers_keep_the_partitions_they_searched_and_check_a_file_when_they_load_it(P, tmp_path, hpo_targets,
+                                                                                     queries):
+    spec = dd.EngineSpec.for_format(P, "onnx-fp32")
+    store = new_store(tmp_path / "s", hpo_targets)
+    with dd.dask_client(workers=2, dashboard_address=":0") as client:
+        first = dd.align_store(client, spec, store, queries, 10, BATCH)
+        key = pt.vector_key(spec.fingerprint, BATCH)
+        stats = dd.resident_stats(client)
+        assert sum(s["loads"] for s in stats.values()) == len(store.partitions)  # each partition loaded once
+        assert all(s["loads"] > 0 for s in stats.values())  # spread over both workers
+        for f in sorted((store.folder / "vectors" / key).glob("*.npy")):  # same size, other bytes
+            data = bytearray(f.read_bytes())
+            data[-4:] = bytes(4 * [0x7F])
+            f.write_bytes(bytes(data))
+        # the driver plans from the records (it does not hash the vectors), the workers serve them from memory
+        runs = dd.embed_store_dask(client, store, dd.register_engine(client, spec), key, BATCH)
+        assert all(r.reused for r in runs)
+        q = dd.embed_texts_dask(client, spec.fingerprint, queries, BATCH)
+        second = dd.search_store_dask(client, store, key, q, 10)
+        after = dd.resident_stats(client)
+        assert sum(s["loads"] for s in after.values()) == len(store.partitions)  # no vector file read again
+        assert sum(s["hits"] for s in after.values()) == len(store.partitions)
+        assert np.array_equal(first.ids, second[1]) and np.array_equal(first.scores, second[0])
+    with dd.dask_client(workers=1, dashboard_address=":0") as client:  # new workers load, and catch it
+        with pytest.raises(DataFormatError, match=r"part-0000\d\.npy: checksum mismatch"):
+            dd.search_store_dask(client, store, key, q, 10)
+
+
+def test_placement_sends_each_partition_to_one_worker_round_robin(P):
+    with dd.dask_client(workers=2, dashboard_address=":0") as client:
+        where = dd.placement(client, 5)
+        assert where == dd.placement(client, 5) and len(set(where)) == 2
+        assert where[0] == where[2] == where[4] != where[1]

@@ -176,3 +176,15 @@ def test_store_tables_take_the_concept_column_by_name(tmp_path):
     assert "correct" not in main
     with pytest.raises(KeyError, match="no column"):
         align.store_tables(sources, store, scores, ids, "CUI", "gold")
+
+
+def test_queries_of_another_width_are_an_error_naming_store_and_key(tmp_path):
+    """Before: ONNX Runtime's "Got: 3 Expected: 8", naming neither the store nor the key."""
+    s = make_store(tmp_path, n=16)
+    enc = BatchDependentEncoder()
+    key = pt.vector_key(enc.fingerprint, 4)
+    pt.embed_store(s, enc, key, 4)
+    queries = np.ones((2, 3), np.float32)
+    for call in (lambda: pt.search_store(s, key, queries, 2), lambda: pt.topk_partition(s, 0, key, queries, 2)):
+        with pytest.raises(ValueError, match=rf"{s.folder}: vectors '{key}' are 8 wide, the queries 3"):
+            call()

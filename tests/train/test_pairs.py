@@ -156,3 +156,111 @@ def test_licensed_training_set_from_a_params_file_holds_out_dev_and_lay_strings(
     assert not held & in_pairs
     assert strings_of(ts.pairs).isdisjoint({tp.normalise(s) for s in fixtures.lexicon_frame().Terme})
     assert ts.strings is not None and not ts.strings.empty
+
+
+# --- corpora, cross-ontology merge, leakage per corpus (issue 22) -------------------------------------------
+
+def test_match_key_ignores_case_punctuation_hyphens_and_spaces():
+    from lib.text import match_key
+    assert match_key("Long, slender fingers") == match_key("long slender fingers") == match_key("long slender-fingers")
+    assert match_key("Short-limb dwarfism") == match_key("short limb  dwarfism") == match_key("shortlimb dwarfism")
+    assert match_key("High pitched voice") == match_key("high-pitched voice")
+    assert match_key("Type 2 diabetes") != match_key("type 1 diabetes")
+
+
+def test_trivial_lay_terms_use_the_same_key(hpo):
+    """The non-trivial subset and the leakage filter share lib.text.match_key: a lay term equal to one of its
+    concept's targets up to punctuation is trivial."""
+    from lib.text import match_key
+    targets = hpo.targets.groupby("SCUI").STR.apply(lambda s: {match_key(x) for x in s})
+    expect = [any(match_key(t) in targets.get(g, set()) for g in golds)
+              for t, golds in zip(hpo.lexicon.Terme, hpo.lexicon.gold_hpos)]
+    assert hpo.lexicon.trivial.tolist() == expect
+
+
+def test_entry_terms_drop_generated_plurals_and_inversions():
+    variants = ["acute abdomen", "acute abdomens", "abdomen, acute", "abdomens, acute", "colic", "gas, intestinal"]
+    assert tp.entry_terms(variants) == ["acute abdomen", "colic", "gas, intestinal"]
+
+
+def _sources(mondo_synonyms: list[str]) -> dict:
+    """A small MONDO and MeSH in the loaders' tables, for corpus_training_set(sources=...)."""
+    mondo = pd.DataFrame({"mondo_id": ["MONDO:0005068", "MONDO:0000999"],
+                          "label": ["myocardial infarction", "pink eye disease"],
+                          "definition": ["Gross necrosis of the myocardium.", ""],
+                          "synonyms": [mondo_synonyms, ["conjunctivitis, infective", "red eye illness"]],
+                          "ancestors": [{}, {}]})
+    mesh = pd.DataFrame({"mesh_id": ["D009203"], "name": ["Myocardial Infarction"], "tree_numbers": [["C14"]],
+                         "variants": [["heart attack", "myocardial infarct", "heart attacks"]]})
+    mondo_defs = mondo.loc[mondo.definition != "", ["mondo_id", "definition"]].set_axis(["concept", "string"], axis=1)
+    return {"mondo": (tp.mondo_strings(mondo), mondo_defs),
+            "mesh": (tp.mesh_strings(mesh), pd.DataFrame(columns=["concept", "string"]))}
+
+
+def test_two_ontologies_sharing_a_string_get_one_label_and_never_meet_as_negatives(hpo):
+    from lib.train.samplers import plan_batches
+    ts = tp.corpus_training_set(hpo, ["hpo", "mondo", "mesh"], None, dev_concepts=50, definitions=True,
+                                sources=_sources(["heart attack", "MI", "myocardial infarct"]))
+    mi = ts.pairs[ts.pairs.source.isin(["mondo", "mesh"]) & ts.pairs.anchor.str.contains("infarct|heart attack")]
+    assert set(mi.source) == {"mondo", "mesh"} and mi.concept.nunique() == 1   # one label for both ontologies
+    merge = ts.counts["merge"]
+    assert merge["cross_ontology_groups"] >= 1 and merge["largest_group"] <= 3
+    label = mi.concept.iloc[0]
+    for seed in range(5):
+        batches, _ = plan_batches(ts.pairs.concept.tolist(), 64, seed)
+        for b in batches:  # the sampler never puts two pairs of the merged concept in one batch
+            assert (ts.pairs.concept.iloc[b] == label).sum() <= 1
+
+
+def test_an_ambiguous_string_never_merges_and_a_chain_is_split():
+    strings = pd.DataFrame({"concept": ["HP:1", "HP:2", "MONDO:1", "MONDO:2", "MESH:1", "HP:3", "MONDO:3"],
+                            "string": ["ASD", "asd", "atrial septal defect", "autism", "Atrial-septal defect",
+                                       "heart attack", "heart attack"]})
+    label, report = tp.merge_concepts(strings)
+    assert label["HP:1"] != label["HP:2"]                  # "asd" is two HPO concepts: links nothing
+    assert label["MONDO:1"] == label["MESH:1"] == "MESH:1"  # punctuation-insensitive link
+    assert label["HP:3"] == label["MONDO:3"] == "HP:3"      # HPO's id labels its group
+    assert report["ambiguous_strings_not_linking"] == 1 and report["cross_ontology_groups"] == 2
+    chain = pd.DataFrame({"concept": ["HP:1", "MONDO:1", "MONDO:1", "HP:2"], "string": ["a", "a", "b", "b"]})
+    label, report = tp.merge_concepts(chain)               # HP:1 - MONDO:1 - HP:2 would glue two HPO targets
+    assert label["HP:1"] != label["HP:2"] and report["groups_split"] >= 1
+
+
+@pytest.mark.parametrize("planted", ["{lay}", "{lay_punct}"])
+def test_leakage_filter_covers_every_corpus_and_can_fail(hpo, planted):
+    """A MONDO synonym equal to an evaluated lay term, as is or as a punctuation variant, never reaches
+    training; the former case-and-spaces filter lets the punctuation variant through (the test can fail)."""
+    lay = "Long slender fingers" if "Long slender fingers" in set(hpo.lexicon.Terme) else hpo.lexicon.Terme.iloc[0]
+    lay_punct = lay.replace(" ", ", ", 1).upper()
+    plant = planted.format(lay=lay, lay_punct=lay_punct)
+    ts = tp.corpus_training_set(hpo, ["hpo", "mondo"], None, dev_concepts=50, definitions=False,
+                                sources=_sources(["myocardial infarct", plant]))
+    from lib.text import match_key
+    keys = set(ts.pairs.anchor.map(match_key)) | set(ts.pairs.positive.map(match_key))
+    assert keys.isdisjoint({match_key(s) for s in hpo.lexicon.Terme} | set(ts.dev["query"].map(match_key)))
+    assert ts.counts["per_corpus"]["mondo"]["pairs_dropped_lay"] >= 1
+    unfiltered = tp.concept_pairs(_sources(["myocardial infarct", plant])["mondo"][0], 50)
+    loose = {tp.normalise(s) for s in hpo.lexicon.Terme}
+    caught_by_old = unfiltered.anchor.isin(loose) | unfiltered.positive.isin(loose)
+    assert caught_by_old.any() == (plant == lay)           # only the new key catches the punctuation variant
+    assert ts.counts["per_corpus"]["mondo"]["pairs_dropped_lay_by_stricter_key"] == (0 if plant == lay else 2)
+
+
+def test_corpus_shares_subsample_the_later_corpora(hpo):
+    full = tp.corpus_training_set(hpo, ["hpo", "mesh"], None, dev_concepts=50, definitions=False,
+                                  sources=_sources(["heart attack"]))
+    assert full.counts["per_corpus"]["mesh"]["pairs_used"] == full.counts["per_corpus"]["mesh"]["pairs"]
+    hpo_pairs = full.counts["per_corpus"]["hpo"]["pairs_used"]
+    share = tp._share_sample({"hpo": full.pairs[full.pairs.source == "hpo"],
+                              "x": pd.concat([full.pairs] * 3)}, ["hpo", "x"], {"x": 0.15}, seed=0)
+    kept, report = share
+    assert len(kept["hpo"]) == hpo_pairs and abs(report["x"]["share"] - 0.15) < 0.001
+
+
+def test_dev_definitions_are_held_out_of_every_pair(hpo):
+    ts = tp.corpus_training_set(hpo, ["hpo"], None, dev_concepts=100, definitions=True)
+    from lib.text import match_key
+    assert len(ts.dev_definitions) > 50 and set(ts.dev_definitions.concept) <= set(ts.dev.concept)
+    keys = set(ts.pairs.positive.map(match_key)) | set(ts.pairs.anchor.map(match_key))
+    assert keys.isdisjoint(set(ts.dev_definitions["query"].map(match_key)))
+    assert ts.counts["per_corpus"]["hpo"]["pairs_dropped_dev_definitions"] > 0

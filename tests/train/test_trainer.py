@@ -134,3 +134,40 @@ def test_phases_split_the_budget_by_pair_count():
     assert [(n, len(p), s) for n, p, s in trainer.phases(ts, "second-phase", 100)] == \
         [("synonyms", 3, 75), ("definitions", 1, 25)]
     assert [(n, s) for n, _, s in trainer.phases(ts, "mixed", 100)] == [("all", 100)]
+
+
+def test_pca_targets_reduce_to_the_student_width_and_are_unit_vectors():
+    from lib.train.distill import pca_targets
+    x = np.random.default_rng(0).normal(size=(50, 12)).astype(np.float32)
+    t, info = pca_targets(x, 4)
+    assert t.shape == (50, 4) and np.allclose(np.linalg.norm(t, axis=1), 1, atol=1e-5)
+    assert 0 < info["explained_variance"] <= 1
+    same, info = pca_targets(x, 12)
+    assert "explained_variance" not in info and np.allclose(same, x / np.linalg.norm(x, axis=1, keepdims=True))
+
+
+def test_self_distillation_student_moves_towards_the_teacher_on_training_strings_only(trained):
+    """BioLORD's phase 2 on the tiny models: the student (tiny) learns tiny-SAP's vectors of the training
+    strings; no lay term is ever embedded for it."""
+    from lib.data.hpo import load_hpo
+    from lib.formats import load_encoder
+    from lib.text import match_key
+    from lib.train.distill import training_strings
+    from lib.train.pairs import training_set
+
+    teacher = params.load("tiny-sap")
+    trainer.train(teacher)
+    P = tiny_recipe(objective="distill", teacher="tiny-sap", learning_rate=2e-3)
+    ts = training_set(P)
+    texts = training_strings(ts.pairs)
+    lay = {match_key(s) for s in list(ts.dev["query"]) + load_hpo().lexicon.Terme.tolist()}
+    assert {match_key(t) for t in texts}.isdisjoint(lay)
+    out = trainer.train(P)
+    record = json.loads((out / trainer.RECORD).read_text())
+    losses = [r["loss"] for r in record["history"] if "loss" in r]
+    assert losses[-1] < losses[0] and record["recipe"]["teacher"] == "tiny-sap"
+    probe = texts[:200]
+    t = load_encoder(teacher, "fp32-torch").encode(probe)
+    before = (load_encoder(params.load("tiny"), "fp32-torch").encode(probe) * t).sum(1).mean()
+    after = (load_encoder(P, "fp32-torch").encode(probe) * t).sum(1).mean()
+    assert after > before

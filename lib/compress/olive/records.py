@@ -21,7 +21,7 @@ def candidates_frame(summary: dict) -> pd.DataFrame:
 
 
 def result_record(summary: dict) -> tuple[dict, dict]:
-    """(metrics, extra) for ``report.write_result`` of notebook 02-optimize."""
+    """(metrics, extra) for ``results.write_result`` of notebook 02-optimize."""
     df = pd.DataFrame(summary["candidates"])
     chosen, vs = summary.get("chosen"), summary.get("vs_onnx_fp32") or {}
     metrics = {

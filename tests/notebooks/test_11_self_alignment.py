@@ -10,8 +10,9 @@ from lib import results
 
 @pytest.mark.notebook
 def test_11_self_alignment_tiny(run_notebook, data_mirror):
+    corpus = ["HPO", "HPO, + definitions mixed", "HPO, + definitions 2nd phase"]  # no MONDO / MeSH download
     run_notebook("11-self-alignment", "tiny-sap", ablation_steps=4, crossfit=2, crossfit_steps=4,
-                 int8_format="onnx-int8-dynamic", max_sts_pairs=30)
+                 int8_format="onnx-int8-dynamic", max_sts_pairs=30, corpus_steps=4, corpus_variants=corpus)
     m = results.read_result("tiny-sap", "11-self-alignment").metrics
     assert m.leaked_lay_strings == 0
     assert m.groups[m.chosen] == "unsupervised"
@@ -20,6 +21,13 @@ def test_11_self_alignment_tiny(run_notebook, data_mirror):
     assert {"MNRL, synonyms", "multi-similarity, synonyms"} <= set(m.dev)
     assert set(m.semantics) == {"base", "trained"} and m.mcnemar["n"] == 60
     assert 0 <= m.rows[m.chosen]["acc@1"] <= 1 and m.chosen_int8["format"] == "onnx-int8-dynamic"
+    rows = {r["label"]: r for r in m.corpus["rows"]}
+    assert set(rows) == set(corpus) and all(r["steps"] == 4 for r in rows.values())
+    for r in rows.values():  # the recipe-choosing slice is never part of the test numbers
+        assert r["n_test"] + r["n_lay_dev"] == 60 and 0 < r["n_lay_dev"] < 20
+        assert r["dev-def_acc@1"] is not None and r["test"]["n"] == r["n_test"]
+    assert set(m.corpus["correlations"]) == {"synonym dev (c)", "definition -> concept (b)", "lay-term dev slice (a)"}
+    assert m.corpus["choice"]["variant"] in corpus
 
 
 @pytest.mark.notebook

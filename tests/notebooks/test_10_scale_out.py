@@ -21,9 +21,11 @@ def fake_mesh_csv(path, n=300):
 @pytest.mark.notebook
 def test_10_scale_out_tiny(run_notebook, tmp_path):
     run_notebook("10-scale-out", mesh_csv=str(fake_mesh_csv(tmp_path / "subjects_mesh.csv")), sizes=[200, None],
-                 workers=1, partition_rows=128, fixed_batch_rows=32)
+                 workers=1, partition_rows=128, fixed_batch_rows=32,
+                 search={"index": "int8", "rescore_multiplier": 2})  # the index choice (exact: unit tests)
     r = results.read_result("tiny", "10-scale-out")
     m = r.metrics
+    assert m.index == "int8" and m.rescore_multiplier == 2 and r.params.search.index == "int8"
     assert m.workers == 1 and m.n_sources == 60 and m.n_mesh_targets == 300 and m.n_hpo_targets == 400
     assert [s.n_targets for s in m.sizes] == [256, 700] and [s.partitions for s in m.sizes] == [2, 6]
     assert [s.embedded_rows for s in m.sizes] == [256, 444]
