@@ -169,9 +169,9 @@ class Rerank(_Strict):
                                "miner's dev lists (at scoring, w is chosen on the retriever's dev lists)")
     scorer: Literal["torch", "onnx-fp32", "onnx-int8-dynamic", "onnx-int8-smoothquant"] = Field(
         "onnx-int8-dynamic", description="the engine 04-align reranks with")
-    train_candidates: list[Annotated[int, Field(ge=2)]] = Field([8], min_length=1, description="C in training, the gold and C-1 hard "
-                                                                      "negatives per query: base trains at the "
-                                                                      "largest, the paper's layout draws one per step")
+    train_candidates: list[Annotated[int, Field(ge=2)]] = Field(
+        [8], min_length=1, description="C in training, the gold and C-1 hard negatives per query (so >= 2): "
+                                       "base trains at the largest, the paper's layout draws one per step")
     train_steps: int = Field(300, gt=0, description="optimizer steps at most (the best dev step is kept)")
     eval_steps: int = Field(50, gt=0, description="dev queries scored every this many steps (the dev curve)")
     max_minutes: float | None = Field(5.0, gt=0, description="wall-clock cap on one training run (a run stopped "

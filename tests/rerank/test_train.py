@@ -17,8 +17,18 @@ from lib.rerank.model import TorchCross, score_inputs
 
 
 def first_queries(ex: Examples, k: int) -> Examples:
-    return Examples(ex.queries[:k], ex.golds[:k], ex.candidates.rows(np.arange(k)), ex.labels[:k],
-                    ex.retrieved_rank[:k])
+    return _queries(ex, np.arange(k))
+
+
+def hard_queries(ex: Examples, k: int) -> Examples:
+    """k queries whose miner did not rank the gold first (then the others), so that step 0 leaves the
+    lists something to learn whatever the tiny data holds."""
+    return _queries(ex, np.sort(np.argsort(np.asarray(ex.retrieved_rank) == 1, kind="stable")[:k]))
+
+
+def _queries(ex: Examples, idx: np.ndarray) -> Examples:
+    return Examples([ex.queries[i] for i in idx], [ex.golds[i] for i in idx], ex.candidates.rows(idx),
+                    np.asarray(ex.labels)[idx], np.asarray(ex.retrieved_rank)[idx])
 
 
 def own_lists(ex: Examples) -> rt.DevLists:
@@ -90,7 +100,7 @@ def test_the_base_crossencoder_scores_as_the_scorer_plus_its_prior(tiny_setup):
 def test_both_layouts_and_objectives_learn(tiny_setup, tmp_path, layout, objective):
     """40 steps on 8 queries: the tiny model must fit its lists (loss with dropout off, before vs after)."""
     P, _, tr = tiny_setup
-    ex = first_queries(tr.examples, 8)
+    ex = hard_queries(tr.examples, 8)
     R = P.rerank.model_copy(update={"objective": objective, "train_steps": 40, "eval_steps": 20, "batch_size": 8,
                                     "head_learning_rate": 1e-2})
     start = resolve_model_dir(P)
