@@ -5,7 +5,7 @@
 #   make paper   run every notebook for every model in MODELS, then assemble tables and summary
 #   make train-study  notebook 11: self-alignment variants, dev set, lay-term table (not in paper)
 #   make mpnet-sap / make distill  MPNet-base-SAP, and MiniLM distilled from it, through 02-04 (not in paper)
-#   make rerank  notebook 12: [MASK] cross-encoder rerankers, packed vs base, INT8 (not in paper; ~80 min)
+#   make rerank  notebook 12: residual cross-encoder rerankers, packed vs base, INT8 (not in paper)
 #   make test    ruff + unit tests + papermill smoke runs on the tiny random model (no network)
 #   make test-fast  ruff + unit tests only (no notebook runs)
 #   make bench   speed / memory / energy benchmark (results/bench/)
@@ -87,10 +87,11 @@ $(MODEL_DIR)/trained/$(1).stamp: params/$(1).yaml params/$(call base_of,$(1)).ya
 endef
 STUDY_MODEL ?= minilm-l6-sap
 RERANK_RETRIEVER ?= minilm-l6-sap
+RERANK_MODEL ?= minilm-l6-sap
 # issue 22: the bigger self-aligned encoder and the MiniLM distilled from it (opt-in, outside `make paper`)
 BIG_SAP ?= mpnet-base-sap
 DISTILLED ?= minilm-l6-distill
-$(foreach m,$(sort $(TRAINED) $(STUDY_MODEL) $(RERANK_RETRIEVER) $(BIG_SAP) $(DISTILLED) tiny-sap),$(if $(call is_trained,$(m)),\
+$(foreach m,$(sort $(TRAINED) $(STUDY_MODEL) $(RERANK_RETRIEVER) $(RERANK_MODEL) $(BIG_SAP) $(DISTILLED) tiny-sap),$(if $(call is_trained,$(m)),\
     $(eval $(call TRAINED_RULE,$(m)))))
 models-trained: $(foreach m,$(TRAINED),$(MODEL_DIR)/trained/$(m).stamp)
 
@@ -131,12 +132,12 @@ $(foreach m,$(sort $(SCALE_MODEL) tiny),$(eval $(call NOTEBOOK_RULE,$(m),10-scal
 $(foreach m,$(sort $(STUDY_MODEL) tiny-sap),$(eval $(call NOTEBOOK_RULE,$(m),11-self-alignment,)))
 train-study: $(STAMP) results/$(STUDY_MODEL)/11-self-alignment.json
 
-# 12-rerank: base and packed [MASK] cross-encoders over the retriever's candidates, quantized and gated
-# (~80 min on 2 cores from scratch: four rerankers trained, ~31 min; every lay term scored at C in
-# {4, 8, 16}, the speed rounds, ~48 min). Not in paper.
-RERANK_MODEL ?= minilm-l6
-results/$(RERANK_MODEL)/12-rerank.json: notebooks/12-rerank.ipynb params/$(RERANK_MODEL).yaml $(call NB_DEPS,12-rerank) \
-        $(call TRAINED_DEP,$(RERANK_RETRIEVER)) | $(STAMP) models
+# 12-rerank: residual cross-encoders (w x retriever cosine + f) started from RERANK_MODEL over RERANK_RETRIEVER's
+# candidates, base / shared-prefix / paper layouts, with and without definitions, quantized and gated, and
+# the supervised lay cross-fit row (times: README, *Reranking*). Not in paper.
+results/$(RERANK_MODEL)/12-rerank.json: notebooks/12-rerank.ipynb params/$(RERANK_MODEL).yaml \
+        params/$(RERANK_RETRIEVER).yaml $(call NB_DEPS,12-rerank) $(call TRAINED_DEP,$(RERANK_RETRIEVER)) \
+        $(call TRAINED_DEP,$(RERANK_MODEL)) | $(STAMP) models
 	@mkdir -p build/$(RERANK_MODEL)
 	$(PAPERMILL) notebooks/12-rerank.ipynb build/$(RERANK_MODEL)/12-rerank.ipynb -f params/$(RERANK_MODEL).yaml \
 	    -y '{"rerank": {"retriever": "$(RERANK_RETRIEVER)"}}' -k $(KERNEL) --cwd notebooks --log-level WARNING

@@ -57,7 +57,7 @@ CODE_KEYS: dict[str, tuple[str, ...]] = {
     "training": ("lib/train/pairs.py", "lib/train/samplers.py", "lib/train/losses.py", "lib/train/trainer.py",
                  "lib/train/distill.py", "lib/text.py"),
     "rerank": ("lib/rerank/inputs.py", "lib/rerank/model.py", "lib/rerank/data.py", "lib/rerank/train.py",
-               "lib/rerank/candidates.py"),
+               "lib/rerank/candidates.py", "lib/engines/cross.py"),
 }
 
 

@@ -5,6 +5,10 @@ engine; the ONNX formats run on the ONNX Runtime engine and the OpenVINO formats
 on the OpenVINO engine, each over an artifact that its builder makes on first use (so any notebook can
 run alone). This is the only module that knows both the builders
 (:mod:`lib.compress`) and the engines (:mod:`lib.engines`), which is why it sits above both.
+
+Builders are keyed by model kind (:data:`BUILDERS`): a bi-encoder's formats are built from its params,
+a reranker's (:mod:`lib.engines.cross`) from its model folder, by the same recipes (export, fusion,
+dynamic INT8, static INT8 with SmoothQuant), and both run on the one ORT engine (:func:`load_reranker`).
 """
 
 from __future__ import annotations
@@ -15,16 +19,19 @@ from typing import Any, Callable
 import logging
 
 from lib import atomic, results
-from lib.compress.dynamic import dynamic_int8, dynamic_int8_to
-from lib.compress.export import fused_onnx
+from lib.compress.calibration import feeds_key
+from lib.compress.dynamic import dynamic_int8, dynamic_int8_file, dynamic_int8_to
+from lib.compress.export import artifact_dir_of, fused_onnx, fused_onnx_of, unfused_onnx_of
+from lib.compress.graph import linear_matmuls
 from lib.compress.olive.search import olive_best, olive_session_options
 from lib.compress.openvino import gate_variants as ov_gate_variants
 from lib.compress.openvino import ov_fp32, ov_int8, ov_int8_to
 from lib.compress.smoothquant import plain_static_int8_to, searched_keep_fp32, smoothquant_int8, smoothquant_int8_to
+from lib.compress.static import cached_static_int8, keep_tag, smoothed_fp32
 from lib.engines.encoder import Encoder
 from lib.engines.hub import resolve_model_dir
 from lib.engines.openvino import compile_ir, ov_encoder
-from lib.engines.ort import onnx_encoder, ort_session
+from lib.engines.ort import OrtEncoder, onnx_encoder, ort_session
 from lib.engines.torch import load_torch_encoder
 from lib.machine import cpu_info
 from lib.params import GATE_CHOSEN, Params
@@ -176,3 +183,62 @@ def formats_to_run(P: Params) -> tuple[list[str], dict[str, Any]]:
     if not out:
         raise ValueError(f"params {P.name}: no format to run ({info.get('note')})")
     return out, info
+
+
+# ---------------------------------------------------------------------------------------------
+# Rerankers: the same recipes on a reranker folder (lib.engines.cross), keyed by its content
+
+
+def score_head(path: Path) -> list[str]:
+    """The reranker's score-head MatMul (kept FP32 in every INT8 format: its output *is* the score, and
+    it costs one multiply-add per hidden unit and token)."""
+    return [n for n in linear_matmuls(path) if "/head/" in n or n.startswith("head")]
+
+
+def _reranker_fp32(model_dir: Path, P: Params, feeds: list[dict] | None) -> Path:
+    return fused_onnx_of(model_dir, P.opset, P.max_length)
+
+
+def _reranker_dynamic(model_dir: Path, P: Params, feeds: list[dict] | None) -> Path:
+    fused = fused_onnx_of(model_dir, P.opset, P.max_length)
+    keep = score_head(fused)
+    out = artifact_dir_of(model_dir, P.opset, P.max_length, "onnx-int8-dynamic") / f"model-x{keep_tag(keep)}.onnx"
+    return dynamic_int8_file(fused, out, nodes_to_exclude=keep)
+
+
+def _reranker_smoothquant(model_dir: Path, P: Params, feeds: list[dict] | None) -> Path:
+    """SmoothQuant static INT8 (alpha and quant format from params) calibrated on ``feeds``: reranker rows
+    of training queries (lib.rerank.pipeline.calibration_feeds), never a lay term or a dev query."""
+    if not feeds:
+        raise ValueError("a reranker's onnx-int8-smoothquant needs calibration feeds (rows of training queries)")
+    unfused = unfused_onnx_of(model_dir, P.opset, P.max_length)
+    keep = score_head(unfused)
+    d = artifact_dir_of(model_dir, P.opset, P.max_length, "onnx-int8-smoothquant")
+    out = d / f"model-a{P.smoothquant_alpha:.2f}-{P.quant_format}-{feeds_key(feeds)}-x{keep_tag(keep)}.onnx"
+    return cached_static_int8(smoothed_fp32(unfused, feeds, P.smoothquant_alpha, d), out, feeds, P.quant_format,
+                              exclude=keep)
+
+
+RERANKER_BUILDERS: dict[str, Callable[[Path, Params, list[dict] | None], Path]] = {
+    "onnx-fp32": _reranker_fp32,
+    "onnx-int8-dynamic": _reranker_dynamic,
+    "onnx-int8-smoothquant": _reranker_smoothquant,
+}
+# Model kind -> its ONNX formats' builders (the encoders' take params, the rerankers' a model folder).
+BUILDERS: dict[str, dict[str, Callable]] = {"encoder": ONNX_BUILDERS, "reranker": RERANKER_BUILDERS}
+
+
+def reranker_artifact(model_dir: Path, fmt: str, P: Params, feeds: list[dict] | None = None) -> Path:
+    """A reranker folder's ONNX file in ``fmt`` (built on first use; ``feeds``: static INT8 calibration)."""
+    if fmt not in RERANKER_BUILDERS:
+        raise ValueError(f"unknown reranker format {fmt!r}; known: {', '.join(RERANKER_BUILDERS)}")
+    return RERANKER_BUILDERS[fmt](Path(model_dir), P, feeds)
+
+
+def load_reranker(model_dir: Path, fmt: str, P: Params, feeds: list[dict] | None = None) -> OrtEncoder:
+    """The one ORT engine over a reranker's artifact: its ``forward(feeds)`` returns token scores
+    (lib.rerank.model pools them); a file that fails to load is removed and rebuilt once."""
+    path = reranker_artifact(model_dir, fmt, P, feeds)
+    session = atomic.load_or_rebuild(path, lambda p: ort_session(p, P),
+                                     lambda p: reranker_artifact(model_dir, fmt, P, feeds), what="ONNX artifact")
+    return onnx_encoder(P, fmt, path, model_dir=Path(model_dir), session=session)

@@ -126,12 +126,14 @@ class Training(_Strict):
 
 
 class Rerank(_Strict):
-    """Reranking the retriever's candidates with a cross-encoder (issue 14: lib.rerank, notebook 12).
+    """Reranking the retriever's candidates with a residual cross-encoder (issues 14, 23: lib.rerank, notebook 12).
 
-    The reranker is this params file's model under a 2-class head read at [MASK] positions, trained on
-    candidates that ``retriever`` finds for non-lay HPO synonyms (never a lay term). Everything that
-    shapes the weights enters the trained reranker's cache key (lib.rerank.train). ``enabled`` makes
-    04-align report the reranked alignment beside the retriever's.
+    Score = w x retriever cosine + f(term, candidate): f is this params file's model (by default the
+    self-aligned retriever) under a zero-initialised head read from the candidate's own tokens, so a
+    reranker starts at the retriever's order. It trains on lists that ``miner`` finds for non-lay HPO
+    synonyms (never a lay term, never a dev query); steps and learning rate are chosen on the dev
+    queries. Everything that shapes the weights enters the trained reranker's cache key
+    (lib.rerank.train). ``enabled`` makes 04-align report the reranked alignment beside the retriever's.
     """
 
     enabled: bool = Field(False, description="04-align also reports the reranked alignment (the reranker is "
@@ -140,40 +142,61 @@ class Rerank(_Strict):
                                                                           "gives candidates (None = this file)")
     retriever_format: Format | None = Field(None, description="the retriever's format (None = the first of its "
                                                               "`formats`)")
-    candidates: int = Field(8, gt=0, description="C: concepts per lay term to rerank (a concept is shown by its "
-                                                 "best-scoring string)")
-    packed: bool = Field(True, description="04-align's reranker: packed (a term's C candidates in one input, one "
-                                           "[MASK] each) or base (one input per term-candidate pair)")
+    miner: str | None = Field(None, pattern=NAME_PATTERN, description="params name of the bi-encoder that mines "
+                                                                      "the training lists; it must not have trained "
+                                                                      "on the training queries (None: the "
+                                                                      "retriever's start model when the retriever "
+                                                                      "is trained, else the retriever)")
+    candidates: int = Field(8, gt=0, description="C: concepts per lay term to rerank in 04-align (a concept is "
+                                                 "shown by its best-scoring string)")
+    layout: Literal["base", "shared-prefix", "paper"] = Field(
+        "shared-prefix", description="04-align's reranker: base (one input per term-candidate pair), "
+                                     "shared-prefix (base's model, the term computed once for its C "
+                                     "candidates) or paper (the C candidates attend to each other)")
+    readout: Literal["mean", "first", "mask"] = Field(
+        "mean", description="where a candidate's score is read: the mean of its own tokens, its first "
+                            "token, or an inserted [MASK] (the paper's; for masked-language-model starts)")
+    definitions: bool = Field(True, description="04-align's reranker shows each candidate as 'name : first "
+                                                "definition_tokens tokens of its definition'")
+    definition_tokens: int = Field(16, ge=0, description="N: definition tokens shown after a candidate's name "
+                                                         "(0: names only)")
     objective: Literal["bce", "listwise"] = Field(
-        "bce", description="bce: per-[MASK] binary cross-entropy (the paper's); listwise: softmax cross-entropy "
-                           "over a term's C [MASK] logits")
+        "listwise", description="listwise: softmax cross-entropy over a term's C scores (sentence-transformers' "
+                                "MultipleNegativesRankingLoss); bce: per-candidate binary cross-entropy "
+                                "(BinaryCrossEntropyLoss, the paper's)")
+    residual_weight: Literal["learned", "fixed"] = Field(
+        "learned", description="the prior's weight w in training: learned with f, or fixed at its fit on the "
+                               "miner's dev lists (at scoring, w is chosen on the retriever's dev lists)")
     scorer: Literal["torch", "onnx-fp32", "onnx-int8-dynamic", "onnx-int8-smoothquant"] = Field(
         "onnx-int8-dynamic", description="the engine 04-align reranks with")
-    train_candidates: list[Annotated[int, Field(gt=0)]] = Field(
-        [4, 8, 16], min_length=1, description="each training step draws its C from these (one reranker, every C)")
-    train_steps: int = Field(300, gt=0, description="optimizer steps: the deterministic budget (~1.6 s a step "
-                                                    "for MiniLM-L6 on 2 CPU cores)")
-    max_minutes: float | None = Field(10.0, gt=0, description="wall-clock cap on training (a run stopped by it "
-                                                              "is marked so)")
-    learning_rate: float = Field(5e-5, gt=0, description="the encoder's learning rate")
-    head_learning_rate: float = Field(1e-3, gt=0, description="the new 2-class head's learning rate (it starts "
-                                                             "from a random init, the encoder does not)")
+    train_candidates: list[Annotated[int, Field(ge=2)]] = Field(
+        [8], min_length=1, description="C in training, the gold and C-1 hard negatives per query (so >= 2): "
+                                       "base trains at the largest, the paper's layout draws one per step")
+    train_steps: int = Field(300, gt=0, description="optimizer steps at most (the best dev step is kept)")
+    eval_steps: int = Field(50, gt=0, description="dev queries scored every this many steps (the dev curve)")
+    max_minutes: float | None = Field(5.0, gt=0, description="wall-clock cap on one training run (a run stopped "
+                                                              "by it is marked so)")
+    learning_rates: list[float] = Field([1e-4, 3e-4], min_length=1, description="the encoder's learning rates "
+                                                                                "tried; the dev queries choose")
+    head_learning_rate: float = Field(1e-3, gt=0, description="learning rate of the zero-initialised head and "
+                                                             "of the prior's weight")
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     batch_size: int = Field(8, gt=0, description="training queries per step, each with its C candidates")
     max_seq_length: int = Field(256, gt=8, description="tokens per input; a packed input that would be longer is "
                                                        "split in several, so every candidate is still scored")
     max_term_tokens: int = Field(24, gt=0, description="a term is cut to this many tokens")
-    max_candidate_tokens: int = Field(24, gt=0, description="a candidate string is cut to this many tokens")
+    max_candidate_tokens: int = Field(24, gt=0, description="a candidate's name is cut to this many tokens")
     train_max_queries: int | None = Field(None, gt=0, description="sample the training queries (None = every "
                                                                   "usable non-lay synonym)")
     train_max_targets: int | None = Field(None, gt=0, description="sample the candidate pool (every string of a "
                                                                   "sampled query's gold concept is kept)")
     french: bool = Field(False, description="HPO French labels and synonyms as extra queries (public tier)")
-    fusion: bool = Field(True, description="rank by margin + w x retriever cosine, w chosen on the dev queries "
-                                           "(w = 0: the reranker alone; inf: the retriever); both are reported")
     dev_concepts: int = Field(300, gt=0, description="concepts whose non-lay synonyms are held out of training "
                                                      "(dev queries; the INT8 calibration never sees them)")
-    save_steps: int = Field(200, gt=0, description="checkpoint interval (an interrupted run resumes from it)")
+    crossfit_folds: int = Field(2, ge=0, description="the supervised row: concept-disjoint folds of the lay "
+                                                     "terms, each scored by a reranker fine-tuned on the others "
+                                                     "(0: no supervised row)")
+    crossfit_steps: int = Field(50, gt=0, description="fine-tuning steps per cross-fit fold")
     gate_min_top1_agreement: float = Field(0.98, ge=0, le=1, description="INT8 gate: share of terms whose "
                                                                          "reranked top-1 equals FP32's")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="training device; auto: CUDA when "

@@ -357,9 +357,9 @@ def test_rerank_candidates_beyond_the_trained_ones_are_refused_at_load():
     assert params.load("tiny", rerank={"candidates": 4, "train_candidates": [2, 4]}).rerank.candidates == 4
 
 
-def test_rerank_train_candidates_below_one_are_refused_at_load():
-    with pytest.raises(ParamsError, match=r"rerank\.train_candidates\.0.*greater than 0"):
-        params.load("tiny", rerank={"train_candidates": [0], "candidates": 1})
+def test_rerank_train_candidates_without_a_negative_are_refused_at_load():
+    with pytest.raises(ParamsError, match=r"rerank\.train_candidates\.0.*greater than or equal to 2"):
+        params.load("tiny", rerank={"train_candidates": [1], "candidates": 1})
 
 
 @pytest.mark.parametrize("files, chain", [

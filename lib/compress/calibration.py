@@ -62,7 +62,8 @@ def calibration_split(P: Params) -> tuple[list[str], list[str], str]:
 
 def row_feeds(ids: Sequence[Sequence[int]], input_names: Sequence[str], batch_size: int,
               seq_len: int | None = None, pad_id: int = 0,
-              types: Sequence[Sequence[int]] | None = None) -> list[dict[str, np.ndarray]]:
+              types: Sequence[Sequence[int]] | None = None,
+              extra: dict[str, Sequence[Sequence[int]]] | None = None) -> list[dict[str, np.ndarray]]:
     """Model feeds from rows of token ids: the one builder of quantization inputs (calibration of every
     static INT8 build, the quantization debugger's per-sentence feeds, the rerankers' calibration rows).
 
@@ -70,7 +71,8 @@ def row_feeds(ids: Sequence[Sequence[int]], input_names: Sequence[str], batch_si
     ONNX Runtime's calibrators stack the batches: shapes must agree), the last batch completed with the
     first rows again, so no row is dropped. Without it, each batch is padded to its own longest row
     (``batch_size=1``: unpadded rows, every position a real token). ``token_type_ids`` are ``types``
-    where given, else zeros; only the graph's ``input_names`` are fed.
+    where given, else zeros; ``extra``: more per-token int inputs by name (a reranker's ``position_ids``
+    and ``attention_groups``), padded with 0; only the graph's ``input_names`` are fed.
     """
     rows = list(range(len(ids)))
     n_batches = max(1, -(-len(rows) // batch_size))
@@ -85,6 +87,8 @@ def row_feeds(ids: Sequence[Sequence[int]], input_names: Sequence[str], batch_si
         token_types = (pad_batch([types[r] for r in part], input_ids.shape[1], 0)[0] if types is not None
                        else np.zeros_like(input_ids))
         feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": token_types}
+        for name, rows_of in (extra or {}).items():
+            feed[name] = pad_batch([rows_of[r] for r in part], input_ids.shape[1], 0)[0]
         out.append({k: feed[k] for k in input_names if k in feed})
     return out
 

@@ -1,5 +1,5 @@
-"""Notebook 12's figure: Acc@1 against C (retriever, its Acc@C ceiling, each reranker and format) and the
-packed reranker's inference speed-up over the base one against C.
+"""Notebook 12's figure: Acc@1 against C (retriever, its Acc@C ceiling, each reranker's residual score in
+ONNX FP32) and the packed layouts' inference speed over the base one against C.
 
 Data in, Figure out: nothing computed or read here.
 """
@@ -15,21 +15,21 @@ from lib.plots.style import PAPER_WIDTH_IN
 
 
 def accuracy_speed_figure(accuracy: pd.DataFrame, speed: pd.DataFrame, title: str = "") -> Figure:
-    """Left: Acc@1 (95% CI) against C per system and format, with the retriever's Acc@C ceiling dashed.
-    Right: packed / base terms per second against C per format.
+    """Left: Acc@1 (95% CI) against C per system (residual rows in ONNX FP32), the retriever's Acc@1 and
+    its Acc@C ceiling dashed. Right: packed / base terms per second against C per format and layout.
 
-    ``accuracy``: rows of lib.rerank.pipeline.accuracy_row; ``speed``: columns ``format``,
-    ``candidates``, ``ratio`` (packed over base).
+    ``accuracy``: rows of lib.rerank.study (``score`` residual / f alone / cosine); ``speed``: columns
+    ``format``, ``candidates`` and ratio columns named ``<layout> / base``.
     """
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(PAPER_WIDTH_IN, 2.9), gridspec_kw={"width_ratios": [2, 1]})
     retr = accuracy[accuracy.system == "retriever"].sort_values("candidates")
     if len(retr):
         ax.plot(retr.candidates, retr["ceiling_acc@C"], "k--", lw=1, label="retriever Acc@C (ceiling)")
         ax.plot(retr.candidates, retr["acc@1"], "k-", marker="o", ms=3, lw=1.2, label="retriever Acc@1")
-    others = accuracy[accuracy.system != "retriever"]
-    for (system, fmt), g in others.groupby(["system", "format"], sort=False):
+    shown = accuracy[(accuracy.system != "retriever") & (accuracy.get("score") == "residual")]
+    for (system, fmt), g in shown.groupby(["system", "format"], sort=False):
         g = g.sort_values("candidates")
-        ls = "-" if "packed" in str(system) else ":"
+        ls = "-" if "paper" in str(system) else (":" if "shared" in str(system) else "-.")
         ax.errorbar(g.candidates, g["acc@1"], yerr=[g["acc@1"] - g["acc@1_lo"], g["acc@1_hi"] - g["acc@1"]],
                     ls=ls, marker="o", ms=3, lw=1, capsize=2, label=f"{system} [{fmt}]")
     cs = sorted(accuracy.candidates.unique())
@@ -39,15 +39,18 @@ def accuracy_speed_figure(accuracy: pd.DataFrame, speed: pd.DataFrame, title: st
     ax.set_ylabel("Acc@1")
     ax.set_ylim(0, 1)
     ax.legend(fontsize="x-small", frameon=False, loc="upper left", ncols=2)
+    ratios = [c for c in speed.columns if str(c).endswith(" / base")]
+    top = 1.0
     for fmt, g in speed.groupby("format", sort=False):
         g = g.sort_values("candidates")
-        bx.plot(g.candidates, g.ratio, marker="o", ms=3, label=str(fmt))
+        for col in ratios:
+            bx.plot(g.candidates, g[col], marker="o", ms=3, label=f"{col.split(' / ')[0]} [{fmt}]")
+            top = max(top, float(np.nanmax(g[col])))
     bx.axhline(1.0, color="grey", lw=0.8)
     bx.set_xscale("log", base=2)
     bx.set_xticks(cs, [str(c) for c in cs])
     bx.set_xlabel("candidates C")
-    bx.set_ylabel("packed / base terms/s")
-    top = float(np.nanmax(speed.ratio)) if len(speed) else 1.0
+    bx.set_ylabel("terms/s over base")
     bx.set_ylim(0, max(2.0, 1.1 * top))
     bx.legend(fontsize="x-small", frameon=False)
     if title:

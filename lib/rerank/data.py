@@ -1,19 +1,33 @@
-"""Training data for the rerankers without the evaluated lay terms.
+"""Training data for the rerankers without the evaluated lay terms, and lists a retriever did not fit.
 
 A reranker must learn to find a concept through *other* strings of it, as a lay term's concept is found:
 
 * **queries** are the non-lay HPO synonyms (optionally the HPO French labels and synonyms), normalised
   (:func:`lib.train.pairs.normalise`); a query's gold is every concept that has that string;
-* **candidates** come from the retriever over the **pool** (HPO names and non-lay synonyms) with the
-  query string itself removed, collapsed to concepts (:mod:`lib.rerank.candidates`);
-* **negatives** are the retriever's other concepts (hard negatives); a negative whose string is also a
-  string of a gold concept is dropped (the same text cannot be both a match and a non-match), and the
-  gold concept, if the retriever missed it, takes the last slot with its best-scoring remaining string.
+* **lists** (:func:`training_examples`) come from the **miner** over the **pool** (HPO names and non-lay
+  synonyms) with the query string itself removed, collapsed to concepts (:mod:`lib.rerank.candidates`).
+  The miner is a bi-encoder that never trained on these queries (by default the self-aligned
+  retriever's start model, ``lib.rerank.pipeline.miner``): the self-aligned retriever trained on these
+  very synonyms, so its lists for them are easier than its lists for lay terms, and its cosines
+  overconfident; the miner's are as hard as a lay term's. The miner's cosine is the residual prior of
+  training (:mod:`lib.rerank.train`);
+* **negatives** are the miner's other concepts (hard negatives); a negative whose string is also a string
+  of a gold concept is dropped (the same text cannot be both a match and a non-match), and the gold
+  concept, if the miner missed it, takes the last slot with its best-scoring remaining string.
+  sentence-transformers' ``mine_hard_negatives`` mines *strings*: a concept with ten synonyms would
+  fill ten slots, and its string-equality filter cannot see that two strings name one concept. Concept
+  ids make false negatives known exactly here, and its ``relative_margin`` would discard the negatives
+  ranked above the gold, the very ones a reranker exists to demote; so the concept-level mining is ours;
+* **candidate texts**: a candidate is shown by its best-matching string, and with definitions by
+  ``string : first N tokens of its concept's HPO definition`` (:func:`definitions_of`; 16,449 of 19,034
+  terms have one), in training and scoring alike.
 
-Leakage: every evaluated lay string (the OBO's EXACT layperson synonyms, plus a licensed lexicon's terms
-when given) is removed from queries and pool alike, compared after normalisation, as
-:func:`lib.train.pairs.drop_strings` does; so are the dev queries (:func:`lib.train.pairs.dev_split`:
-the non-lay synonyms of ``dev_concepts`` concepts, held out for model selection and never trained on).
+Leakage (:func:`leakage`): every evaluated lay string (the OBO's EXACT layperson synonyms, plus a licensed
+lexicon's terms when given) is removed from queries and pool alike, compared after normalisation, as
+:func:`lib.train.pairs.drop_strings` does; so are the dev queries (:func:`lib.train.pairs.dev_split`: the
+non-lay synonyms of ``dev_concepts`` concepts, held out for model selection and never trained on).
+The check covers every text a reranker trains on: queries, pool, candidate strings and the definitions
+shown with them.
 """
 
 from __future__ import annotations
@@ -108,13 +122,30 @@ def training_data(hpo: HpoData, dev_concepts: int = 300, seed: int = 0, french: 
     return TrainingData(queries, pool[["concept", "string"]], dev[["query", "golds"]], banned, counts)
 
 
-def leaked_strings(td: TrainingData, cands: Candidates | None = None) -> set[str]:
-    """Forbidden strings found anywhere in the training data (queries, pool, candidate strings): must be
-    empty (the leakage test, and a check notebook 12 prints)."""
+def definitions_of(hpo: HpoData) -> dict[str, str]:
+    """Concept id -> its HPO definition (the ``def:`` text), for the concepts that have one."""
+    t = hpo.terms[hpo.terms.definition.astype(str) != ""]
+    return dict(zip(t.hpo_id.astype(str), t.definition.astype(str)))
+
+
+def leakage(td: TrainingData, cands: Candidates | None = None,
+            definitions: dict[str, str] | None = None) -> dict[str, set[str]]:
+    """Forbidden texts found in the training data: ``lay`` (evaluated lay strings among the queries, pool,
+    candidate strings and the definitions shown with them) and ``dev`` (dev queries among the training
+    queries, pool and candidate strings). Both must be empty (the leakage test; notebook 12 asserts it)."""
     seen = set(td.queries["query"]) | set(td.pool["string"])
     if cands is not None:
         seen |= {normalise(s) for s in cands.strings[cands.valid]}
-    return seen & td.forbidden
+        if definitions:
+            seen |= {normalise(definitions[c]) for c in set(cands.concepts[cands.valid]) if c in definitions}
+    return {"lay": seen & td.forbidden, "dev": seen & set(td.dev["query"])}
+
+
+def leaked_strings(td: TrainingData, cands: Candidates | None = None,
+                   definitions: dict[str, str] | None = None) -> set[str]:
+    """Every forbidden text of :func:`leakage` (lay strings and dev queries) in one set."""
+    found = leakage(td, cands, definitions)
+    return found["lay"] | found["dev"]
 
 
 @dataclass
@@ -151,26 +182,27 @@ def _drop_false_negatives(cands: Candidates, golds: Sequence[tuple[str, ...]],
     return out
 
 
-def training_examples(encoder, td: TrainingData, c_max: int) -> tuple[Examples, Candidates]:
-    """Candidates for the training queries (gold ensured) and for the dev queries (as retrieved).
+def training_examples(miner, td: TrainingData, c_max: int) -> Examples:
+    """The miner's ``c_max`` concepts for every training query, the gold ensured.
 
     The query's own string is excluded from its candidates; a missed gold takes the last non-empty
-    slot (or the first empty one) with the gold string the retriever scores highest for that query.
+    slot (or the first empty one) with the gold string the miner scores highest for that query. The
+    candidates' scores are the miner's cosines: the residual prior of training.
     """
     queries = td.queries["query"].tolist()
     golds = [tuple(g) for g in td.queries["golds"]]
     exclude = [{q} for q in queries]
     pool_strings = td.pool["string"].tolist()
     pool_codes = td.pool["concept"].to_numpy(dtype=object)
-    cands = retrieve(encoder, queries, pool_strings, pool_codes, c_max, exclude)
+    cands = retrieve(miner, queries, pool_strings, pool_codes, c_max, exclude)
     strings_of = td.pool.groupby("concept")["string"].agg(set)
     gold_strings = [set().union(*(strings_of.get(c, set()) for c in g)) for g in golds]
     cands = _drop_false_negatives(cands, golds, gold_strings)
     ranks = cands.gold_ranks(golds)
     missed = np.flatnonzero(ranks == 0)
     if len(missed):
-        q_vec = embed(encoder, queries)  # cached by retrieve
-        p_vec = embed(encoder, pool_strings)
+        q_vec = embed(miner, queries)  # cached by retrieve
+        p_vec = embed(miner, pool_strings)
         rows_of = {c: np.flatnonzero(pool_codes == c) for c in {g for i in missed for g in golds[i]}}
         for i in missed:
             rows = np.concatenate([rows_of[g] for g in golds[i]])
@@ -181,8 +213,25 @@ def training_examples(encoder, td: TrainingData, c_max: int) -> tuple[Examples, 
             cands.concepts[i, j], cands.strings[i, j], cands.scores[i, j] = pool_codes[best], pool_strings[best], \
                 float(sims.max())
     labels = np.array([[c in g for c in row] for row, g in zip(cands.concepts, golds)], dtype=bool)
+    log.info("training lists: %d queries, miner %s found the gold in the top %d for %.1f%%", len(queries),
+             cands.info.get("retriever"), c_max, 100 * float((ranks > 0).mean()) if len(ranks) else float("nan"))
+    return Examples(queries, golds, cands, labels, ranks)
+
+
+def dev_candidates(retriever, td: TrainingData, c: int) -> Candidates:
+    """The retriever's ``c`` concepts for every dev query over the pool (the query's own string removed):
+    the held-out lists on which weights, steps and learning rates are chosen (never lay terms)."""
     dev_q = td.dev["query"].tolist()
-    dev = retrieve(encoder, dev_q, pool_strings, pool_codes, c_max, [{q} for q in dev_q])
-    log.info("training examples: %d queries, retriever found the gold in the top %d for %.1f%%", len(queries),
-             c_max, 100 * float((ranks > 0).mean()) if len(ranks) else float("nan"))
-    return Examples(queries, golds, cands, labels, ranks), dev
+    return retrieve(retriever, dev_q, td.pool["string"].tolist(), td.pool["concept"].to_numpy(dtype=object), c,
+                    [{q} for q in dev_q])
+
+
+def lay_examples(terms: Sequence[str], gold: Sequence, cands: Candidates, rows: Sequence[int]) -> Examples:
+    """Training lists of some lay terms (the supervised cross-fit: the other folds' terms), from the
+    retriever's candidates (it never trained on a lay term, so its lists and cosines are honest); a term
+    whose gold the retriever missed has no positive and is left out by the list builder."""
+    rows = np.asarray(rows, dtype=np.int64)
+    golds = [tuple(gold[i]) if isinstance(gold[i], (list, tuple, np.ndarray)) else (gold[i],) for i in rows]
+    sub = cands.rows(rows)
+    labels = np.array([[c in g for c in row] for row, g in zip(sub.concepts, golds)], dtype=bool)
+    return Examples([normalise(terms[i]) for i in rows], golds, sub, labels, sub.gold_ranks(golds))

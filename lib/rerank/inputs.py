@@ -1,21 +1,32 @@
-"""Reranker inputs: the base and packed layouts, and which (term, candidate) each [MASK] stands for.
+"""Reranker inputs: three layouts over one row format, and where each candidate's score is read.
 
-Layouts (the paper's, without its context sentence: lay terms come without one)::
+Every row is a header ``[CLS] t [SEP]`` (the term) followed by candidate segments ``[[MASK]] c [SEP]``,
+where ``c`` is the candidate's name, optionally ``name : first N tokens of its definition``
+(:func:`candidate_tokens`). Per token the row also carries its token type (0 header, 1 segments), its
+position id and its attention group (:mod:`lib.engines.cross`: a token sees group 0 and its own group):
 
-    base    [CLS] t [SEP] t [MASK] c [SEP]                                  one row per (term, candidate)
-    packed  [CLS] t [SEP] t [MASK] c_1 [SEP] t [MASK] c_2 [SEP] ... t [MASK] c_C [SEP]      one row per term
+=================  ==========================  ==================================  =====================
+layout             rows                        attention                           positions
+=================  ==========================  ==================================  =====================
+``base``           one per (term, candidate)   term: itself; candidate: term+self  0 .. L-1
+``shared-prefix``  one per term (C segments)   the same as base, per candidate     each segment restarts
+                                                                                   after the header
+``paper``          one per term (C segments)   full (every token sees every one)   0 .. L-1
+=================  ==========================  ==================================  =====================
 
-Token types are 0 for the header ``[CLS] t [SEP]`` and 1 after it (BERT's pair convention) when the model
-has two token types, else all 0. Both layouts come from one builder, :func:`build`: a row is the header
-followed by as many segments ``t [MASK] c [SEP]`` as it may hold (base: one).
+So a shared-prefix row computes the term once and gives every candidate exactly the tokens, positions
+and attention it has in its base row: the scores equal base's on the same weights (a test holds them
+within 1e-4), and its speed-up is pure saving. The paper's layout (Sanz-Cruzado & Lever) lets
+candidates attend to each other and to their neighbours' positions; its training shuffles their order.
 
-Truncation, stated once: a term is cut to ``max_term_tokens`` tokens and a candidate to
-``max_candidate_tokens`` (:func:`token_ids`); then, so that the header and one segment always fit
-``max_seq_length``, the term to ``(max_seq_length - 5) // 2`` tokens and the candidate to what is left.
-A packed row is never cut through a
-segment: when the next candidate does not fit, it starts a new row of the same term (with its own
-header), so every candidate keeps its [MASK] and its score; those candidates only lose attention to
-the ones in the other row. :class:`Inputs` records, per [MASK], its row, position, term and slot.
+Read-outs (:data:`READOUTS`): ``mean`` of the candidate's own token scores (name and definition, not its
+``[SEP]``), its ``first`` token, or a ``mask`` token inserted before it (the paper's, for start models
+pretrained as masked language models; a contrastive sentence encoder's ``[MASK]`` state carries little).
+
+Truncation, stated once: the term is cut to ``max_term_tokens``, a candidate's name to
+``max_candidate_tokens`` and its definition to ``definition_tokens``; a segment is then cut so that the
+header and one segment fit ``max_seq_length``. A packed row is never cut through a segment: the next
+candidate that does not fit starts a new row of the same term (with its own header).
 
 Hand-rolled because a tokenizer's pair template joins two segments, not a header and C of them.
 """
@@ -31,9 +42,12 @@ import numpy as np
 
 from lib.engines.batching import pad_batch, token_budget_batches
 
+LAYOUTS = ("base", "shared-prefix", "paper")
+READOUTS = ("mean", "first", "mask")
 # special-token spellings tried in order (BERT / WordPiece, then RoBERTa / MPNet)
 _SPELLINGS = {"cls": ("[CLS]", "<s>"), "sep": ("[SEP]", "</s>"), "mask": ("[MASK]", "<mask>"),
               "pad": ("[PAD]", "<pad>")}
+DEFINITION_JOINER = " : "
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,7 @@ def special_tokens(model_dir: Path, tokenizer) -> Special:
         found = [tokenizer.token_to_id(s) for s in spellings if tokenizer.token_to_id(s) is not None]
         if not found:
             raise ValueError(f"{model_dir}: the tokenizer has no {key} token (tried {', '.join(spellings)}); "
-                             "a [MASK] reranker needs [CLS], [SEP], [MASK] and [PAD]")
+                             "a reranker row needs [CLS], [SEP], [MASK] and [PAD]")
         ids[key] = int(found[0])
     cfg = Path(model_dir) / "config.json"
     types = json.loads(cfg.read_text(encoding="utf-8")).get("type_vocab_size", 0) if cfg.exists() else 0
@@ -81,19 +95,35 @@ def token_ids(tokenizer, texts: Sequence[str], limit: int) -> list[list[int]]:
     return [e.ids[:limit] for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
 
+def candidate_tokens(tokenizer, names: Sequence[str], definitions: Sequence[str] | None, max_name: int,
+                     max_definition: int) -> list[list[int]]:
+    """``name`` cut to ``max_name`` tokens, then (``definitions`` given, ``max_definition`` > 0 and the
+    concept has one) `` : `` and the first ``max_definition`` tokens of its definition."""
+    out = token_ids(tokenizer, names, max_name)
+    if definitions is None or max_definition <= 0:
+        return out
+    joiner = token_ids(tokenizer, [DEFINITION_JOINER], 8)[0]
+    defs = token_ids(tokenizer, [d or "" for d in definitions], max_definition)
+    return [n + joiner + d if d else n for n, d in zip(out, defs)]
+
+
 @dataclass
 class Inputs:
-    """Rows of token ids (unpadded) and, per [MASK], its row, its position in the row, the term and the
-    candidate slot it scores. ``n_terms`` x ``n_slots`` is the shape of the score matrix."""
+    """Rows (unpadded int64 arrays: ids, types, positions, groups) and one read-out record per scored
+    (term, slot): its row and the token span ``[start, stop)`` whose scores are pooled."""
 
     ids: list[np.ndarray]
     types: list[np.ndarray]
+    positions: list[np.ndarray]
+    groups: list[np.ndarray]
     row: np.ndarray
-    pos: np.ndarray
+    start: np.ndarray
+    stop: np.ndarray
     term: np.ndarray
     slot: np.ndarray
     n_terms: int
     n_slots: int
+    layout: str = "base"
 
     @property
     def lengths(self) -> np.ndarray:
@@ -105,69 +135,83 @@ class Inputs:
 
 
 def fit_term(term: list[int], max_seq_length: int) -> list[int]:
-    """The term cut so that ``[CLS] t [SEP] t [MASK] c [SEP]`` holds at least one candidate token."""
-    keep = (max_seq_length - 5) // 2
+    """The term cut so that ``[CLS] t [SEP] [MASK] c [SEP]`` holds at least one candidate token."""
+    keep = max_seq_length - 5
     if keep < 1:
         raise ValueError(f"max_seq_length={max_seq_length} cannot hold one term token and one candidate token "
-                         "([CLS] t [SEP] t [MASK] c [SEP] needs 7)")
-    return term[:keep]
-
-
-def fit_candidate(term: list[int], cand: list[int], max_seq_length: int) -> list[int]:
-    """The candidate cut so that the header and its one segment fit ``max_seq_length``."""
-    return cand[:max_seq_length - 4 - 2 * len(term)]
+                         "([CLS] t [SEP] [MASK] c [SEP] needs 6)")
+    return term[:min(keep, max(1, (max_seq_length - 3) // 2))]
 
 
 def build(terms: Sequence[list[int]], candidates: Sequence[Sequence[list[int] | None]], sp: Special,
-          max_seq_length: int, per_row: int | None = None,
+          max_seq_length: int, layout: str = "base", readout: str = "mean",
           order: Sequence[Sequence[int]] | None = None) -> Inputs:
-    """Rows for every term and its candidates: ``per_row=1`` is the base layout, ``None`` the packed one
-    (as many candidates per row as fit). ``candidates[i][j]`` are the tokens of term i's slot j (None: an
-    empty slot, not placed); ``order[i]`` the slots of term i in the order they are placed (default:
-    slot order), so a shuffled order still scores into the same slots."""
-    if per_row is not None and per_row < 1:
-        raise ValueError(f"per_row must be >= 1 or None, got {per_row}")
+    """Rows of ``layout`` for every term and its candidates (``candidates[i][j]``: tokens of term i's slot
+    j; None: an empty slot, not placed); ``order[i]``: the slots of term i in the order they are placed
+    (default: slot order), so a shuffled order still scores into the same slots."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r} (known: {', '.join(LAYOUTS)})")
+    if readout not in READOUTS:
+        raise ValueError(f"unknown read-out {readout!r} (known: {', '.join(READOUTS)})")
     n_slots = max((len(c) for c in candidates), default=0)
-    ids: list[np.ndarray] = []
-    types: list[np.ndarray] = []
-    rec_row, rec_pos, rec_term, rec_slot = [], [], [], []
     seg_type = 1 if sp.token_types else 0
+    out: dict[str, list] = {k: [] for k in ("ids", "types", "positions", "groups")}
+    rec: dict[str, list] = {k: [] for k in ("row", "start", "stop", "term", "slot")}
+    lead = [sp.mask] if readout == "mask" else []
+
+    def close(row: dict) -> None:
+        for k in out:
+            out[k].append(np.asarray(row[k], dtype=np.int64))
 
     for i, term in enumerate(terms):
-        t = fit_term(list(term), max_seq_length)
-        header = [sp.cls] + t + [sp.sep]
+        header = [sp.cls] + fit_term(list(term), max_seq_length) + [sp.sep]
+        h = len(header)
         slots = list(order[i]) if order is not None else list(range(len(candidates[i])))
-        row: list[int] = []
-        in_row = 0
+        row: dict | None = None
         for j in slots:
             cand = candidates[i][j]
             if cand is None:
                 continue
-            segment = t + [sp.mask] + fit_candidate(t, list(cand), max_seq_length) + [sp.sep]
-            if row and ((per_row is not None and in_row >= per_row) or len(row) + len(segment) > max_seq_length):
-                ids.append(np.asarray(row, dtype=np.int64))
-                types.append(np.asarray([0] * len(header) + [seg_type] * (len(row) - len(header)), dtype=np.int64))
-                row, in_row = [], 0
-            if not row:
-                row = list(header)
-            rec_row.append(len(ids))
-            rec_pos.append(len(row) + len(t))
-            rec_term.append(i)
-            rec_slot.append(j)
-            row += segment
-            in_row += 1
-        if row:
-            ids.append(np.asarray(row, dtype=np.int64))
-            types.append(np.asarray([0] * len(header) + [seg_type] * (len(row) - len(header)), dtype=np.int64))
-    return Inputs(ids, types, np.asarray(rec_row, dtype=np.int64), np.asarray(rec_pos, dtype=np.int64),
-                  np.asarray(rec_term, dtype=np.int64), np.asarray(rec_slot, dtype=np.int64), len(terms), n_slots)
+            seg = lead + list(cand)[:max(1, max_seq_length - h - 1 - len(lead))] + [sp.sep]
+            full = row is not None and (layout == "base" or len(row["ids"]) + len(seg) > max_seq_length)
+            if full:
+                close(row)
+                row = None
+            if row is None:
+                row = {"ids": list(header), "types": [0] * h, "positions": list(range(h)), "groups": [0] * h, "n": 0}
+            row["n"] += 1
+            s0 = len(row["ids"])
+            pos0 = h if layout == "shared-prefix" else s0
+            group = 0 if layout == "paper" else row["n"]
+            row["ids"] += seg
+            row["types"] += [seg_type] * len(seg)
+            row["positions"] += list(range(pos0, pos0 + len(seg)))
+            row["groups"] += [group] * len(seg)
+            if readout == "mean":  # the candidate's own tokens (its [SEP] when it has none)
+                start = s0 + len(lead)
+                stop = max(start + 1, s0 + len(seg) - 1)
+            else:
+                start, stop = s0, s0 + 1
+            for k, v in (("row", len(out["ids"])), ("start", start), ("stop", stop), ("term", i), ("slot", j)):
+                rec[k].append(v)
+        if row is not None:
+            close(row)
+    return Inputs(out["ids"], out["types"], out["positions"], out["groups"],
+                  *(np.asarray(rec[k], dtype=np.int64) for k in ("row", "start", "stop", "term", "slot")),
+                  len(terms), n_slots, layout)
 
 
 def collate(inputs: Inputs, rows: Sequence[int], pad_id: int) -> dict[str, np.ndarray]:
-    """Padded int64 feeds (``input_ids``, ``attention_mask``, ``token_type_ids``) of some rows."""
+    """Padded int64 feeds of some rows: ``input_ids``, ``attention_mask``, ``token_type_ids``,
+    ``position_ids``, ``attention_groups`` (:data:`lib.engines.cross.INPUTS`)."""
+    rows = list(rows)
     input_ids, mask = pad_batch([inputs.ids[r] for r in rows], pad_id=pad_id)
-    types, _ = pad_batch([inputs.types[r] for r in rows], length=input_ids.shape[1], pad_id=0)
-    return {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": types}
+    length = input_ids.shape[1]
+    feeds = {"input_ids": input_ids, "attention_mask": mask}
+    for name, part in (("token_type_ids", inputs.types), ("position_ids", inputs.positions),
+                       ("attention_groups", inputs.groups)):
+        feeds[name] = pad_batch([part[r] for r in rows], length=length, pad_id=0)[0]
+    return feeds
 
 
 def row_batches(inputs: Inputs, token_budget: int, max_rows: int) -> list[np.ndarray]:
@@ -175,9 +219,22 @@ def row_batches(inputs: Inputs, token_budget: int, max_rows: int) -> list[np.nda
     return token_budget_batches(inputs.lengths, token_budget, max_rows)
 
 
-def masks_of_rows(inputs: Inputs, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(indices into the [MASK] records, their row within ``rows``, their position) for a batch of rows."""
+def records_of_rows(inputs: Inputs, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(indices into the read-out records, their row within ``rows``) for a batch of rows."""
     local = np.full(len(inputs.ids), -1, dtype=np.int64)
     local[np.asarray(rows)] = np.arange(len(rows))
     which = np.flatnonzero(local[inputs.row] >= 0)
-    return which, local[inputs.row[which]], inputs.pos[which]
+    return which, local[inputs.row[which]]
+
+
+def pool_spans(token_scores, local_rows, start, stop):
+    """The mean token score over ``[start, stop)`` of each record's row: numpy arrays or torch tensors
+    (the same code for scoring and training, through a cumulative sum along the row)."""
+    if isinstance(token_scores, np.ndarray):
+        c = np.concatenate([np.zeros((token_scores.shape[0], 1), np.float64),
+                            np.cumsum(token_scores.astype(np.float64), axis=1)], axis=1)
+        return ((c[local_rows, stop] - c[local_rows, start]) / (stop - start)).astype(np.float32)
+    import torch
+
+    c = torch.nn.functional.pad(torch.cumsum(token_scores, dim=1), (1, 0))
+    return (c[local_rows, stop] - c[local_rows, start]) / (stop - start).to(token_scores.dtype)

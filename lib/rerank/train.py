@@ -1,22 +1,36 @@
-"""Training a reranker: base or packed layout, per-[MASK] BCE or listwise softmax, seeded and resumable.
+"""Training a residual reranker: score = w x prior cosine + b + f(term, candidate), f zero at step 0.
 
-A plain PyTorch loop, on purpose: the packed layout needs its own collation ([MASK] positions per row)
-and the listwise loss groups [MASK]s by term, so HF ``Trainer`` would need a custom collator and
-``compute_loss`` anyway; the loop is shorter than those overrides and makes the budget and the resume
-explicit.
+f is the cross-encoder scorer of :mod:`lib.engines.cross` (the start encoder, its zero-initialised
+token head, a read-out of the candidate's tokens). At step 0 every f is 0, so the reranked order *is*
+the prior's (the retriever's at scoring time): training moves it only where the loss says. ``w`` and
+``b`` start from a fit of the prior alone on the miner's dev lists (:func:`fit_prior`) and are learned
+with the rest (``residual_weight: learned``) or kept (``fixed``). In training the prior is the miner's
+cosine (its lists, :mod:`lib.rerank.data`); at scoring, the retriever's, its weight chosen on the dev
+queries (:func:`lib.rerank.evaluate.choose_weight`).
 
-* Batches are a pure function of (seed, step) (:func:`step_batch`): B queries, a C drawn from
-  ``train_candidates``, for each query one gold and its C-1 hardest negatives in a shuffled order. Base
-  and packed see the same candidates in the same order at the same step; a resumed run sees the batches
-  an uninterrupted one would have.
-* Objectives on the margins ``m = l1 - l0`` at the [MASK]s: ``bce`` = the paper's 2-class cross-entropy
-  per [MASK] (= BCE on m); ``listwise`` = softmax cross-entropy over a query's C margins,
-  ``logsumexp(all) - logsumexp(golds)`` (a query may have several gold concepts).
-* Budget: ``train_steps`` optimizer steps (deterministic), cut by ``max_minutes`` of wall clock (the
-  record says which stopped it). AdamW, linear warm-up then decay, gradients clipped at 1.
-* Checkpoints every ``save_steps`` (model, optimizer, scheduler, RNG, history; written whole through
-  :func:`lib.atomic.atomic_dir`); the finished model is a plain model folder (with the tokenizer) under
-  a content key: the start model's fingerprint, the training examples' digest, the recipe, the code.
+Two training paths, one model and one loss per objective:
+
+* **base** (one row per pair): a sentence-transformers ``CrossEncoder`` trained by ``CrossEncoderTrainer``
+  with its losses: ``listwise`` = ``MultipleNegativesRankingLoss`` over the gold and C-1 hard negatives
+  (softmax cross-entropy, no in-batch negatives, raw scores), ``bce`` = ``BinaryCrossEntropyLoss`` on
+  labelled pairs. The model's one module, :class:`PairModule`, is hand-written: sentence-transformers'
+  ``Transformer`` module has neither attention groups, nor a read-out over one segment, nor a prior
+  added to the score (its losses hand the model texts only, so the prior is looked up by the pair's
+  texts);
+* **paper** (one row per term, candidates attending to each other, order shuffled each step): a plain
+  loop, because every sentence-transformers loss scores one pair per forward pass; the same two losses
+  written on the (terms x C) score matrix.
+
+The shared-prefix layout is never trained: it is base's model, scored with the term computed once.
+
+Budget: ``train_steps`` optimizer steps cut by ``max_minutes``; every ``eval_steps`` the dev queries are
+scored and the best step is kept (steps chosen on dev); the learning rate is chosen among
+``learning_rates`` on the same dev queries (:func:`train_chosen`). AdamW, the encoder at the learning
+rate, the head and (w, b) at ``head_learning_rate`` (a zero head at the encoder's rate leaves the
+encoder without gradient for hundreds of steps), linear warm-up then decay, gradients clipped at 1.
+The finished model is a reranker folder under a content key (start model, lists, dev lists, recipe,
+learning rate, seed, code); it is written whole (:func:`lib.atomic.atomic_dir`), so an interrupted run
+leaves nothing a later run trusts, and restarts.
 """
 
 from __future__ import annotations
@@ -24,239 +38,273 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from lib import atomic, paths
+from lib.engines.torch import device_of
 from lib.fingerprint import code_digest, engine_versions, model_fingerprint, settings_key
 from lib.params import Rerank
-from lib.perf.timing import Pass
+from lib.rerank.candidates import Candidates
 from lib.rerank.data import Examples
-from lib.rerank.inputs import (Inputs, Special, build, collate, masks_of_rows, row_batches, special_tokens,
-                               text_tokenizer, token_ids)
-from lib.engines.torch import device_of
-from lib.rerank.model import load_model, mask_logits
+from lib.rerank.inputs import (Inputs, Special, build, candidate_tokens, collate, pool_spans, records_of_rows,
+                               special_tokens, text_tokenizer, token_ids)
+from lib.train.pairs import normalise
 
 log = logging.getLogger("lib.rerank.train")
 
 RECORD = "training.json"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-                   "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spm.model")
-# recipe fields that shape the weights (max_minutes, save_steps, device and the 04 switches do not)
-RECIPE_FIELDS = ("packed", "objective", "train_candidates", "train_steps", "learning_rate", "head_learning_rate",
-                 "warmup_ratio", "batch_size", "max_seq_length", "max_term_tokens", "max_candidate_tokens")
+# recipe fields that shape the weights (max_minutes, device and the 04 switches do not)
+RECIPE_FIELDS = ("objective", "readout", "definition_tokens", "residual_weight", "train_candidates", "train_steps",
+                 "eval_steps", "head_learning_rate", "warmup_ratio", "batch_size", "max_seq_length",
+                 "max_term_tokens", "max_candidate_tokens")
+KEY_SEP = "\x1f"   # joins a candidate's string and concept into the one text a sentence-transformers column holds
+MAX_PRIOR_WEIGHT = 200.0
 
 
-def variant_name(packed: bool, objective: str) -> str:
-    return f"{'packed' if packed else 'base'}-{objective}"
+@dataclass(frozen=True)
+class Variant:
+    """What is trained: the ``layout`` (base or paper) and whether candidates show their definition."""
+
+    layout: str
+    definitions: bool
+
+    def name(self, readout: str) -> str:
+        return f"{self.layout}{'+def' if self.definitions else ''} [{readout}]"
 
 
-@dataclass
-class Tokenized:
-    """Token ids of every query and candidate string of the examples, computed once."""
+class Texts:
+    """Token ids of terms and candidates for one start model and variant, computed once each."""
 
-    special: Special
-    terms: list[list[int]]
-    strings: dict[str, list[int]]
+    def __init__(self, model_dir: Path, R: Rerank, definitions: dict[str, str] | None):
+        self.tokenizer = text_tokenizer(model_dir)
+        self.special: Special = special_tokens(model_dir, self.tokenizer)
+        self.R = R
+        self.definitions = definitions
+        self._terms: dict[str, list[int]] = {}
+        self._cands: dict[tuple[str, str], list[int]] = {}
+
+    def terms(self, texts: Sequence[str]) -> list[list[int]]:
+        new = sorted({normalise(t) for t in texts} - set(self._terms))
+        self._terms.update(zip(new, token_ids(self.tokenizer, new, self.R.max_term_tokens)))
+        return [self._terms[normalise(t)] for t in texts]
+
+    def candidates(self, strings: Sequence[str], concepts: Sequence[str]) -> list[list[int]]:
+        keys = [(normalise(str(s)), str(c) if self.definitions else "") for s, c in zip(strings, concepts)]
+        new = sorted(set(keys) - set(self._cands))
+        if new:
+            defs = [self.definitions.get(c, "") for _, c in new] if self.definitions else None
+            ids = candidate_tokens(self.tokenizer, [s for s, _ in new], defs, self.R.max_candidate_tokens,
+                                   self.R.definition_tokens)
+            self._cands.update(zip(new, ids))
+        return [self._cands[k] for k in keys]
+
+    def inputs(self, terms: Sequence[str], cands: Candidates, layout: str,
+               order: Sequence[Sequence[int]] | None = None) -> Inputs:
+        """Rows of ``layout`` for terms and their candidates (empty slots skipped)."""
+        flat = self.candidates(cands.strings[cands.valid], cands.concepts[cands.valid])
+        it = iter(flat)
+        rows = [[next(it) if v else None for v in vrow] for vrow in cands.valid]
+        return build(self.terms(terms), rows, self.special, self.R.max_seq_length, layout, self.R.readout, order)
 
 
-def tokenize_examples(model_dir: Path, ex: Examples, R: Rerank) -> Tokenized:
-    tok = text_tokenizer(model_dir)
-    uniq = sorted({str(s) for s in ex.candidates.strings[ex.candidates.valid]})
-    return Tokenized(special_tokens(model_dir, tok), token_ids(tok, ex.queries, R.max_term_tokens),
-                     dict(zip(uniq, token_ids(tok, uniq, R.max_candidate_tokens))))
+# ---------------------------------------------------------------------------------------------
+# The prior alone, fitted on dev lists
 
 
-def step_batch(ex: Examples, step: int, seed: int, batch_size: int,
-               train_candidates: Sequence[int]) -> tuple[np.ndarray, int, list[list[int]]]:
-    """(query rows, C, the slots placed per query in their shuffled order) of one step: a pure function
-    of (seed, step). A query holds one gold (drawn among its golds) and its C-1 best-ranked negatives."""
-    rng = np.random.default_rng([seed, step])
-    rows = np.sort(rng.choice(len(ex.queries), size=min(batch_size, len(ex.queries)), replace=False))
-    c = int(rng.choice(np.asarray(train_candidates)))
-    orders = []
-    for i in rows:
+def prior_loss(w: float, b: float, scores: np.ndarray, labels: np.ndarray, objective: str) -> float:
+    """Mean loss of ``w x score + b`` alone on lists (NaN / -inf scores: empty slots)."""
+    ok = np.isfinite(scores)
+    z = np.where(ok, w * np.where(ok, scores, 0) + b, -np.inf)
+    if objective == "bce":
+        zz, y = z[ok], labels[ok].astype(float)
+        return float(np.mean(np.logaddexp(0, zz) - y * zz))
+    top = np.max(z, axis=1, keepdims=True)
+    lse = top[:, 0] + np.log(np.sum(np.exp(z - top), axis=1))
+    pos = np.where(labels & ok, z, -np.inf)
+    ptop = np.max(pos, axis=1, keepdims=True)
+    lse_pos = ptop[:, 0] + np.log(np.sum(np.exp(pos - ptop), axis=1))
+    keep = np.isfinite(lse_pos)
+    return float(np.mean(lse[keep] - lse_pos[keep]))
+
+
+def fit_prior(cands: Candidates, gold: Sequence, objective: str) -> tuple[float, float]:
+    """(w, b) minimising the objective of ``w x cosine + b`` on lists (the miner's dev lists): the
+    residual prior's starting scale (scipy's L-BFGS-B; w bounded: a prior that separates every list
+    perfectly would grow without end)."""
+    from scipy.optimize import minimize
+
+    labels = np.array([[c in (g if isinstance(g, (tuple, list)) else (g,)) for c in row]
+                       for row, g in zip(cands.concepts, gold)], dtype=bool)
+    scores = np.where(cands.valid, cands.scores, np.nan).astype(np.float64)
+    if not labels.any():
+        return 20.0, 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res = minimize(lambda x: prior_loss(x[0], x[1], scores, labels, objective), x0=np.array([20.0, -10.0]),
+                       method="L-BFGS-B", bounds=[(0.0, MAX_PRIOR_WEIGHT), (-MAX_PRIOR_WEIGHT, MAX_PRIOR_WEIGHT)])
+    w, b = float(res.x[0]), float(res.x[1]) if objective == "bce" else 0.0
+    return max(w, 0.0), b
+
+
+# ---------------------------------------------------------------------------------------------
+# The training lists as batches
+
+
+def lists_of(ex: Examples, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per usable training query, the slots of one gold and its ``c - 1`` hardest negatives (miner order):
+    (query rows, (rows x c) slots, the gold first). Queries with fewer negatives are left out."""
+    rows, slots = [], []
+    for i in range(len(ex.queries)):
         valid = ex.candidates.valid[i]
         golds = np.flatnonzero(ex.labels[i] & valid)
-        negatives = np.flatnonzero(~ex.labels[i] & valid)[:max(0, c - 1)]
-        chosen = np.concatenate([[rng.choice(golds)], negatives]) if len(golds) else negatives
-        orders.append([int(j) for j in rng.permutation(chosen)])
-    return rows, c, orders
+        negs = np.flatnonzero(~ex.labels[i] & valid)[:c - 1]
+        if len(golds) and len(negs) == c - 1:
+            rows.append(i)
+            slots.append(np.concatenate([[golds[0]], negs]))
+    return np.asarray(rows, dtype=np.int64), np.asarray(slots, dtype=np.int64).reshape(len(rows), c)
 
 
-def batch_inputs(tk: Tokenized, ex: Examples, rows: np.ndarray, orders: list[list[int]], packed: bool,
-                 max_seq_length: int) -> Inputs:
-    """The layout's rows for one step (slots as in ``ex``, placed in ``orders``)."""
-    cands = [[tk.strings.get(str(s)) if ex.candidates.valid[i, j] else None
-              for j, s in enumerate(ex.candidates.strings[i])] for i in rows]
-    return build([tk.terms[i] for i in rows], cands, tk.special, max_seq_length, None if packed else 1, orders)
+def cand_key(string: str, concept: str) -> str:
+    return f"{string}{KEY_SEP}{concept}"
 
 
-def loss_of(model, inputs: Inputs, labels: np.ndarray, objective: str, pad_id: int, device: str,
-            token_budget: int = 4096):
-    """The objective's loss on one step's inputs (``labels``: (queries, slots) bool).
+# ---------------------------------------------------------------------------------------------
+# base: a sentence-transformers CrossEncoder
 
-    The rows are run in length-sorted calls of at most ``token_budget`` padded tokens (one padded call
-    for all rows wasted up to two thirds of the base layout's tokens on padding); the [MASK] logits of
-    all calls are gathered before the loss, so the loss (and the listwise grouping by query) is exactly
-    that of one call.
-    """
+
+def pair_module(scorer, texts: Texts, priors: dict[tuple[str, str], float]):
+    """The one module of the base CrossEncoder (see the module docstring for why it is hand-written)."""
     import torch
-    import torch.nn.functional as F
+    from sentence_transformers.base.modules.input_module import InputModule
 
-    parts, which = [], []
-    for rows in row_batches(inputs, token_budget, token_budget):
-        idx, local, pos = masks_of_rows(inputs, rows)
-        feeds = {k: torch.from_numpy(v).to(device) for k, v in collate(inputs, rows, pad_id).items()}
-        parts.append(mask_logits(model, feeds, torch.from_numpy(local).to(device), torch.from_numpy(pos).to(device)))
-        which.append(idx)
-    order = np.concatenate(which)
-    logits = torch.cat(parts)
-    term, slot = inputs.term[order], inputs.slot[order]
-    y = torch.from_numpy(labels[term, slot].astype(np.int64)).to(device)
-    if objective == "bce":
-        return F.cross_entropy(logits, y)
-    margin = logits[:, 1] - logits[:, 0]
-    grid = torch.full((inputs.n_terms, inputs.n_slots), float("-inf"), device=device, dtype=margin.dtype)
-    grid = grid.index_put((torch.from_numpy(term).to(device), torch.from_numpy(slot).to(device)), margin)
-    pos = torch.where(torch.from_numpy(labels).to(device), grid, torch.full_like(grid, float("-inf")))
-    return (torch.logsumexp(grid, 1) - torch.logsumexp(pos, 1)).mean()
+    from lib.engines.cross import INPUTS, save_scorer
 
+    class PairModule(InputModule):
+        def __init__(self):
+            super().__init__()
+            self.scorer = scorer
 
-def optimizer(model, R: Rerank):
-    """AdamW with the encoder at ``learning_rate`` and the new head (``classifier``) at
-    ``head_learning_rate``: a random head at the encoder's small rate leaves the loss at the label prior
-    for hundreds of steps."""
-    import torch
+        def preprocess(self, inputs, prompt=None, **kwargs):
+            terms = [a for a, _ in inputs]
+            parts = [str(b).split(KEY_SEP) for _, b in inputs]
+            cands = texts.candidates([p[0] for p in parts], [p[1] for p in parts])
+            inp = build(texts.terms(terms), [[c] for c in cands], texts.special, texts.R.max_seq_length, "base",
+                        texts.R.readout)
+            feats = {k: torch.from_numpy(v) for k, v in collate(inp, range(len(inp.ids)), texts.special.pad).items()}
+            feats.update(read_row=torch.from_numpy(inp.row), read_start=torch.from_numpy(inp.start),
+                         read_stop=torch.from_numpy(inp.stop))
+            feats["prior"] = torch.tensor([priors[(a, b)] for a, b in inputs], dtype=torch.float32)
+            return feats
 
-    head = [p for n, p in model.named_parameters() if n.startswith("classifier.")]
-    body = [p for n, p in model.named_parameters() if not n.startswith("classifier.")]
-    return torch.optim.AdamW([{"params": body, "lr": R.learning_rate},
-                              {"params": head, "lr": R.head_learning_rate}], weight_decay=0.01)
+        def forward(self, features, **kwargs):
+            tok = self.scorer(**{k: features[k] for k in INPUTS if k in features})
+            f = pool_spans(tok, features["read_row"], features["read_start"], features["read_stop"])
+            features["scores"] = (f + self.scorer.weight * features["prior"] + self.scorer.bias).unsqueeze(1)
+            return features
 
+        def save(self, output_path: str, *args, **kwargs) -> None:
+            save_scorer(self.scorer, Path(output_path), {})
 
-def run_dir(model_dir: Path, ex: Examples, R: Rerank, seed: int, retriever_fp: str) -> Path:
-    """Content-keyed folder of one trained reranker (under ``.cache/models/rerankers``)."""
-    recipe = {k: getattr(R, k) for k in RECIPE_FIELDS}
-    key = settings_key(model=model_fingerprint(model_dir), examples=ex.key(), retriever=retriever_fp, seed=seed,
-                       recipe=recipe, code=code_digest("rerank"), versions=engine_versions())
-    return paths.models_dir() / "rerankers" / f"{variant_name(R.packed, R.objective)}-{key}"
+    return PairModule()
 
 
-def _save_checkpoint(work: Path, model, opt, sched, step: int, history: list[dict]) -> None:
-    import torch
+def _st_dataset(ex: Examples, R: Rerank, c: int):
+    """(dataset, priors): listwise rows (query, positive, negative_1..c-1) or bce rows (query, candidate,
+    label); candidates as ``string<US>concept`` texts; priors: the miner's cosine of every pair."""
+    from datasets import Dataset
 
-    with atomic.atomic_dir(work / "checkpoint") as tmp:
-        model.save_pretrained(tmp)
-        torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
-                    "torch_rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-                   tmp / "trainer.pt")
-        (tmp / "history.json").write_text(json.dumps(history), encoding="utf-8")
-
-
-def _resume(work: Path, model, opt, sched, device: str) -> tuple[int, list[dict]]:
-    """Load the last checkpoint into model / optimizer / scheduler; (next step, history). A checkpoint
-    that fails to load is logged with its path and removed (training restarts from step 0)."""
-    import torch
-
-    ck = work / "checkpoint"
-    if not (ck / "trainer.pt").exists():
-        return 0, []
-    try:
-        from safetensors.torch import load_file
-        model.load_state_dict(load_file(str(ck / "model.safetensors"), device=device))
-        state = torch.load(ck / "trainer.pt", map_location=device, weights_only=False)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        history = json.loads((ck / "history.json").read_text(encoding="utf-8"))
-    except Exception as err:  # a torn or foreign checkpoint is never trusted
-        log.warning("checkpoint %s failed to load (%s: %s): removing it, training from step 0", ck,
-                    type(err).__name__, err)
-        atomic.remove(ck)
-        return 0, []
-    log.info("resuming %s at step %d", work, state["step"])
-    return int(state["step"]), history
+    rows, slots = lists_of(ex, c)
+    key = np.vectorize(cand_key, otypes=[object])(ex.candidates.strings, ex.candidates.concepts)
+    priors = {(ex.queries[i], key[i, j]): float(ex.candidates.scores[i, j]) for i, s in zip(rows, slots) for j in s}
+    q = [ex.queries[i] for i in rows]
+    if R.objective == "listwise":
+        cols = {"query": q, "positive": [key[i, s[0]] for i, s in zip(rows, slots)]}
+        cols.update({f"negative_{k}": [key[i, s[k]] for i, s in zip(rows, slots)] for k in range(1, c)})
+    else:
+        cols = {"query": [ex.queries[i] for i, s in zip(rows, slots) for _ in s],
+                "candidate": [key[i, j] for i, s in zip(rows, slots) for j in s],
+                "label": [float(k == 0) for _, s in zip(rows, slots) for k in range(len(s))]}
+    return Dataset.from_dict(cols), priors, len(rows)
 
 
-def _save_final(work: Path, model, model_dir: Path, record: dict) -> Path:
-    out = work / "model"
-    with atomic.atomic_dir(out) as tmp:
-        model.save_pretrained(tmp)
-        for name in TOKENIZER_FILES:
-            if (Path(model_dir) / name).exists():
-                shutil.copy2(Path(model_dir) / name, tmp / name)
-    atomic.write_json(work / RECORD, record)
-    atomic.remove(work / "checkpoint")
-    return out
+# ---------------------------------------------------------------------------------------------
+# Shared by both paths
 
 
-def train(model_dir: Path, ex: Examples, R: Rerank, work: Path, seed: int = 0, threads: int | None = None,
-          progress: bool = True) -> Path:
-    """Train (or resume) one reranker into ``work/model``; ``work/training.json`` holds the record.
-
-    Returns the finished model folder; an existing finished one is returned untouched.
-    """
+def optimizer(model, R: Rerank, lr: float, steps: int):
+    """AdamW (encoder at ``lr``, head and prior at ``head_learning_rate``) and a linear warm-up/decay."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    if (work / "model" / "config.json").exists() and (work / RECORD).exists():
-        return work / "model"
-    if any(c < 1 for c in R.train_candidates):
-        raise ValueError(f"rerank.train_candidates must be >= 1, got {R.train_candidates}")
-    device = device_of(R.device)
-    if device == "cpu":
-        torch.set_num_threads(threads or os.cpu_count() or 1)
-    work.mkdir(parents=True, exist_ok=True)
-    tk = tokenize_examples(model_dir, ex, R)
-    model = load_model(model_dir, seed).to(device).train()
-    opt = optimizer(model, R)
-    sched = get_linear_schedule_with_warmup(opt, int(R.warmup_ratio * R.train_steps), R.train_steps)
-    start, history = _resume(work, model, opt, sched, device)
-    if start == 0:
-        torch.manual_seed(seed)
-    spent = sum(h["seconds"] for h in history)
-    stopped_by = "steps"
-    name = variant_name(R.packed, R.objective)
-    bar = tqdm(total=R.train_steps, initial=start, desc=f"train {name}", disable=not progress, mininterval=5.0)
-    for step in range(start, R.train_steps):
-        if R.max_minutes is not None and spent > 60 * R.max_minutes:
-            stopped_by = "minutes"
-            break
-        t0 = time.perf_counter()
-        rows, c, orders = step_batch(ex, step, seed, R.batch_size, R.train_candidates)
-        inputs = batch_inputs(tk, ex, rows, orders, R.packed, R.max_seq_length)
-        loss = loss_of(model, inputs, ex.labels[rows], R.objective, tk.special.pad, device)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        seconds = time.perf_counter() - t0
-        spent += seconds
-        history.append({"step": step + 1, "loss": float(loss.detach()), "c": c, "pairs": int(len(inputs.row)),
-                        "rows": len(inputs.ids), "tokens": inputs.tokens, "seconds": seconds})
-        bar.update(1)
-        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}")
-        if (step + 1) % R.save_steps == 0 and step + 1 < R.train_steps:
-            _save_checkpoint(work, model, opt, sched, step + 1, history)
-    bar.close()
-    pairs = sum(h["pairs"] for h in history)
-    record = {"variant": name, "steps": len(history), "train_steps": R.train_steps, "stopped_by": stopped_by,
-              "seconds": spent, "pairs": pairs, "pairs_per_s": pairs / spent if spent else None,
-              "tokens_per_s": sum(h["tokens"] for h in history) / spent if spent else None,
-              "device": device, "seed": seed, "queries": len(ex.queries),
-              "recipe": {k: getattr(R, k) for k in RECIPE_FIELDS}, "history": history}
-    return _save_final(work, model.eval(), model_dir, record)
+    fast = [p for n, p in model.named_parameters() if not n.startswith("encoder.") and p.requires_grad]
+    body = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    opt = torch.optim.AdamW([{"params": body, "lr": lr}, {"params": fast, "lr": R.head_learning_rate,
+                                                           "weight_decay": 0.0}], weight_decay=0.01)
+    return opt, get_linear_schedule_with_warmup(opt, int(R.warmup_ratio * steps), steps)
+
+
+@dataclass
+class DevLists:
+    """Held-out lists (the retriever's, for the dev queries) on which steps and learning rates are chosen."""
+
+    queries: list[str]
+    gold: list[tuple[str, ...]]
+    candidates: Candidates
+
+
+def dev_lists_of(dev: DevLists, R: Rerank) -> DevLists:
+    """The dev lists a training run is selected on: the first ``rerank.candidates`` slots."""
+    return DevLists(dev.queries, dev.gold, dev.candidates.head(min(R.candidates, dev.candidates.width)))
+
+
+@dataclass
+class Curve:
+    """The dev curve of one run and the best state seen (kept in memory: a small encoder)."""
+
+    points: list[dict] = field(default_factory=list)
+    best: dict | None = None
+    state: dict | None = None
+
+    def add(self, step: int, acc: float, weight: float, model) -> None:
+        self.points.append({"step": step, "dev_acc@1": acc, "weight": weight})
+        if self.best is None or acc > self.best["dev_acc@1"]:
+            self.best = self.points[-1]
+            self.state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def dev_accuracy(model, texts: Texts, dev: DevLists, layout: str, device: str,
+                 token_budget: int = 4096) -> tuple[float, float]:
+    """Dev Acc@1 of ``w x cosine + f`` with w chosen on these lists, and that w."""
+    from lib.rerank.evaluate import choose_weight
+    from lib.rerank.model import TorchCross, score_inputs
+
+    was = model.training
+    model.eval()
+    f = score_inputs(TorchCross(model, device=device), texts.inputs(dev.queries, dev.candidates, layout),
+                     texts.special.pad, token_budget, token_budget)
+    model.train(was)
+    w, acc = choose_weight(dev.candidates, f, dev.gold, trained=float(model.weight.detach()))
+    return float(acc[w]), w
+
+
+def run_dir(start_dir: Path, ex: Examples, dev: DevLists, R: Rerank, variant: Variant, lr: float, seed: int,
+            prior: tuple[float, float], definitions: dict[str, str] | None = None) -> Path:
+    """Content-keyed folder of one trained reranker (under ``.cache/models/rerankers``)."""
+    recipe = {k: getattr(R, k) for k in RECIPE_FIELDS}
+    dev = dev_lists_of(dev, R)
+    dev_key = settings_key(q=dev.queries, c=dev.candidates.concepts.tolist(), s=dev.candidates.strings.tolist())
+    shown = shown_definitions(variant, R, definitions)
+    defs_key = settings_key(d=sorted(shown.items())) if shown else None
+    key = settings_key(model=model_fingerprint(start_dir), examples=ex.key(), dev=dev_key, recipe=recipe, lr=lr,
+                       layout=variant.layout, definitions=defs_key, seed=seed,
+                       prior=[round(p, 6) for p in prior], code=code_digest("rerank"), versions=engine_versions())
+    name = f"{variant.layout}{'-def' if variant.definitions else ''}-{R.objective}-{key}"
+    return paths.models_dir() / "rerankers" / name
 
 
 def training_record(model_path: Path) -> dict:
@@ -264,27 +312,235 @@ def training_record(model_path: Path) -> dict:
     return json.loads((Path(model_path).parent / RECORD).read_text(encoding="utf-8"))
 
 
-def training_step_engine(model_dir: Path, ex: Examples, R: Rerank, steps: int, seed: int = 0):
-    """A timing engine (:mod:`lib.perf.timing`) that runs ``steps`` training steps of this layout and
-    objective on a throwaway model: one pass = ``steps`` steps, ``strings`` = (query, candidate) pairs
-    trained, one call per step. For the interleaved training-throughput ratio of packed vs base."""
-    tk = tokenize_examples(model_dir, ex, R)
-    model = load_model(model_dir, seed).train()
-    opt = optimizer(model, R)
-    state = {"step": 0}
+def train(start_dir: Path, ex: Examples, dev: DevLists, R: Rerank, variant: Variant, lr: float, work: Path,
+          prior: tuple[float, float], definitions: dict[str, str] | None = None, seed: int = 0,
+          threads: int | None = None, progress: bool = True) -> Path:
+    """Train (or find) one reranker into ``work/model``; ``work/training.json`` holds the record (the dev
+    curve, the best step kept, timing). Returns the model folder."""
+    import torch
 
-    def engine(limit: int | None) -> Pass:
-        secs, pairs = [], 0
-        for _ in range(steps if limit is None else 1):
-            t0 = time.perf_counter()
-            rows, c, orders = step_batch(ex, state["step"], seed, R.batch_size, R.train_candidates)
-            inputs = batch_inputs(tk, ex, rows, orders, R.packed, R.max_seq_length)
-            loss = loss_of(model, inputs, ex.labels[rows], R.objective, tk.special.pad, "cpu")
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            secs.append(time.perf_counter() - t0)
-            pairs += len(inputs.row)
-            state["step"] += 1
-        return Pass(pairs, secs)
-    return engine
+    from lib.engines.cross import load_scorer, model_kind, new_scorer, save_scorer
+    from lib.rerank.model import quiet_load
+
+    if (work / "model" / "config.json").exists() and (work / RECORD).exists():
+        return work / "model"
+    dev = dev_lists_of(dev, R)
+    if min(R.train_candidates) < 2:
+        raise ValueError(f"rerank.train_candidates must be >= 2 (a gold and at least one negative), got "
+                         f"{R.train_candidates}")
+    if variant.layout not in ("base", "paper"):
+        raise ValueError(f"only base and paper layouts are trained (shared-prefix scores base's model), "
+                         f"got {variant.layout!r}")
+    device = device_of(R.device)
+    if device == "cpu":
+        torch.set_num_threads(threads or os.cpu_count() or 1)
+    torch.manual_seed(seed)
+    if model_kind(start_dir) == "reranker":   # fine-tuning a trained reranker (the supervised cross-fit)
+        model = quiet_load(load_scorer, start_dir, "sdpa")
+        model.weight.requires_grad_(R.residual_weight == "learned")
+        model.bias.requires_grad_(R.residual_weight == "learned")
+    else:
+        model = quiet_load(new_scorer, start_dir, prior[0], prior[1], R.residual_weight == "learned")
+    model = model.to(device).train()
+    texts = Texts(start_dir, R, shown_definitions(variant, R, definitions))
+    curve = Curve()
+    curve.add(0, *dev_accuracy(model, texts, dev, variant.layout, device), model)
+    t0 = time.perf_counter()
+    run = _train_st if variant.layout == "base" else _train_paper
+    history, stopped_by, pairs = run(model, texts, ex, dev, R, lr, seed, device, curve, progress)
+    seconds = time.perf_counter() - t0
+    model.load_state_dict(curve.state)
+    record = {"variant": variant.name(R.readout), "layout": variant.layout, "definitions": variant.definitions,
+              "readout": R.readout, "objective": R.objective, "learning_rate": lr, "steps": len(history),
+              "train_steps": R.train_steps, "stopped_by": stopped_by, "best_step": curve.best["step"],
+              "best_dev_acc@1": curve.best["dev_acc@1"], "dev_curve": curve.points, "seconds": seconds,
+              "minutes": seconds / 60, "pairs": pairs, "pairs_per_s": pairs / seconds if seconds else None,
+              "device": device, "threads": torch.get_num_threads() if device == "cpu" else None, "seed": seed,
+              "queries": len(ex.queries), "prior_start": {"weight": prior[0], "bias": prior[1]},
+              "prior_trained": {"weight": float(model.weight.detach()), "bias": float(model.bias.detach())},
+              "start_model": str(start_dir), "recipe": {k: getattr(R, k) for k in RECIPE_FIELDS},
+              "history": history}
+    work.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_dir(work / "model") as tmp:
+        save_scorer(model.eval(), tmp, {k: record[k] for k in ("variant", "layout", "definitions", "readout",
+                                                                 "objective", "learning_rate", "best_step")}
+                    | {"learn_weight": R.residual_weight == "learned"}, start_dir)
+    atomic.write_json(work / RECORD, record)
+    return work / "model"
+
+
+def shown_definitions(variant: Variant, R: Rerank, definitions: dict[str, str] | None) -> dict[str, str] | None:
+    """The definitions a variant shows with its candidates (None: names only)."""
+    return definitions if variant.definitions and R.definition_tokens > 0 and definitions else None
+
+
+def _out_of_time(R: Rerank, t0: float) -> bool:
+    return R.max_minutes is not None and time.perf_counter() - t0 > 60 * R.max_minutes
+
+
+def _train_st(model, texts: Texts, ex: Examples, dev: DevLists, R: Rerank, lr: float, seed: int, device: str,
+              curve: Curve, progress: bool) -> tuple[list[dict], str, int]:
+    """The base layout through sentence-transformers (CrossEncoder, CrossEncoderTrainer, its losses)."""
+    import tempfile
+
+    from sentence_transformers.cross_encoder import (CrossEncoder, CrossEncoderTrainer,
+                                                     CrossEncoderTrainingArguments)
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, MultipleNegativesRankingLoss
+    from transformers import TrainerCallback
+
+    c = max(R.train_candidates)
+    dataset, priors, n_lists = _st_dataset(ex, R, c)
+    if n_lists == 0:
+        raise ValueError(f"no training query has a gold and {c - 1} negatives: cannot train")
+    ce = CrossEncoder(modules=[pair_module(model, texts, priors)], device=device)
+    class HardNegativesOnly(MultipleNegativesRankingLoss):
+        def get_in_batch_negatives(self, anchors, candidates):
+            """None: each list holds C-1 hard negatives already; another query's candidates are easy ones
+            and have no prior (``num_negatives=0`` is refused by the sampler, hence this override)."""
+            return iter(())
+
+    loss = HardNegativesOnly(ce, num_negatives=None, scale=1.0, activation_fn=None) \
+        if R.objective == "listwise" else BinaryCrossEntropyLoss(ce)
+    per_step = R.batch_size if R.objective == "listwise" else R.batch_size * c
+    history: list[dict] = []
+    state = {"stopped_by": "steps", "t0": time.perf_counter(), "last": time.perf_counter()}
+
+    class Budget(TrainerCallback):
+        """Dev curve every ``eval_steps``, the time cap, and the per-step history."""
+
+        def on_step_end(self, args, st, control, **kw):
+            now = time.perf_counter()
+            history.append({"step": st.global_step, "seconds": now - state["last"], "pairs": per_step * c
+                            if R.objective == "listwise" else per_step})
+            state["last"] = now
+            if st.global_step % R.eval_steps == 0 or st.global_step == R.train_steps:
+                curve.add(st.global_step, *dev_accuracy(model, texts, dev, "base", device), model)
+            if _out_of_time(R, state["t0"]):
+                state["stopped_by"] = "minutes"
+                control.should_training_stop = True
+            return control
+
+        def on_log(self, args, st, control, logs=None, **kw):
+            if logs and "loss" in logs and history:
+                history[-1]["loss"] = float(logs["loss"])
+
+    class Trainer(CrossEncoderTrainer):
+        def add_model_card_callback(self, default_args_dict):
+            """No model card (its column statistics tokenize single texts): the model is saved as a reranker
+            folder, not a sentence-transformers one (the override sentence-transformers documents)."""
+
+    with tempfile.TemporaryDirectory(prefix="rerank-st-") as out:
+        args = CrossEncoderTrainingArguments(
+            output_dir=out, max_steps=R.train_steps, per_device_train_batch_size=per_step, learning_rate=lr,
+            max_grad_norm=1.0, seed=seed, data_seed=seed, save_strategy="no",
+            logging_steps=1, report_to="none", use_cpu=device == "cpu", disable_tqdm=not progress,
+            dataloader_drop_last=True)
+        trainer = Trainer(model=ce, args=args, train_dataset=dataset, loss=loss,
+                                      optimizers=optimizer(model, R, lr, R.train_steps), callbacks=[Budget()])
+        trainer.train()
+    if history and history[-1]["step"] % R.eval_steps and curve.points[-1]["step"] != history[-1]["step"]:
+        curve.add(history[-1]["step"], *dev_accuracy(model, texts, dev, "base", device), model)
+    return history, state["stopped_by"], sum(h["pairs"] for h in history)
+
+
+def paper_loss(scores, labels, objective: str):
+    """The sentence-transformers losses' math on a (terms x C) score matrix whose column 0 is the gold:
+    softmax cross-entropy (``MultipleNegativesRankingLoss``) or per-slot BCE (``BinaryCrossEntropyLoss``)."""
+    import torch.nn.functional as F
+
+    if objective == "listwise":
+        return F.cross_entropy(scores, labels.argmax(1))
+    return F.binary_cross_entropy_with_logits(scores, labels.float())
+
+
+def _train_paper(model, texts: Texts, ex: Examples, dev: DevLists, R: Rerank, lr: float, seed: int, device: str,
+                 curve: Curve, progress: bool) -> tuple[list[dict], str, int]:
+    """The paper's packed layout: one row per query, its C candidates in a shuffled order each step."""
+    import torch
+
+    lists = {c: lists_of(ex, c) for c in sorted(set(R.train_candidates))}
+    rows = lists[max(lists)][0]          # queries with the most negatives: every C can be drawn for them
+    if len(rows) == 0:
+        raise ValueError(f"no training query has a gold and {max(lists) - 1} negatives: cannot train")
+    opt, sched = optimizer(model, R, lr, R.train_steps)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(rows))
+    history, stopped_by, t0, at = [], "steps", time.perf_counter(), 0
+    for step in tqdm(range(1, R.train_steps + 1), desc="train paper", disable=not progress, mininterval=5.0):
+        s0 = time.perf_counter()
+        if at + R.batch_size > len(perm):
+            perm, at = rng.permutation(len(rows)), 0
+        take = perm[at:at + R.batch_size]
+        at += R.batch_size
+        c = int(rng.choice(sorted(lists)))
+        q = rows[take]
+        slots = lists[max(lists)][1][:, :c]      # the gold and the c-1 hardest negatives
+        sub = Candidates(np.take_along_axis(ex.candidates.concepts[q], slots[take], 1),
+                         np.take_along_axis(ex.candidates.strings[q], slots[take], 1),
+                         np.take_along_axis(ex.candidates.scores[q], slots[take], 1))
+        order = [list(rng.permutation(c)) for _ in q]
+        inp = texts.inputs([ex.queries[i] for i in q], sub, "paper", order)
+        loss = paper_loss(_residual_scores(model, inp, sub, texts, device), _gold_first(len(q), c, device),
+                          R.objective)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        history.append({"step": step, "loss": float(loss.detach()), "c": c, "pairs": len(q) * c,
+                        "seconds": time.perf_counter() - s0})
+        if step % R.eval_steps == 0 or step == R.train_steps:
+            curve.add(step, *dev_accuracy(model, texts, dev, "paper", device), model)
+        if _out_of_time(R, t0):
+            stopped_by = "minutes"
+            break
+    if history and curve.points[-1]["step"] != history[-1]["step"]:
+        curve.add(history[-1]["step"], *dev_accuracy(model, texts, dev, "paper", device), model)
+    return history, stopped_by, sum(h["pairs"] for h in history)
+
+
+def _gold_first(n: int, c: int, device: str):
+    import torch
+    y = torch.zeros((n, c), dtype=torch.long, device=device)
+    y[:, 0] = 1
+    return y
+
+
+def _residual_scores(model, inp: Inputs, cands: Candidates, texts: Texts, device: str, token_budget: int = 4096):
+    """w x prior + b + f as a (terms x slots) torch matrix (every slot filled), rows run in length-sorted
+    calls under ``token_budget`` padded tokens."""
+    import torch
+
+    from lib.rerank.inputs import row_batches
+
+    parts, which = [], []
+    for rows in row_batches(inp, token_budget, token_budget):
+        idx, local = records_of_rows(inp, rows)
+        feeds = {k: torch.from_numpy(v).to(device) for k, v in collate(inp, rows, texts.special.pad).items()}
+        tok = model(**feeds)
+        parts.append(pool_spans(tok, torch.from_numpy(local).to(device), torch.from_numpy(inp.start[idx]).to(device),
+                                torch.from_numpy(inp.stop[idx]).to(device)))
+        which.append(idx)
+    order = np.concatenate(which)
+    f = torch.zeros((inp.n_terms, inp.n_slots), device=device, dtype=parts[0].dtype)
+    f = f.index_put((torch.from_numpy(inp.term[order]).to(device), torch.from_numpy(inp.slot[order]).to(device)),
+                    torch.cat(parts))
+    prior = torch.from_numpy(np.asarray(cands.scores, dtype=np.float32)).to(device)
+    return f + model.weight * prior + model.bias
+
+
+def train_chosen(start_dir: Path, ex: Examples, dev: DevLists, R: Rerank, variant: Variant,
+                 prior: tuple[float, float], definitions: dict[str, str] | None = None, seed: int = 0,
+                 threads: int | None = None, learning_rates: Sequence[float] | None = None, progress: bool = True,
+                 on_done: Callable[[Path], None] | None = None) -> tuple[Path, list[dict]]:
+    """Train one reranker per learning rate (``learning_rates``, default ``R.learning_rates``) and keep the
+    one with the best dev Acc@1 (ties: the first). Returns (its folder, every run's record)."""
+    runs = []
+    for lr in (learning_rates or R.learning_rates):
+        work = run_dir(start_dir, ex, dev, R, variant, lr, seed, prior, definitions)
+        path = train(start_dir, ex, dev, R, variant, lr, work, prior, definitions, seed, threads, progress)
+        runs.append((path, training_record(path)))
+        if on_done:
+            on_done(path)
+    best = max(range(len(runs)), key=lambda i: (runs[i][1]["best_dev_acc@1"], -i))
+    return runs[best][0], [r for _, r in runs]

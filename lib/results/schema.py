@@ -444,11 +444,11 @@ class SelfAlignmentRecord(ResultRecord):
 
 
 # ---------------------------------------------------------------------------------------------
-# 12-rerank (issue 14: cross-encoder rerankers, base vs packed, FP32 vs INT8; lib.rerank)
+# 12-rerank (issues 14, 23: residual cross-encoder rerankers, base vs packed layouts, FP32 vs INT8; lib.rerank)
 
 
 class RerankAccuracy(_Open):
-    """One row of 12's accuracy table: a system (the retriever, or a reranker variant in one format) at C
+    """One row of 12's accuracy table: a system (the retriever, or a reranker in one layout and format) at C
     candidates, with the retriever's Acc@C (the ceiling a reranker cannot pass) beside it."""
 
     system: str
@@ -456,27 +456,33 @@ class RerankAccuracy(_Open):
     acc_at_1: float | None = Field(alias="acc@1")
     mrr: float | None
     ceiling_acc_at_c: float | None = Field(alias="ceiling_acc@C")
-    objective: str | None = None
     format: str | None = None
-    fusion: str | float | None = Field(None, description="retriever-cosine weight of a fused row, chosen on the "
-                                                          "dev queries ('inf': the retriever's order won); None: "
-                                                          "the reranker or the retriever alone")
+    score: str | None = Field(None, description="cosine (the retriever), residual (w x cosine + f) or f alone")
+    weight: str | None = Field(None, description="the retriever-cosine weight w of the row, chosen on the dev "
+                                                 "queries ('inf': the retriever's order; '0': f alone)")
+    layout: str | None = None
+    readout: str | None = Field(None, description="where f was read: mean of the candidate's tokens, its first "
+                                                  "token, or an inserted [MASK]")
+    definitions: bool | None = None
+    mcnemar_p: float | None = None
     n: int | None = None
 
 
 class RerankMetrics(_Open):
     retriever: str
+    miner: str | None = Field(None, description="the bi-encoder whose lists and cosines the rerankers trained on")
     candidates: list[int]
     accuracy: list[RerankAccuracy]
     leaked_lay_strings: int = Field(description="evaluated lay strings found in the training data (must be 0)")
+    leaked_dev_queries: int = Field(0, description="dev queries found in the training data (must be 0)")
     speed: list[dict[str, Any]] = []
-    gate: dict[str, dict[str, Any]] = {}
-    order_sensitivity: dict[str, Any] = {}
+    end_to_end: dict[str, Any] = {}
+    gate: list[dict[str, Any]] = []
+    order_sensitivity: list[dict[str, Any]] = []
     mcnemar: dict[str, Any] = {}
-    training: dict[str, dict[str, Any]] = {}
+    training: list[dict[str, Any]] = []
     training_data: dict[str, Any] = {}
-    fusion: dict[str, Any] = Field({}, description="per reranker, format and C: the dev-chosen weight and the dev "
-                                                   "Acc@1 of every weight tried")
+    crossfit: dict[str, Any] = Field({}, description="the supervised row: concept-disjoint lay folds, out of fold")
 
 
 class RerankRecord(ResultRecord):

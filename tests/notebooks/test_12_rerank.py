@@ -1,40 +1,63 @@
-"""Papermill smoke run of notebook 12 (reranking) on the tiny model: every cell runs, the record validates."""
+"""Papermill smoke runs of notebook 12 (reranking) and of 04-align's rerank switch on the tiny model: every
+cell runs, the record validates, and what it holds is consistent."""
 
+import numpy as np
 import pytest
 
 from lib import results
-from lib.rerank.evaluate import FUSION_GRID
 
 # a small, fast study: few training queries and steps, two C values, one round of each timing
-TINY_RERANK = {"train_max_queries": 120, "train_max_targets": 1500, "train_steps": 4, "batch_size": 4,
-               "learning_rate": 1e-3, "dev_concepts": 20, "train_candidates": [2, 4], "candidates": 4,
-               "max_seq_length": 64}
+TINY_RERANK = {"train_max_queries": 60, "train_max_targets": 1500, "train_steps": 4, "eval_steps": 2, "batch_size": 4,
+               "learning_rates": [0.001, 0.003], "dev_concepts": 20, "train_candidates": [4], "candidates": 4,
+               "max_seq_length": 64, "definition_tokens": 6, "crossfit_steps": 2}
 
 
 @pytest.mark.notebook
 def test_12_rerank_tiny(run_notebook):
     run_notebook("12-rerank", threads=1, rerank=TINY_RERANK, candidate_sweep=[2, 4], speed_terms=12, speed_rounds=1,
-                 train_speed_steps=1, order_trials=1, order_terms=30)
+                 order_trials=1, order_terms=30)
     r = results.read_result("tiny", "12-rerank")
     m = r.metrics
-    assert m.leaked_lay_strings == 0
-    fused = [a for a in m.accuracy if a.fusion is not None]             # every reranker in every format, each C
-    assert len(fused) == len([a for a in m.accuracy if a.system != "retriever"]) / 2 and m.fusion
-    assert all(a.system.endswith("+retriever") and isinstance(a.fusion, str) for a in fused)
+    assert m.leaked_lay_strings == 0 and m.leaked_dev_queries == 0 and m.miner
     assert m.candidates == [2, 4]
-    systems = {(a.system, a.format, a.candidates) for a in m.accuracy}
+    rows = {(a.system, a.format, a.score, a.candidates): a for a in m.accuracy}
+    systems = {"base+def [mean]", "shared-prefix+def [mean]", "paper+def [mean]", "base [mean]",
+               "shared-prefix [mean]", "paper [mean]"}
+    assert {a.system for a in m.accuracy} == systems | {"retriever"}
     for c in (2, 4):
-        assert ("retriever", "fp32-torch", c) in systems
-        assert ("packed-bce", "onnx-int8-dynamic", c) in systems and ("base-listwise", "onnx-fp32", c) in systems
+        assert ("retriever", "fp32-torch", "cosine", c) in rows
+        for s in systems:
+            assert (s, "onnx-fp32", "residual", c) in rows and (s, "onnx-fp32", "f alone", c) in rows
+        for fmt in ("onnx-int8-dynamic", "onnx-int8-smoothquant"):
+            assert ("shared-prefix+def [mean]", fmt, "residual", c) in rows
+        # shared-prefix is base's model with the term computed once: the same accuracy
+        for defs in ("+def", ""):
+            a, b = rows[(f"base{defs} [mean]", "onnx-fp32", "residual", c)], \
+                rows[(f"shared-prefix{defs} [mean]", "onnx-fp32", "residual", c)]
+            assert a.acc_at_1 == b.acc_at_1 and a.mrr == pytest.approx(b.mrr)
     for a in m.accuracy:  # a reranker reorders the C candidates: it cannot pass the retriever's Acc@C
         assert 0 <= a.acc_at_1 <= a.ceiling_acc_at_c + 1e-12
-    assert {s["kind"] for s in m.speed} == {"inference terms/s", "training pairs/s", "alignment terms/s"}
-    assert all(s["ratio"] > 0 for s in m.speed)
-    assert set(m.gate) == {"base-bce [onnx-int8-dynamic]", "base-bce [onnx-int8-smoothquant]",
-                           "packed-bce [onnx-int8-dynamic]", "packed-bce [onnx-int8-smoothquant]"}
-    assert m.order_sensitivity["trials"] == 1 and len(m.order_sensitivity["acc1_by_order"]) == 2
-    assert m.order_sensitivity["terms"] == 30
-    assert set(m.training) == {"base-bce", "packed-bce", "base-listwise", "packed-listwise"}
+        assert a.readout == ("mean" if a.system != "retriever" else None)   # every row says which read-out ran
+    # the learning rate was chosen on dev among two runs of the main reranker; the others reuse it
+    runs = [t for t in m.training if t["variant"] == "base+def [mean]"]
+    assert sorted(t["learning_rate"] for t in runs) == [0.001, 0.003] and sum(t["chosen"] for t in runs) == 1
+    assert all(t["readout"] == "mean" and t["best_step"] <= t["steps"] for t in m.training)
+    gate = {(g["system"], g["format"]): g for g in m.gate}
+    assert set(gate) >= {("shared-prefix+def [mean]", f) for f in ("onnx-int8-dynamic", "onnx-int8-smoothquant")}
+    assert all(g["decisions"] and {d["criterion"] for d in g["decisions"]} == {"Acc@1 drop",
+                                                                              "top-1 agreement with FP32"}
+               for g in gate.values())
+    order = {o["system"]: o for o in m.order_sensitivity}
+    assert order["shared-prefix+def [mean]"]["top1_unchanged"] == 1.0   # order-blind by construction
+    assert set(order) == {"shared-prefix+def [mean]", "paper+def [mean]"}
+    speed = {(s["format"], s["candidates"]): s for s in m.speed}
+    assert set(speed) == {(f, c) for f in ("onnx-fp32", "onnx-int8-dynamic") for c in (2, 4)}
+    assert all(s["shared-prefix / base"] > 0 and s["paper / base"] > 0 for s in m.speed)
+    assert m.end_to_end["retrieve+rerank"] > 0 and m.mcnemar["n"] == 60
+    cf = m.crossfit
+    assert cf["supervised"] and cf["n_folds"] == 2 and sum(f["scored_terms"] for f in cf["folds"]) == 60
+    assert cf["row"]["n"] == 60 and "supervised" in cf["row"]["system"]
+    assert np.isfinite(cf["row"]["acc@1"])
     assert r.params.rerank is not None and r.params.rerank.train_steps == 4
 
 
@@ -44,13 +67,15 @@ def test_04_align_reports_the_reranked_alignment_when_enabled(run_notebook):
     r = results.read_result("tiny", "04-align")
     assert set(r.metrics.formats) == {"fp32-torch"}                    # the retriever's record is unchanged
     rr = r.metrics.rerank
-    assert rr["reranker"] == "packed-bce" and rr["scorer"] == "onnx-int8-dynamic" and rr["candidates"] == 4
-    retr, reranked = rr["systems"]["retriever"], rr["systems"]["packed-bce [onnx-int8-dynamic]"]
+    assert rr["reranker"] == "shared-prefix+def [mean]" and rr["readout"] == "mean"
+    assert rr["scorer"] == "onnx-int8-dynamic" and rr["candidates"] == 4
+    retr = rr["systems"]["retriever"]
     assert retr["acc@1"] == r.metrics.formats["fp32-torch"].acc_at_1  # concept-level top-1 = string-level top-1
-    assert reranked["acc@4"] == retr["acc@4"] and reranked["acc@1"] <= retr["acc@4"]
-    w = rr["fusion"]["weight"]                                          # chosen on the dev queries
-    assert rr["final"] == f"packed-bce [onnx-int8-dynamic] + {w} x retriever" and rr["final"] in rr["systems"]
-    assert isinstance(w, str) and float(w) in FUSION_GRID
-    assert set(rr["fusion"]["dev_acc@1"]) == {str(x) for x in FUSION_GRID}
+    w = rr["weight"]["chosen"]                                          # chosen on the dev queries
+    assert rr["final"] == f"shared-prefix+def [mean] [onnx-int8-dynamic] + {w} x retriever"
+    final, alone = rr["systems"][rr["final"]], rr["systems"]["shared-prefix+def [mean] [onnx-int8-dynamic] alone"]
+    assert final["acc@4"] == retr["acc@4"] == alone["acc@4"] and final["acc@1"] <= retr["acc@4"]
+    assert "inf" in rr["weight"]["dev_acc@1"] and rr["weight"]["dev_queries"] > 0
+    assert rr["mcnemar_vs_retriever"]["n"] == r.metrics.formats["fp32-torch"].n_sources
     table = results.table_path("tiny", "04-align.rerank.metrics", "csv")
-    assert table.exists() and "packed-bce [onnx-int8-dynamic]" in table.read_text()
+    assert table.exists() and "shared-prefix+def [mean] [onnx-int8-dynamic]" in table.read_text()

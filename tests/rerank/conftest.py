@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-SMALL = {"train_max_queries": 40, "train_max_targets": 1200, "dev_concepts": 20, "train_candidates": [2, 4],
-         "batch_size": 8, "learning_rate": 2e-3, "train_steps": 20, "save_steps": 1000, "max_minutes": None,
-         "max_seq_length": 96, "candidates": 4}
+SMALL = {"train_max_queries": 40, "train_max_targets": 1200, "dev_concepts": 20, "train_candidates": [4],
+         "batch_size": 8, "learning_rates": [2e-3], "train_steps": 20, "eval_steps": 10, "max_minutes": None,
+         "max_seq_length": 96, "candidates": 4, "definition_tokens": 6}
 
 
 @pytest.fixture(scope="module")
 def tiny_setup(session_dirs):
-    """(params, retriever, Training) of a 40-query tiny-model run (reranker settings: ``SMALL``)."""
+    """(params, retriever, Training) of a 40-query tiny-model run (reranker settings: ``SMALL``; the tiny
+    model is its own miner: it trained on nothing)."""
     with pytest.MonkeyPatch.context() as mp:
         for var, key in (("COMPENDIUM_RESULTS", "results"), ("COMPENDIUM_FIGURES", "figures"),
                          ("COMPENDIUM_CACHE", "cache"), ("COMPENDIUM_BUILD", "build")):

@@ -1,4 +1,5 @@
-"""lib.rerank.data and candidates: no evaluated lay string in the training data; negatives and the gold."""
+"""lib.rerank.data and candidates: no evaluated lay string and no dev query in anything a reranker trains on
+(queries, pool, candidate strings, the definitions shown, the lay cross-fit folds); negatives and the gold."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from lib.data.hpo import load_hpo
 from lib.rerank import data as rd
-from lib.rerank.candidates import concept_level
+from lib.rerank.candidates import Candidates, concept_level
 from lib.train.pairs import lay_strings, normalise
 
 
@@ -85,3 +86,39 @@ def test_training_examples_hold_a_gold_and_no_false_negative(tiny_setup):
     assert rd.leaked_strings(td, ex.candidates) == set()
     assert 0 < (ex.retrieved_rank > 0).mean() <= 1
     assert ex.key() == rd.Examples(ex.queries, ex.golds, ex.candidates, ex.labels, ex.retrieved_rank).key()
+
+
+def test_leakage_covers_definitions_candidates_and_dev_queries(hpo, tiny_setup):
+    """The new inputs: a lay string shown as a candidate's definition, or a dev query among the candidate
+    strings, is found; the real lists hold none."""
+    _, _, tr = tiny_setup
+    td, cands = tr.data, tr.examples.candidates
+    assert rd.leakage(td, cands, tr.definitions) == {"lay": set(), "dev": set()}
+    assert len(tr.definitions) > 16_000 and set(cands.concepts[cands.valid]) & set(tr.definitions)
+    lay = sorted(td.forbidden)[0]
+    concept = cands.concepts[0, 0]
+    planted = dict(tr.definitions, **{concept: lay.upper()})           # compared after normalisation
+    assert rd.leakage(td, cands, planted)["lay"] == {lay}
+    dev_q = td.dev["query"].iloc[0]
+    shown = Candidates(cands.concepts.copy(), cands.strings.copy(), cands.scores.copy())
+    shown.strings[0, 0] = dev_q
+    assert rd.leakage(td, shown, tr.definitions)["dev"] == {dev_q}
+    assert rd.leaked_strings(td, shown, planted) == {lay, dev_q}
+
+
+def test_lay_cross_fit_lists_hold_only_the_other_folds(hpo):
+    """The supervised row trains on lay terms of the other folds only; folds are concept-disjoint."""
+    from lib.train.pairs import crossfit_folds
+
+    lex = hpo.lexicon.iloc[:400].reset_index(drop=True)
+    folds = crossfit_folds(lex, 2, 0)
+    gold = lex["gold_hpos"].tolist()
+    conc = np.array([[g[0] if isinstance(g, (list, tuple)) else g, "HP:0000001"] for g in gold], dtype=object)
+    cands = Candidates(conc, conc.copy(), np.ones(conc.shape, np.float32))
+    for f in (0, 1):
+        ex = rd.lay_examples(lex["Terme"].tolist(), gold, cands, np.flatnonzero(folds != f))
+        held = {normalise(t) for t in lex["Terme"][folds == f]}
+        assert not set(ex.queries) & held and len(ex.queries) == int((folds != f).sum())
+        held_concepts = {c for g in lex["gold_hpos"][folds == f] for c in (g if isinstance(g, (list, tuple)) else [g])}
+        assert not {c for g in ex.golds for c in g} & held_concepts     # concept-disjoint
+        assert ex.labels[:, 0].all()

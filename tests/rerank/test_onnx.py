@@ -1,51 +1,91 @@
-"""lib.rerank.onnx: the exported reranker scores as PyTorch does; INT8 (dynamic, SmoothQuant) runs and agrees."""
+"""A reranker on the encoders' own stack: export, fusion, dynamic and static INT8 and their artifact keys
+through lib.compress and lib.formats (keyed by model kind), the one ORT engine; lib/rerank holds none
+of it. The exported graph scores as PyTorch does in every layout."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lib.engines.hub import resolve_model_dir
+from lib.engines import cross
+from lib.engines.ort import OrtEncoder
+from lib.formats import load_reranker, reranker_artifact, score_head
 from lib.rerank import evaluate as rev
-from lib.rerank import onnx as ro
 from lib.rerank import pipeline
-from lib.rerank import train as rt
+from lib.rerank.model import TorchCross, score_inputs
+from lib.rerank.train import Texts, Variant
+
+LAYOUTS = ("base", "shared-prefix", "paper")
 
 
 @pytest.fixture(scope="module")
-def scored(tiny_setup, tmp_path_factory):
-    """A packed tiny reranker (20 steps), its dev-query inputs and the PyTorch FP32 margins."""
+def rr(tiny_setup, tmp_path_factory):
+    """A tiny reranker folder with a random head (an untrained one scores 0 everywhere), as a Reranker."""
+    import torch
+
+    from lib.engines.hub import resolve_model_dir
+
     P, _, tr = tiny_setup
-    R = P.rerank.model_copy(update={"packed": True})
-    path = rt.train(resolve_model_dir(P), tr.examples, R, tmp_path_factory.mktemp("rr") / "run", threads=1,
-                    progress=False)
-    tok = pipeline.text_tokenizer(path)
-    rr = pipeline.Reranker(path, True, R.objective, R, tok, pipeline.special_tokens(path, tok),
-                           rt.training_record(path))
-    terms = tr.data.dev["query"].tolist()
-    ref = rr.score(rr.scorer("torch", P), P, terms, tr.dev.head(4))
-    return P, tr, rr, terms, ref
+    torch.manual_seed(5)
+    m = cross.new_scorer(resolve_model_dir(P), weight=10.0, attn_implementation="eager")
+    torch.nn.init.normal_(m.head.weight)
+    out = tmp_path_factory.mktemp("rr") / "model"
+    out.mkdir()
+    cross.save_scorer(m.eval(), out, {"readout": "mean"}, resolve_model_dir(P))
+    texts = Texts(out, P.rerank, tr.definitions)
+    return pipeline.Reranker(out, Variant("base", True), "base", P.rerank, texts, {})
 
 
-def test_onnx_fp32_scores_as_pytorch(scored):
-    P, tr, rr, terms, ref = scored
-    m = rr.score(rr.scorer("onnx-fp32", P), P, terms, tr.dev.head(4))
-    assert np.array_equal(np.isnan(ref), np.isnan(m)) and (~np.isnan(ref)).sum() > 40
-    assert np.nanmax(np.abs(ref - m)) < 1e-4
+def f_of(rr, engine, P, tr, layout):
+    inp = rr.in_layout(layout).inputs(tr.dev.queries, tr.dev.candidates.head(4))
+    return score_inputs(engine, inp, rr.texts.special.pad, P.ort_token_budget, P.ort_max_rows)
+
+
+def test_onnx_fp32_scores_as_pytorch_in_every_layout(tiny_setup, rr):
+    import onnx
+
+    P, _, tr = tiny_setup
+    engine = load_reranker(rr.path, "onnx-fp32", P)
+    assert isinstance(engine, OrtEncoder)                              # the one ORT engine
+    ref = {lay: f_of(rr, TorchCross(cross.load_scorer(rr.path)), P, tr, lay) for lay in LAYOUTS}
+    for lay in LAYOUTS:
+        m = f_of(rr, engine, P, tr, lay)
+        assert np.array_equal(np.isnan(ref[lay]), np.isnan(m)) and (~np.isnan(m)).sum() > 40
+        assert np.nanmax(np.abs(ref[lay] - m)) < 1e-4, lay
+    assert np.nanmax(np.abs(f_of(rr, engine, P, tr, "shared-prefix") - f_of(rr, engine, P, tr, "base"))) < 1e-4
+    ops = {n.op_type for n in onnx.load(str(reranker_artifact(rr.path, "onnx-fp32", P))).graph.node}
+    assert "SkipLayerNormalization" in ops and "EmbedLayerNormalization" not in ops   # fused, embeddings not
 
 
 @pytest.mark.parametrize("fmt", ["onnx-int8-dynamic", "onnx-int8-smoothquant"])
-def test_int8_scoring_runs_and_agrees_with_fp32(scored, fmt):
+def test_int8_through_lib_compress_keeps_the_head_fp32_and_agrees(tiny_setup, rr, fmt):
     import onnx
 
-    P, tr, rr, terms, ref = scored
-    cal = pipeline.calibration_inputs(rr, tr, 4)
-    path = ro.reranker_onnx(rr.path, fmt, P, cal, rr.special.pad)
-    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
-    assert ops & {"MatMulInteger", "DynamicQuantizeLinear", "QuantizeLinear", "QLinearMatMul"}   # really INT8
-    head = ro.head_matmuls(ro.export_reranker(rr.path, path.parent / "model-unfused.onnx", P.opset))
-    assert head and {n.name for n in onnx.load(str(path)).graph.node if n.op_type == "MatMul"} >= set(head)
-    m = rr.score(ro.ort_scorer(path, P), P, terms, tr.dev.head(4))
-    a = rev.agreement(ref, m)
-    assert a["n_scores"] == (~np.isnan(ref)).sum()
-    assert a["max_abs_dp"] < 0.02 and a["margin_correlation"] > 0.9, a
+    from lib.compress.export import artifact_key_of
+
+    P, _, tr = tiny_setup
+    feeds = pipeline.calibration_feeds(rr, tr, P) if fmt == "onnx-int8-smoothquant" else None
+    if feeds:
+        assert {"position_ids", "attention_groups"} <= set(feeds[0])   # the reranker's own inputs calibrate
+    path = reranker_artifact(rr.path, fmt, P, feeds)
+    assert artifact_key_of(rr.path, P.opset, P.max_length) in str(path)   # keyed like any model folder
+    graph = onnx.load(str(path)).graph
+    assert {n.op_type for n in graph.node} & {"MatMulInteger", "DynamicQuantizeLinear", "QuantizeLinear"}
+    head = score_head(reranker_artifact(rr.path, "onnx-fp32", P))
+    assert head and set(head) <= {n.name for n in graph.node if n.op_type == "MatMul"}   # the score head stays FP32
+    ref = f_of(rr, load_reranker(rr.path, "onnx-fp32", P), P, tr, "shared-prefix")
+    m = f_of(rr, load_reranker(rr.path, fmt, P, feeds), P, tr, "shared-prefix")
+    assert rev.agreement(ref, m)["score_correlation"] > 0.9
+
+
+def test_no_file_under_lib_rerank_exports_quantizes_keys_artifacts_or_gates():
+    """One stack: export, fusion, quantization, artifact keys, ORT sessions and the gate rule live in
+    lib.compress / lib.formats / lib.engines / lib.evaluate.gate, never in lib/rerank."""
+    forbidden = r"torch\.onnx\.export|quantize_(static|dynamic)|optimize_model|InferenceSession|ort_session|" \
+                r"settings_key\(opset|artifact_dir|def (check|fastest_passing|decide)\b|onnxruntime"
+    rerank = Path(__file__).resolve().parents[2] / "lib" / "rerank"
+    hits = {p.name: re.findall(forbidden, p.read_text(encoding="utf-8")) for p in rerank.glob("*.py")}
+    assert not {k: v for k, v in hits.items() if v}

@@ -1,0 +1,67 @@
+"""lib.rerank.study: the parts of notebook 12's study that decide (which systems get INT8, which INT8 is
+chosen, when a longer run is warranted, which pipeline is deployed); the rest runs in the notebook test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib import params
+from lib.rerank import study
+from lib.rerank.candidates import Candidates
+from lib.rerank.pipeline import Reranker
+from lib.rerank.train import Variant
+
+
+def reranker(layout: str, definitions: bool) -> Reranker:
+    return Reranker(None, Variant("paper" if layout == "paper" else "base", definitions), layout, params.Rerank(),
+                    None, {})
+
+
+@pytest.fixture
+def systems() -> dict[str, Reranker]:
+    rrs = [reranker(lay, d) for d in (True, False) for lay in ("base", "shared-prefix", "paper")]
+    return {rr.name: rr for rr in rrs}
+
+
+def test_int8_goes_to_the_chosen_layouts_with_definitions(systems):
+    plan = study.format_plan(systems, ["onnx-int8-dynamic"], ["shared-prefix", "paper"])
+    assert plan["shared-prefix+def [mean]"] == plan["paper+def [mean]"] == ["onnx-fp32", "onnx-int8-dynamic"]
+    assert plan["base+def [mean]"] == plan["shared-prefix [mean]"] == ["onnx-fp32"]
+    assert study.format_plan(systems, ["onnx-int8-dynamic"], ["base"], True)["base [mean]"][1:] == ["onnx-int8-dynamic"]
+
+
+def test_the_longer_run_is_warranted_only_by_a_rising_curve():
+    curve = [{"step": 0, "dev_acc@1": 0.45}, {"step": 100, "dev_acc@1": 0.46}, {"step": 200, "dev_acc@1": 0.47}]
+    assert study.still_rising({"dev_curve": curve, "best_step": 200, "stopped_by": "steps"})
+    assert not study.still_rising({"dev_curve": curve, "best_step": 100, "stopped_by": "steps"})     # peaked
+    assert not study.still_rising({"dev_curve": curve, "best_step": 200, "stopped_by": "minutes"})   # capped
+    flat = [{"step": 0, "dev_acc@1": 0.45}, {"step": 100, "dev_acc@1": 0.45}]
+    assert not study.still_rising({"dev_curve": flat, "best_step": 0, "stopped_by": "steps"})
+
+
+def scored(name: str, fmt: str, f: np.ndarray, seconds: float) -> study.Scored:
+    return study.Scored(name, reranker("shared-prefix", True), fmt, {2: f}, {2: (0.0, {}, {})}, seconds, len(f))
+
+
+def test_the_gate_decides_each_int8_format_and_the_fastest_passing_one_is_chosen(systems):
+    P = params.load("tiny")
+    cands = Candidates(np.array([["A", "B"]] * 40, dtype=object), np.array([["a", "b"]] * 40, dtype=object),
+                       np.zeros((40, 2), np.float32))
+    gold = ["A"] * 20 + ["B"] * 20
+    fp32 = np.array([[1.0, 0.0]] * 20 + [[0.0, 1.0]] * 20)
+    flipped = fp32.copy()
+    flipped[:5] = [0.0, 1.0]                                                 # 5 of 40 top-1s change
+    name = "shared-prefix+def [mean]"
+    table = study.gate_table(P, {(name, "onnx-fp32"): scored(name, "onnx-fp32", fp32, 1.0),
+                                 (name, "onnx-int8-dynamic"): scored(name, "onnx-int8-dynamic", fp32 + 0.01, 1.0),
+                                 (name, "onnx-int8-smoothquant"): scored(name, "onnx-int8-smoothquant", flipped, 0.5)},
+                             cands, gold, 2)
+    by = table.set_index("format")
+    assert by.loc["onnx-int8-dynamic", "passed"] and not by.loc["onnx-int8-smoothquant", "passed"]
+    assert by.loc["onnx-int8-smoothquant", "top1_agreement"] == pytest.approx(35 / 40)
+    assert table.chosen.tolist() == [True, False]          # the faster one failed: the passing one is chosen
+    assert study.deployed(systems, table.assign(system=name), "shared-prefix", True) == (name, "onnx-int8-dynamic")
+    assert study.deployed(systems, table.iloc[:0], "shared-prefix", True) == (name, "onnx-fp32")
+    assert isinstance(table.decisions.iloc[0], list) and isinstance(table, pd.DataFrame)
