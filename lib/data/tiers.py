@@ -125,6 +125,18 @@ def alignment_data(P: Params) -> AlignmentData:
     return data
 
 
+def say_sampled(data: AlignmentData, what: str = "sources") -> str | None:
+    """Print (and return) what :func:`alignment_data` sampled, or None when it used every row: a sampled
+    run says so where its numbers are read."""
+    i = data.info
+    if not i.get("sampled"):
+        return None
+    note = (f"SAMPLED: {i['sources_used']} of {i['sources_total']} {what}, {i['targets_used']} of "
+            f"{i['targets_total']} targets (max_sources/max_targets in params)")
+    print(note)
+    return note
+
+
 # ---------------------------------------------------------------------------------------------
 # Notebook 10's data: the HPO lay terms against HPO, and against HPO + MeSH
 

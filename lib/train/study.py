@@ -95,6 +95,101 @@ def dev_scores_of(P: Params) -> dict[str, float]:
     return dev_scores(dev_evaluator(ts.strings, ts.dev, T.dev_distractors, P.seed)(model))
 
 
+# --- Notebook 11's rows: the models, their dev scores, their lay-term rows, the targets ---------------------
+
+# Issue 22's targets for the chosen self-aligned model (reported met / MISSED, never tuned on lay terms)
+TARGETS = {"acc@1": 0.50, "acc@1 with definitions as targets": 0.54, "int8 max acc@1 drop": 0.005}
+
+
+def checked_training_set(P: Params, lay: list[str]) -> tuple[Any, int]:
+    """The training set, checked again against every evaluated lay string: a leaked pair raises (the
+    loader's filter is the first guard, this the second, on exactly the strings scored here). Returns
+    (training set, leaked pairs: always 0 once returned)."""
+    from lib.train.pairs import drop_strings, training_set
+
+    ts = training_set(P)
+    _, leaked = drop_strings(ts.pairs, lay)
+    if leaked:
+        raise AssertionError(f"{leaked} training pairs hold an evaluated lay string")
+    print(f"Leakage check: {leaked} of {len(ts.pairs):,} training pairs hold one of the {len(lay):,} "
+          "evaluated lay strings.")
+    return ts, leaked
+
+
+def study_models(P: Params, ablation_steps: int, soup_ratio: float) -> dict[str, Params]:
+    """The rows that train without lay terms: the chosen recipe (labelled by its display name), the
+    objective / phase ablation, and the chosen model's soup with its start model."""
+    chosen = P.display_name or P.name
+    return {chosen: P, **ablation(P, ablation_steps), f"{chosen} + soup {soup_ratio}": variant(P, soup=soup_ratio)}
+
+
+def train_records(models: dict[str, Params], folds: list[Params]) -> dict[str, dict]:
+    """Train every model and cross-fit fold (on first use; reused after) and return their training records,
+    the folds labelled ``supervised fold <k>``."""
+    from lib.train import trainer
+
+    labelled = [*models.items(), *((f"supervised fold {f.training.crossfit_fold}", f) for f in folds)]
+    for label, Pv in labelled:
+        print(f"{label}: {trainer.train(Pv)}")
+    return {label: trainer.training_record(Pv) for label, Pv in labelled}
+
+
+def dev_rows(models: dict[str, Params], records: dict[str, dict]) -> dict[str, dict]:
+    """One row per trained model: its final dev scores, the start model's dev Acc@1, steps, minutes, what
+    stopped it. A soup's record holds its unsouped run's scores, so a soup is evaluated here."""
+    dev = {label: {**r["final_dev"], "start dev_acc@1": r["history"][0].get("dev_acc@1"), "steps": r["steps"],
+                   "minutes": r["minutes"], "stopped_by": r["stopped_by"]} for label, r in records.items()}
+    for label, Pv in models.items():
+        if "soup" in label:
+            dev[label].update(dev_scores_of(Pv))
+    return dev
+
+
+def lay_rows(P: Params, base: Params, models: dict[str, Params], records: dict[str, dict], folds: list[Params],
+             ablation_steps: int, score_format: str, int8_format: str) -> tuple[dict, dict, dict[str, str]]:
+    """Every lay-term row of notebook 11's table: the start model, each model, the chosen one with
+    definitions as index targets and in INT8, and (apart) the pooled concept-disjoint supervised cross-fit.
+
+    Returns (rows: label -> metrics with ``group`` and ``minutes``, ranks: label -> gold ranks, labels:
+    the roles ``chosen``, ``start``, ``int8``, ``index``)."""
+    chosen = P.display_name or P.name
+    labels = {"chosen": chosen, "start": f"{base.display_name or base.name} (start)",
+              "index": f"{chosen} + index augmentation", "int8": f"{chosen} [{int8_format}]"}
+    minutes = records[chosen]["minutes"]
+    todo = [(labels["start"], base, "base", score_format, None)]
+    for label, Pv in models.items():
+        name = label if label == chosen or "soup" in label else f"{label} ({ablation_steps} steps)"
+        todo.append((name, Pv, "unsupervised", score_format, records[label]["minutes"]))
+    todo += [(labels["index"], P.model_copy(update={"index_definitions": True}), "unsupervised", score_format, minutes),
+             (labels["int8"], P, "unsupervised", int8_format, minutes)]
+    rows, ranks = {}, {}
+    for label, Pv, group, fmt, m in todo:
+        rows[label], ranks[label] = score_lay_terms(Pv, fmt)
+        rows[label].update(group=group, minutes=m)
+    if folds:
+        label = f"{chosen} + lay terms, {len(folds)}-fold concept-disjoint"
+        rows[label], ranks[label] = pooled_crossfit(P, folds, score_format)
+        fold_minutes = sum(records[f"supervised fold {f.training.crossfit_fold}"]["minutes"] for f in folds)
+        rows[label].update(group="concept-disjoint supervised", minutes=minutes + fold_minutes)
+    return rows, ranks, labels
+
+
+def int8_summary(rows: dict, labels: dict[str, str], fmt: str,
+                 max_drop: float = TARGETS["int8 max acc@1 drop"]) -> dict:
+    """The chosen model's INT8 row against its FP32 row: Acc@1, the drop, and whether it is within ``max_drop``."""
+    fp32, int8 = rows[labels["chosen"]]["acc@1"], rows[labels["int8"]]["acc@1"]
+    return {"format": fmt, "acc@1": int8, "drop_vs_fp32": fp32 - int8,
+            "within_half_point": bool(fp32 - int8 <= max_drop)}
+
+
+def target_checks(rows: dict, labels: dict[str, str], int8: dict, targets: dict = TARGETS) -> dict[str, bool]:
+    """Each of :data:`TARGETS` met or not, named with its threshold."""
+    return {f"model alone Acc@1 >= {targets['acc@1']:.2f} (FP32)": rows[labels["chosen"]]["acc@1"] >= targets["acc@1"],
+            f"with definitions as targets Acc@1 >= {targets['acc@1 with definitions as targets']:.2f}":
+                rows[labels["index"]]["acc@1"] >= targets["acc@1 with definitions as targets"],
+            f"INT8 within {100 * targets['int8 max acc@1 drop']:.1f} point of FP32": int8["within_half_point"]}
+
+
 # --- Corpus mixes and the dev proxies (issue 22) -------------------------------------------------------------
 
 LAY_DEV_SHARE = 0.1  # share of the lay terms' concepts held out to choose recipes (never a reported test number)

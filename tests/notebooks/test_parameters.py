@@ -104,3 +104,22 @@ def test_from_globals_reads_papermills_injected_cell():
     ns["In"] = ["", cell, injected, "P = params.from_globals(globals())"]
     assert params.load("tiny").max_sources == 60
     assert params.from_globals(ns) == params.load("tiny", max_sources=None)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_import_shadows_a_params_key(path):
+    """``from lib.compress import alpha_sweep`` in a notebook replaced the injected ``alpha_sweep`` list by a
+    module before ``from_globals`` read it (a real run with params/minilm-l6.yaml failed; tiny.yaml, which
+    does not set the key, passed): no notebook may import a name that is a params key."""
+    import ast
+
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    bound = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "parameters" in cell.metadata.get("tags", []):
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    shadowed = sorted(bound & set(params.Params.model_fields))
+    assert not shadowed, f"{path.name} imports {shadowed}, params keys: import them under other names"
