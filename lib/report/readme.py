@@ -1,7 +1,8 @@
 """Regenerate the README's measured sections from result files (``make readme``): never typed by hand.
 
 Sections are delimited by ``<!-- NAME:start -->`` / ``<!-- NAME:end -->`` markers:
-- ``runtimes``: wall time of each executed notebook (papermill's recorded duration) per params file;
+- ``runtimes``: wall time of each notebook of the latest `make paper` (papermill's recorded duration), one
+  run only (:func:`last_paper_run`), each model's total and the run's span;
 - ``bench``: the benchmark table written by ``make bench`` (results/bench/bench.md).
 """
 
@@ -21,21 +22,65 @@ def replace_section(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + body.rstrip() + "\n" + m.group(2), text)
 
 
-def runtimes_table(build: Path) -> str:
-    """Markdown table of notebook wall times from the executed copies in ``build/``."""
+# The notebooks of `make paper` per model, and the one that assembles them (build/paper/09-paper.ipynb)
+PAPER_NOTEBOOKS = ("01-preprocess", "02-optimize", "03-quantize", "04-align", "05-deft-task1-edrm",
+                   "06-deft-task2-map", "07-activation-outliers", "08-heatmaps")
+RUN_GAP_S = 30 * 60  # executed notebooks further apart than this belong to different runs
+
+
+def _executed(build: Path) -> list[dict]:
+    """Papermill's record (params folder, notebook, start, end, duration) of every executed notebook."""
+    from datetime import datetime
+
     rows = []
     for nb in sorted(build.glob("*/*.ipynb")):
         meta = json.loads(nb.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {})
-        if meta.get("duration") is not None:
-            rows.append((nb.parent.name, nb.stem, float(meta["duration"]), meta.get("end_time", "")[:19]))
-    if not rows:
-        return "(no executed notebooks in build/ yet: run `make paper`)"
-    total: dict[str, float] = {}
+        if meta.get("duration") is None or not meta.get("start_time") or not meta.get("end_time"):
+            continue
+        rows.append({"params": nb.parent.name, "notebook": nb.stem, "duration": float(meta["duration"]),
+                     "start": datetime.fromisoformat(meta["start_time"]),
+                     "end": datetime.fromisoformat(meta["end_time"])})
+    return rows
+
+
+def last_paper_run(build: Path) -> list[dict]:
+    """The executed notebooks of the latest `make paper`: 09-paper's run and every paper notebook that ended
+    before it without a gap over :data:`RUN_GAP_S` (so notebooks of an older run, or of `make scale` /
+    `train-study` / `rerank`, never enter its table). Empty when 09-paper has not run."""
+    rows = _executed(build)
+    paper = [r for r in rows if r["notebook"] == "09-paper"]
+    if not paper:
+        return []
+    last = max(paper, key=lambda r: r["end"])
+    run = [r for r in rows if r["notebook"] in PAPER_NOTEBOOKS and r["end"] <= last["start"]]
+    run.sort(key=lambda r: r["start"])
+    kept, edge = [last], last["start"]
+    for r in reversed(run):  # walk back while the run is contiguous
+        if (edge - r["end"]).total_seconds() > RUN_GAP_S:
+            break
+        kept.append(r)
+        edge = min(edge, r["start"])
+    return sorted(kept, key=lambda r: r["start"])
+
+
+def runtimes_table(build: Path) -> str:
+    """Markdown table of the latest `make paper`'s notebook wall times (papermill's record), each model's
+    total, and the run's span from its first notebook's start to 09-paper's end (training, `make setup` and
+    model assembly run before the first notebook: not in the span). A model with a notebook missing from
+    that run is marked incomplete rather than summed with an older run's numbers."""
+    run = last_paper_run(build)
+    if not run:
+        return "(no `make paper` run in build/ yet: run `make paper`, then `make readme`)"
     lines = ["| params | notebook | wall time (s) | finished (UTC) |", "|---|---|---:|---|"]
-    for p, stem, d, end in rows:
-        lines.append(f"| {p} | {stem} | {d:.0f} | {end} |")
-        total[p] = total.get(p, 0.0) + d
-    lines += [f"| {p} | **all notebooks** | **{t:.0f}** | |" for p, t in total.items()]
+    lines += [f"| {r['params']} | {r['notebook']} | {r['duration']:.0f} | {r['end'].isoformat()[:19]} |" for r in run]
+    for p in dict.fromkeys(r["params"] for r in run if r["notebook"] != "09-paper"):
+        have = {r["notebook"]: r["duration"] for r in run if r["params"] == p}
+        missing = [nb for nb in PAPER_NOTEBOOKS if nb not in have]
+        note = f" (incomplete: {', '.join(missing)} not in this run)" if missing else ""
+        total = f"**{sum(have.values()):.0f}**{note}"
+        lines.append(f"| {p} | **all notebooks** | {total} | |")
+    span = (run[-1]["end"] - run[0]["start"]).total_seconds()
+    lines.append(f"| all | **first notebook start -> 09-paper end** | **{span:.0f}** ({span / 60:.1f} min) | |")
     return "\n".join(lines)
 
 
