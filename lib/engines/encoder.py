@@ -8,6 +8,7 @@ so they differ only in their tokenizer call and their forward function.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
@@ -94,3 +95,32 @@ class Encoder(Protocol):
     identity: dict       # lib.engines.hub.identity of the model, for result records
 
     def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray: ...
+
+
+class RuntimeEncoder:
+    """What the ONNX Runtime and OpenVINO engines share (one copy): a timed ``forward`` over the runtime's
+    ``_forward`` (set by the engine from its session / compiled model), ``encode`` through the Rust
+    tokenizer and :func:`encode_ids`, and the model ``identity`` for result records. The engine's
+    dataclass provides ``name``, ``fmt``, ``P``, ``tokenizer``, ``pad_id``, ``info``, ``batch_times`` and
+    ``batching``."""
+
+    @property
+    def identity(self) -> dict:
+        """The model's identity (:func:`lib.engines.hub.identity`), for the result record."""
+        return dict(self.info.get("identity") or {})
+
+    def forward(self, feeds: dict) -> np.ndarray:
+        """Token states of one padded batch (one inference call, timed into ``batch_times``)."""
+        t0 = time.perf_counter()
+        out = self._forward(feeds)
+        self.batch_times.append(time.perf_counter() - t0)
+        return out
+
+    def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
+        """Tokenise everything in one Rust call, then :func:`encode_ids`."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
+        return encode_ids(ids, self.forward, self.P, self.batching, self.pad_id,
+                          f"encode {self.name} [{self.fmt}]", progress)

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from lib.engines.encoder import Batching, encode_ids, encoder_fingerprint
+from lib.engines.encoder import Batching, RuntimeEncoder, encoder_fingerprint
 from lib.engines.hub import identity, resolve_model_dir
 from lib.engines.ort import load_fast_tokenizer, pad_token_id
 from lib.fingerprint import file_digest, installed_versions, model_fingerprint, settings_key
@@ -87,7 +85,7 @@ def ir_fingerprint(model_fp: str, fmt: str, batching: Batching, xml: Path,
 
 
 @dataclass
-class OvEncoder:
+class OvEncoder(RuntimeEncoder):
     """The OpenVINO engine: compiled IR + Rust tokenizer + :func:`ov_batching`. ``encode`` returns
     L2-normalised float32; ``batch_times`` collects the seconds of each inference call."""
 
@@ -107,27 +105,6 @@ class OvEncoder:
     @property
     def batching(self) -> Batching:
         return ov_batching(self.P)
-
-    @property
-    def identity(self) -> dict:
-        """The model's identity (:func:`lib.engines.hub.identity`), for the result record."""
-        return dict(self.info.get("identity") or {})
-
-    def forward(self, feeds: dict) -> np.ndarray:
-        """Token states of one padded batch (one inference call, timed)."""
-        t0 = time.perf_counter()
-        out = self._forward(feeds)
-        self.batch_times.append(time.perf_counter() - t0)
-        return out
-
-    def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
-        """Tokenise everything in one Rust call, then :func:`lib.engines.encoder.encode_ids`."""
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
-        return encode_ids(ids, self.forward, self.P, self.batching, self.pad_id,
-                          f"encode {self.name} [{self.fmt}]", progress)
 
 
 def ov_encoder(P: Params, fmt: str, xml: Path, *, model_dir: Path | None = None, compiled=None) -> OvEncoder:

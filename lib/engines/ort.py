@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from lib.engines.encoder import Batching, encode_ids, encoder_fingerprint
+from lib.engines.encoder import Batching, RuntimeEncoder, encoder_fingerprint
 from lib.engines.hub import identity, resolve_model_dir
 from lib.fingerprint import model_fingerprint
 from lib.params import Params
@@ -108,7 +107,7 @@ def ort_batching(P: Params) -> Batching:
 
 
 @dataclass
-class OrtEncoder:
+class OrtEncoder(RuntimeEncoder):
     """The ONNX Runtime engine: session + Rust tokenizer + :class:`Batching` from params
     (``ort_token_budget``, ``ort_max_rows``; the paper's pooling keeps its fixed rows). ``encode``
     returns L2-normalised float32; ``batch_times`` collects the seconds of each ORT call."""
@@ -126,30 +125,10 @@ class OrtEncoder:
     def __post_init__(self):
         self._forward = onnx_forward(self.session)
 
-    @property
-    def identity(self) -> dict:
-        """The model's identity (:func:`lib.engines.hub.identity`), for the result record."""
-        return dict(self.info.get("identity") or {})
 
     @property
     def batching(self) -> Batching:
         return ort_batching(self.P)
-
-    def forward(self, feeds: dict) -> np.ndarray:
-        """Token states of one padded batch (one ``session.run``, timed)."""
-        t0 = time.perf_counter()
-        out = self._forward(feeds)
-        self.batch_times.append(time.perf_counter() - t0)
-        return out
-
-    def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
-        """Tokenise everything in one Rust call, then :func:`lib.engines.encoder.encode_ids`."""
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
-        return encode_ids(ids, self.forward, self.P, self.batching, self.pad_id,
-                          f"encode {self.name} [{self.fmt}]", progress)
 
 
 def onnx_encoder(P: Params, fmt: str, path: Path, *, model_dir: Path | None = None, session=None,
