@@ -81,6 +81,9 @@ def default_engines(P: Params, paper_strings: int = 200, int8_formats: Sequence[
         gate = gated_formats(P.name)
         int8_formats = gate["passed"] if gate["passed"] is not None else \
             ["onnx-int8-dynamic", "onnx-int8-smoothquant"]
+    # OpenVINO formats are the `ov-*` engines below (their IR is no ONNX file for the ORT engines): an `ov-int8`
+    # in --int8-formats gave a duplicate key and a `fast-ov-int8` that ORT could not load
+    int8_formats = [f for f in int8_formats if not str(f).startswith("ov-")]
     eng = [
         EngineSpec("paper", "paper: PyTorch FP32, pad 512, batch 10, unmasked mean", "lib", "fp32-torch",
                    "fp32", PAPER_OVERRIDES, subset=paper_strings, quality=False),

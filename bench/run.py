@@ -42,7 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="strings timed for the paper's pipeline (pad 512: ~25 s per round; its cost per "
                          "string is constant, so 10 batches give a stable median)")
     ap.add_argument("--engines", default="", help="comma list of engine keys (default: all)")
-    ap.add_argument("--int8-formats", default="", help="comma list (default: gate-passing, from 03-quantize)")
+    ap.add_argument("--int8-formats", default="",
+                    help="comma list of ONNX INT8 formats (default: gate-passing, from 03-quantize); "
+                         "OpenVINO's are always the ov-* engines")
     ap.add_argument("--quality-targets", type=int, default=5000,
                     help="HPO targets for cosine / Acc@1, gold targets of the sampled lay terms kept (0 = all 34k)")
     ap.add_argument("--quality-sources", type=int, default=2000, help="lay terms for Acc@1 (0 = all 7k)")

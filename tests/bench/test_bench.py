@@ -460,3 +460,15 @@ def test_profile_target_is_an_ort_engine():
     assert run.profile_target(specs, "fast-onnx-int8-smoothquant").key == "fast-onnx-int8-smoothquant"
     assert run.profile_target(specs, "ov-int8").key == "fast-onnx-int8-dynamic"
     assert run.profile_target(specs[2:], "ov-int8") is None and run.profile_target(specs, None).key == run.ORT_INT8
+
+
+def test_openvino_int8_formats_are_the_ov_engines_never_an_ort_one():
+    """`--int8-formats ...,ov-int8` gave a second `ov-int8` key and a `fast-ov-int8` that ORT failed to load
+    (the IR is not an ONNX file): OpenVINO formats are benched by the `ov-*` engines only."""
+    from lib import params
+    P = params.load("tiny")
+    specs = engines.default_engines(P, int8_formats=["onnx-int8-dynamic", "ov-int8"], side_envs=())
+    keys = [e.key for e in specs]
+    assert len(keys) == len(set(keys))
+    assert "fast-onnx-int8-dynamic" in keys and "fast-ov-int8" not in keys
+    assert {e.kind for e in specs if e.fmt == "ov-int8"} == {"ov"}
