@@ -98,7 +98,14 @@ def progress_bars_off() -> None:
     """
     import tqdm.std
 
-    init = tqdm.std.tqdm.__init__
+    _force_disabled(tqdm.std.tqdm)
+    _rich_progress_off()
+
+
+def _force_disabled(cls: type) -> None:
+    """Wrap ``cls.__init__`` so every instance is created with ``disable=True`` (idempotent): one wrapper for
+    tqdm's and rich's progress classes."""
+    init = cls.__init__
     if getattr(init, "_compendium_off", False):
         return
 
@@ -107,8 +114,7 @@ def progress_bars_off() -> None:
         kwargs["disable"] = True
         init(self, *args, **kwargs)
     disabled._compendium_off = True
-    tqdm.std.tqdm.__init__ = disabled
-    _rich_progress_off()
+    cls.__init__ = disabled
 
 
 def _rich_progress_off() -> None:
@@ -118,16 +124,7 @@ def _rich_progress_off() -> None:
         import rich.progress
     except ImportError:
         return
-    init = rich.progress.Progress.__init__
-    if getattr(init, "_compendium_off", False):
-        return
-
-    @functools.wraps(init)
-    def disabled(self, *args, **kwargs):
-        kwargs["disable"] = True
-        init(self, *args, **kwargs)
-    disabled._compendium_off = True
-    rich.progress.Progress.__init__ = disabled
+    _force_disabled(rich.progress.Progress)
 
 
 def install() -> None:
