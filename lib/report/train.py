@@ -70,11 +70,14 @@ def mcnemar_row(a_hits: Sequence[bool] | np.ndarray, b_hits: Sequence[bool] | np
             "p (exact McNemar)": t["p"]}
 
 
-def corpus_rows(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+def corpus_rows(rows: Sequence[Mapping[str, Any]], paired: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
     """The corpus-mix table of notebook 11 (issue 22): one row per variant of
     :func:`lib.train.study.run_sweep`, its test-part lay metrics with CIs (the lay dev slice excluded)
     through :func:`alignment_rows`, beside the three proxies, the pairs each corpus gave, the merged groups
-    and the pairs the punctuation-proof leakage filter moved."""
+    and the pairs the punctuation-proof leakage filter moved; with ``paired``
+    (:func:`lib.train.study.paired_tests`) the exact McNemar test against the first variant, so a reader sees
+    whether two mixes differ beyond noise on the same terms."""
+    paired = paired or {}
     test = alignment_rows({r["label"]: {**r["test"], "group": "corpus mix", "minutes": r["minutes"]} for r in rows})
     extra = pd.DataFrame([{
         "dev Acc@1 (c)": r.get("dev_acc@1"), "def->concept Acc@1 (b)": r.get("dev-def_acc@1"),
@@ -82,7 +85,10 @@ def corpus_rows(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         **{f"pairs {c}": v.get("pairs_used") for c, v in (r.get("per_corpus") or {}).items()},
         **{f"lay-dropped {c}": v.get("pairs_dropped_lay") for c, v in (r.get("per_corpus") or {}).items()},
         "merged groups": (r.get("merge") or {}).get("merged_groups"),
-        "moved by stricter filter": r.get("pairs_dropped_by_stricter_key")} for r in rows])
+        "moved by stricter filter": r.get("pairs_dropped_by_stricter_key"),
+        **({"McNemar vs first: only this / only first, p":
+            f"{t['only_a']} / {t['only_b']}, p = {t['p']:.3g}" if (t := paired.get(r["label"])) else "-"}
+           if paired else {})} for r in rows])
     return pd.concat([test.rename(columns={"model": "variant"}), extra], axis=1)
 
 

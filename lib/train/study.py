@@ -211,7 +211,8 @@ def split_scores(P: Params, fmt: str = "fp32-torch", share: float = LAY_DEV_SHAR
     """Lay-term scores of ``P``'s model split into the recipe-choosing slice and the test part.
 
     Returns {"test": metrics with CIs on the terms outside the slice (+ ``nontrivial``), "lay_dev": the
-    slice's metrics, "all": every term (as 04 reports it), "n_test", "n_lay_dev"} and every term's gold rank.
+    slice's metrics, "all": every term (as 04 reports it), "n_test", "n_lay_dev", "test_ranks": the test part's
+    gold ranks, for paired tests} and every term's gold rank.
     """
     data = tiers.alignment_data(P)
     main, _, every = align.align_and_score(load_encoder(P, fmt), data, P)
@@ -222,7 +223,7 @@ def split_scores(P: Params, fmt: str = "fp32-torch", share: float = LAY_DEV_SHAR
         nt = ~data.sources["trivial"].to_numpy(bool)
         test["nontrivial"] = retrieval_metrics(ranks[~dev & nt], n_boot=P.bootstrap, seed=P.seed)
     return {"test": test, "lay_dev": retrieval_metrics(ranks[dev], n_boot=P.bootstrap, seed=P.seed), "all": every,
-            "n_test": int((~dev).sum()), "n_lay_dev": int(dev.sum())}, ranks
+            "n_test": int((~dev).sum()), "n_lay_dev": int(dev.sum()), "test_ranks": ranks[~dev]}, ranks
 
 
 def corpus_variants(P: Params, steps: int) -> dict[str, Params]:
@@ -262,6 +263,7 @@ def variant_row(label: str, Pv: Params, fmt: str = "fp32-torch", share: float = 
             **{k: record["final_dev"].get(k) for k in ("dev_acc@1", "dev-def_acc@1")},
             "lay_dev_acc@1": scores["lay_dev"]["acc@1"], "n_lay_dev": scores["n_lay_dev"], "test": scores["test"],
             "n_test": scores["n_test"], "all_acc@1": scores["all"]["acc@1"],
+            "test_ranks": [int(r) for r in scores["test_ranks"]],  # kept for the paired tests between variants
             "per_corpus": counts.get("per_corpus", {}), "merge": counts.get("merge", {}),
             "pairs": counts.get("pairs"), "pairs_dropped_by_stricter_key": counts.get("pairs_dropped_by_stricter_key")}
 
@@ -284,6 +286,20 @@ def proxy_correlations(rows: list[dict]) -> dict[str, dict]:
                                                         "a constant proxy or target"),
                      "chooses": rows[int(np.nanargmax(np.where(ok, x, -np.inf)))]["label"] if ok.any() else None}
     return out
+
+
+def paired_tests(rows: list[dict]) -> dict[str, dict]:
+    """Exact McNemar (:func:`lib.evaluate.retrieval.paired_mcnemar`) of each variant's test-part top-1 hits
+    against the first variant's (the reference, HPO alone), on the same terms: whether the variants separate
+    at this budget. Rows without stored ranks (older sweep files) are left out, and said so by their absence."""
+    from lib.evaluate.retrieval import paired_mcnemar
+
+    ref = rows[0] if rows and rows[0].get("test_ranks") is not None else None
+    if ref is None:
+        return {}
+    a = np.asarray(ref["test_ranks"]) == 1
+    return {r["label"]: {"against": ref["label"], **paired_mcnemar(np.asarray(r["test_ranks"]) == 1, a)}
+            for r in rows[1:] if r.get("test_ranks") is not None and len(r["test_ranks"]) == len(a)}
 
 
 def choose(rows: list[dict], correlations: dict[str, dict]) -> dict:
@@ -315,6 +331,7 @@ def run_sweep(P: Params, steps: int, labels: list[str] | None, out: Path, fmt: s
         done["rows"].append(variant_row(label, variants[label], fmt, share))
         done["correlations"] = proxy_correlations(done["rows"])
         done["choice"] = choose(done["rows"], done["correlations"])
+        done["paired"] = paired_tests(done["rows"])
         done.update(steps=steps, share=share, format=fmt)
         atomic.write_text(out, json.dumps(done, indent=1, default=str))
     wanted = set(labels or variants)
@@ -322,6 +339,7 @@ def run_sweep(P: Params, steps: int, labels: list[str] | None, out: Path, fmt: s
     if done["rows"]:
         done["correlations"] = proxy_correlations(done["rows"])
         done["choice"] = choose(done["rows"], done["correlations"])
+        done["paired"] = paired_tests(done["rows"])
     return done
 
 

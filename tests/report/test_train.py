@@ -72,3 +72,15 @@ def test_mcnemar_row():
     assert same["p (exact McNemar)"] == 1.0 and same["A - B"] == 0.0
     with pytest.raises(ValueError, match="differ in length"):
         train.mcnemar_row(a, b[:5], "x", "y")
+
+
+def test_corpus_rows_carry_the_paired_test_against_the_first_variant():
+    def row(label):
+        return {"label": label, "minutes": 1.0, "steps": 120, "dev_acc@1": 0.7, "test": _metrics(RANKS, TRIVIAL),
+                "per_corpus": {"hpo": {"pairs_used": 10, "pairs_dropped_lay": 1}}, "merge": {"merged_groups": 2}}
+    rows = [row("HPO"), row("HPO + MeSH 15%")]
+    paired = {"HPO + MeSH 15%": {"against": "HPO", "only_a": 3, "only_b": 1, "p": 0.625, "n": 10, "diff": 0.2}}
+    df = train.corpus_rows(rows, paired)
+    col = "McNemar vs first: only this / only first, p"
+    assert df[col].tolist() == ["-", "3 / 1, p = 0.625"]
+    assert col not in train.corpus_rows(rows).columns  # an older sweep file without ranks: no column

@@ -54,3 +54,16 @@ def test_corpus_variants_share_one_step_budget_and_differ_only_in_data():
     assert variants["HPO + MONDO 15%"].training.corpus_shares == {"mondo": 0.15}
     assert variants["HPO + MONDO 15% + MeSH 15%"].training.corpus == ["hpo", "mondo", "mesh"]
     assert {v.training.objective for v in variants.values()} == {"multisim"}
+
+
+def test_variants_are_tested_pairwise_against_the_first_on_the_same_terms():
+    # v1 wins 30 terms the reference misses and loses 5: a real difference; v2 equals the reference
+    ref = np.r_[np.ones(50), np.full(30, 2), np.ones(5), np.full(15, 3)].astype(int)
+    v1 = np.r_[np.ones(50), np.ones(30), np.full(5, 2), np.full(15, 3)].astype(int)
+    r = [{"label": "HPO", "test_ranks": ref.tolist()}, {"label": "v1", "test_ranks": v1.tolist()},
+         {"label": "v2", "test_ranks": ref.tolist()}, {"label": "old row without ranks"}]
+    paired = study.paired_tests(r)
+    assert set(paired) == {"v1", "v2"} and paired["v1"]["against"] == "HPO"
+    assert (paired["v1"]["only_a"], paired["v1"]["only_b"]) == (30, 5) and paired["v1"]["p"] < 1e-3
+    assert paired["v2"]["p"] == 1.0 and paired["v2"]["diff"] == 0
+    assert study.paired_tests([{"label": "old", "test": {}}]) == {}
