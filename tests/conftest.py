@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,16 +72,38 @@ def licensed_fixtures(session_dirs) -> dict[str, Path]:
     return fixtures.write_all(session_dirs["fixtures"])
 
 
-def nbtools():
-    """tools/nbtools.py (notebook tooling, outside the lib package), loaded once."""
+def load_tool(name: str):
+    """tools/<name>.py (scripts outside the lib package: nbtools, labcheck, ...), loaded once per session."""
     import importlib.util
     import sys
-    if "nbtools" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("nbtools", ROOT / "tools" / "nbtools.py")
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        sys.modules["nbtools"] = module
-    return sys.modules["nbtools"]
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def tool():
+    """:func:`load_tool` for tests: ``tool("labcheck")``."""
+    return load_tool
+
+
+@pytest.fixture
+def pinned_or_skip(monkeypatch):
+    """A pinned public file as this machine holds it (the project's own cache; the data mirror too when
+    ``mirror``), never downloaded: the real-data tests run where the file was fetched and skip, naming the
+    command that fetches it, where it was not."""
+    def get(fetch: Callable[..., Path], what: str, command: str, mirror: bool = False) -> Path:
+        monkeypatch.setenv("COMPENDIUM_CACHE", str(ROOT / ".cache"))
+        if not mirror:
+            monkeypatch.delenv("COMPENDIUM_DATA_MIRROR", raising=False)
+        try:
+            return fetch(download=False)
+        except FileNotFoundError:
+            pytest.skip(f"{what} not fetched ({command})")
+    return get
 
 
 def _pngs() -> dict[Path, int]:
@@ -104,7 +127,7 @@ def run_notebook(session_dirs, monkeypatch):
                             parameters=params, kernel_name=KERNEL, cwd=str(ROOT / "notebooks"),
                             progress_bar=False)
         saved = [p for p, mtime in _pngs().items() if before.get(p) != mtime]
-        problems = nbtools().executed_problems(out, saved)
+        problems = load_tool("nbtools").executed_problems(out, saved)
         assert not problems, f"executed {out.name}:\n" + "\n".join(problems)
         return out
     return run

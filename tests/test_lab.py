@@ -8,26 +8,15 @@ Its screenshots go to ``build/lab-check/`` for a person to look at.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build" / "lab-check"
-
-
-def labcheck():
-    if "labcheck" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("labcheck", ROOT / "tools" / "labcheck.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["labcheck"] = module
-    return sys.modules["labcheck"]
 
 
 def _has_image(path: Path) -> bool:
@@ -45,8 +34,8 @@ def executed_notebook(session_dirs, run_notebook) -> Path:
     return run_notebook("01-preprocess")
 
 
-def test_lab_in_headless_chromium(executed_notebook):
-    lc = labcheck()
+def test_lab_in_headless_chromium(executed_notebook, tool):
+    lc = tool("labcheck")
     if lc.find_browser() is None:
         if os.environ.get("CI"):
             pytest.fail(f"CI must have Chromium and chromedriver (.ci/run installs them): {lc.INSTALL_HINT}")

@@ -70,7 +70,8 @@ def mcnemar_row(a_hits: Sequence[bool] | np.ndarray, b_hits: Sequence[bool] | np
             "p (exact McNemar)": t["p"]}
 
 
-def corpus_rows(rows: Sequence[Mapping[str, Any]], paired: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+def corpus_rows(rows: Sequence[Mapping[str, Any]],
+                paired: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
     """The corpus-mix table of notebook 11 (issue 22): one row per variant of
     :func:`lib.train.study.run_sweep`, its test-part lay metrics with CIs (the lay dev slice excluded)
     through :func:`alignment_rows`, beside the three proxies, the pairs each corpus gave, the merged groups

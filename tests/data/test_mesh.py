@@ -100,13 +100,10 @@ def test_failed_download_says_where_to_put_the_file(tmp_path, monkeypatch):
         mesh.mesh_csv()
 
 
-def test_real_mesh_counts(monkeypatch):
+def test_real_mesh_counts(pinned_or_skip):
     """The pinned CSV itself, when this machine has it (mirror or the project's cache); no download."""
-    monkeypatch.setenv("COMPENDIUM_CACHE", str(paths.ROOT / ".cache"))
-    try:
-        path = mesh.mesh_csv(download=False)
-    except FileNotFoundError:
-        pytest.skip("MeSH CSV not available offline (python -c 'from lib.data import mesh; mesh.mesh_csv()')")
+    path = pinned_or_skip(mesh.mesh_csv, "MeSH CSV", "python -c 'from lib.data import mesh; mesh.mesh_csv()'",
+                          mirror=True)
     df = mesh.load_mesh(download=False)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == mesh.CSV_SHA256
     assert df.attrs["counts"] == {"rows": 663_973, "descriptors": 30_532, "qualifiers": 76,

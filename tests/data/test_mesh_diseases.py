@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from lib import paths
 from lib.data import mesh_diseases as md
 from lib.errors import DataFormatError
 
@@ -77,12 +76,7 @@ def test_not_bz2_is_named(tmp_path):
         md.read_mesh_diseases(path, hashlib.sha256(b"plain bytes").hexdigest())
 
 
-def test_real_mesh_disease_counts(monkeypatch):
-    monkeypatch.setenv("COMPENDIUM_CACHE", str(paths.ROOT / ".cache"))
-    monkeypatch.delenv("COMPENDIUM_DATA_MIRROR", raising=False)
-    try:
-        path = md.mesh_diseases_file(download=False)
-    except FileNotFoundError:
-        pytest.skip("MeSH disease file not fetched (python -c 'from lib.data import mesh_diseases as m; "
-                    "m.mesh_diseases_file()')")
+def test_real_mesh_disease_counts(pinned_or_skip):
+    path = pinned_or_skip(md.mesh_diseases_file, "MeSH disease file",
+                          "python -c 'from lib.data import mesh_diseases as m; m.mesh_diseases_file()'")
     assert md.read_mesh_diseases(path).counts == {"descriptors": 6_083, "variant_strings": 72_297}

@@ -108,14 +108,9 @@ def test_mirror_mismatch_is_an_error_and_the_mirror_is_kept(tmp_path, monkeypatc
     assert bad.exists()
 
 
-def test_real_mondo_counts(monkeypatch):
+def test_real_mondo_counts(pinned_or_skip):
     """The pinned release as the issue counts it (skipped when the file was never fetched here)."""
-    monkeypatch.setenv("COMPENDIUM_CACHE", str(paths.ROOT / ".cache"))
-    monkeypatch.delenv("COMPENDIUM_DATA_MIRROR", raising=False)
-    try:
-        path = mondo.mondo_file(download=False)
-    except FileNotFoundError:
-        pytest.skip("MONDO file not fetched (python -c 'from lib.data import mondo; mondo.mondo_file()')")
+    path = pinned_or_skip(mondo.mondo_file, "MONDO file", "python -c 'from lib.data import mondo; mondo.mondo_file()'")
     counts = mondo.read_mondo(path).counts
     assert (counts["terms_active"], counts["synonym_strings"], counts["terms_with_synonyms"],
             counts["definitions"]) == (27_990, 70_432, 18_398, 19_315)

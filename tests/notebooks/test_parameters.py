@@ -9,7 +9,6 @@ overrides. Inspection only: no notebook is executed.
 from __future__ import annotations
 
 import ast
-import importlib.util
 from pathlib import Path
 
 import nbformat
@@ -23,37 +22,35 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PARAMS_FILES = sorted(paths.PARAMS.glob("*.yaml"))
 
 
-def _nbtools():
-    spec = importlib.util.spec_from_file_location("nbtools", ROOT / "tools" / "nbtools.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def nbtools(tool):
+    return tool("nbtools")
 
 
-def _cell_source(path: Path) -> str:
-    return _nbtools().parameters_cell(nbformat.read(path, as_version=nbformat.NO_CONVERT)).source
+def _cell_source(nbtools, path: Path) -> str:
+    return nbtools.parameters_cell(nbformat.read(path, as_version=nbformat.NO_CONVERT)).source
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_parameters_cell_is_the_generated_one(path):
-    assert _cell_source(path) == _nbtools().expected_parameters_source(_cell_source(path)), \
+def test_parameters_cell_is_the_generated_one(path, nbtools):
+    assert _cell_source(nbtools, path) == nbtools.expected_parameters_source(_cell_source(nbtools, path)), \
         f"{path.name}: parameters cell differs from the schema; run `make sync-notebooks`"
 
 
-def test_changing_a_schema_default_without_resync_is_caught(monkeypatch):
+def test_changing_a_schema_default_without_resync_is_caught(monkeypatch, nbtools):
     """The drift test above has teeth: a changed default makes every notebook stale."""
     monkeypatch.setattr(params.Params.model_fields["top_k"], "default", 11)
-    assert _nbtools().sync_parameters(NOTEBOOKS, check=True) == NOTEBOOKS
+    assert nbtools.sync_parameters(NOTEBOOKS, check=True) == NOTEBOOKS
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_papermill_knows_every_params_key_and_every_cell_variable(path):
+def test_papermill_knows_every_params_key_and_every_cell_variable(path, nbtools):
     """What papermill's own inspection declares (its "unknown parameter" check) covers every key of
     every params file and every name the cell assigns (a second '=' on a line hides it)."""
     import papermill
 
     declared = set(papermill.inspect_notebook(str(path)))
-    assigned = {t.id for node in ast.parse(_cell_source(path)).body if isinstance(node, ast.Assign)
+    assigned = {t.id for node in ast.parse(_cell_source(nbtools, path)).body if isinstance(node, ast.Assign)
                 for t in node.targets}
     assert assigned <= declared, f"{path.name}: papermill cannot parse {sorted(assigned - declared)}"
     for f in PARAMS_FILES:
