@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lib import atomic, paths
+from lib.engines import cross
 from lib.engines.hub import load_tokenizer, resolve_model_dir
 from lib.engines.torch import load_torch_model
 from lib.fingerprint import engine_versions, model_fingerprint, settings_key
@@ -118,8 +119,6 @@ def _reranker_export(model_dir: Path):
     """(module, example feeds, input names, output name) of a reranker folder (lib.engines.cross)."""
     from transformers.utils import logging as hf_logging
 
-    from lib.engines import cross
-
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
@@ -138,12 +137,10 @@ EXPORTS: dict[str, Callable[[Path], tuple]] = {"encoder": _encoder_export, "rera
 def export_onnx(model_dir: Path, out_path: Path, opset: int = 14) -> Path:
     """FP32 ONNX graph of a model folder of either kind, dynamic batch and sequence axes (TorchScript
     exporter)."""
-    from lib.engines.cross import model_kind
-
     def build(tmp: Path) -> None:
         import torch
 
-        module, feeds, names, output = EXPORTS[model_kind(model_dir)](Path(model_dir))
+        module, feeds, names, output = EXPORTS[cross.model_kind(model_dir)](Path(model_dir))
         axes = {n: {0: "batch", 1: "sequence"} for n in [*names, output]}
         with torch.inference_mode():
             torch.onnx.export(module, tuple(feeds[n] for n in names), str(tmp), input_names=names,
@@ -167,12 +164,10 @@ def fuse(onnx_in: Path, out_path: Path, model_dir: Path) -> Path:
         from onnxruntime.transformers.fusion_options import FusionOptions
         from onnxruntime.transformers.optimizer import optimize_model
 
-        from lib.engines.cross import model_kind
-
         cfg = json.loads((model_dir / "config.json").read_text())
         model_type = {"mpnet": "bert", "xlm-roberta": "bert", "roberta": "bert"}.get(cfg.get("model_type"), "bert")
         options = FusionOptions(model_type)
-        options.enable_embed_layer_norm = model_kind(model_dir) == "encoder"
+        options.enable_embed_layer_norm = cross.model_kind(model_dir) == "encoder"
         opt = optimize_model(str(onnx_in), model_type=model_type, num_heads=cfg.get("num_attention_heads", 0),
                              hidden_size=cfg.get("hidden_size", 0), optimization_options=options)
         opt.save_model_to_file(str(tmp))
