@@ -3,7 +3,8 @@
 Sections are delimited by ``<!-- NAME:start -->`` / ``<!-- NAME:end -->`` markers:
 - ``runtimes``: wall time of each notebook of the latest `make paper` (papermill's recorded duration), one
   run only (:func:`last_paper_run`), each model's total and the run's span;
-- ``bench``: the benchmark table written by ``make bench`` (results/bench/bench.md).
+- ``bench``: the benchmark table written by ``make bench`` (results/bench/bench.md);
+- ``rerank``: the tables of the latest ``make rerank`` (results/<model>/12-rerank.*), with its run's date and CPU.
 """
 
 from __future__ import annotations
@@ -84,6 +85,51 @@ def runtimes_table(build: Path) -> str:
     return "\n".join(lines)
 
 
+RERANK_TABLES = (("training", "Training runs (learning rate and step chosen on the dev queries)"),
+                 ("gate", "INT8 gate against ONNX FP32"),
+                 ("order", "Order sensitivity (f alone, ONNX FP32)"),
+                 ("speed", "Speed (interleaved terms/s; ratios)"))
+
+
+def rerank_section(results: Path) -> str:
+    """The README's *Reranking* numbers: the newest ``results/*/12-rerank.json`` (``make rerank``) with its date,
+    CPU and retriever, the pipeline's McNemar against the retriever and its end-to-end speed, the accuracy
+    table's residual rows (``f alone`` stays in the CSV) and the training / gate / order / speed tables as the
+    notebook wrote them. Nothing is typed by hand: a missing run says which target fills it."""
+    import pandas as pd
+
+    from lib.results.tables import markdown
+
+    runs = sorted(results.glob("*/12-rerank.json"), key=lambda q: q.stat().st_mtime)
+    if not runs:
+        return "(no `make rerank` run in results/ yet: run `make rerank`, then `make readme`)"
+    folder = runs[-1].parent
+    record = json.loads(runs[-1].read_text(encoding="utf-8"))
+    m, cpu = record["metrics"], record.get("machine", {}).get("cpu", {})
+    mc, e2e = m.get("mcnemar", {}), m.get("end_to_end", {})
+    lines = [f"From `results/{folder.name}/12-rerank.json` ({record['created'][:16]} UTC; "
+             f"{cpu.get('model', 'CPU ?')}, {record.get('machine', {}).get('cpus', '?')} cores; "
+             f"retriever {m.get('retriever')}, miner {m.get('miner')}).", ""]
+    if mc:
+        lines += [f"* **Deployed pipeline** {mc.get('pipeline')}: Acc@1 {mc.get('acc@1', float('nan')):.4f} vs the "
+                  f"retriever's {mc.get('retriever_acc@1', float('nan')):.4f}; McNemar {mc.get('only_a')} vs "
+                  f"{mc.get('only_b')} terms, p = {mc.get('p', float('nan')):.3g}."]
+    if e2e:
+        lines += [f"* **End to end** (interleaved): {e2e.get('retrieve+rerank', float('nan')):.1f} terms/s with the "
+                  f"reranker vs {e2e.get('retrieve', float('nan')):.1f} for retrieval alone."]
+    accuracy = folder / "12-rerank.accuracy.csv"
+    if accuracy.exists():
+        df = pd.read_csv(accuracy)
+        df = df[df["score"] != "f alone"] if "score" in df else df
+        lines += ["", "**Acc@1 / MRR within C** (all lay terms, 95% CI; residual scores; f alone in the CSV)", "",
+                  markdown(df.round(4)).rstrip("\n")]
+    for stem, title in RERANK_TABLES:
+        table = folder / f"12-rerank.{stem}.md"
+        if table.exists():
+            lines += ["", f"**{title}**", "", table.read_text(encoding="utf-8").rstrip("\n")]
+    return "\n".join(lines)
+
+
 def update(readme: Path = paths.ROOT / "README.md") -> None:
     text = readme.read_text(encoding="utf-8")
     text = replace_section(text, "runtimes", runtimes_table(paths.ROOT / "build"))
@@ -91,6 +137,8 @@ def update(readme: Path = paths.ROOT / "README.md") -> None:
     if "<!-- bench:start -->" in text:
         text = replace_section(text, "bench", bench.read_text(encoding="utf-8") if bench.exists()
                                else "(run `make bench` to fill this table)")
+    if "<!-- rerank:start -->" in text:
+        text = replace_section(text, "rerank", rerank_section(paths.results_dir()))
     atomic.write_text(readme, text)
 
 

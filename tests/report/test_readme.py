@@ -54,3 +54,24 @@ def test_replace_section_needs_its_markers():
         "a\n<!-- x:start -->\nnew\n<!-- x:end -->\n"
     with pytest.raises(ValueError, match="no <!-- y:start -->"):
         readme.replace_section("a", "y", "b")
+
+
+def test_rerank_section_comes_from_the_latest_make_rerank(tmp_path):
+    assert "run `make rerank`" in readme.rerank_section(tmp_path)
+    folder = tmp_path / "minilm-l6-sap"
+    folder.mkdir()
+    record = {"created": "2026-12-06T20:40:00+00:00", "machine": {"cpus": 2, "cpu": {"model": "AMD EPYC 9R45"}},
+              "metrics": {"retriever": "minilm-l6-sap [onnx-fp32]", "miner": "minilm-l6 [onnx-fp32]",
+                          "mcnemar": {"pipeline": "base [onnx-int8-dynamic] at C = 8", "acc@1": 0.4512,
+                                      "retriever_acc@1": 0.4412, "only_a": 150, "only_b": 80, "p": 4.1e-6},
+                          "end_to_end": {"retrieve": 900.0, "retrieve+rerank": 61.25}}}
+    (folder / "12-rerank.json").write_text(json.dumps(record))
+    (folder / "12-rerank.accuracy.csv").write_text("system,score,acc@1\nretriever,residual,0.44121\n"
+                                                   "base,residual,0.45123\nbase,f alone,0.1\n")
+    (folder / "12-rerank.gate.md").write_text("| system | passed |\n|---|---|\n| base | True |\n")
+    text = readme.rerank_section(tmp_path)
+    assert "results/minilm-l6-sap/12-rerank.json` (2026-12-06T20:40 UTC; AMD EPYC 9R45, 2 cores" in text
+    assert "Acc@1 0.4512 vs the retriever's 0.4412; McNemar 150 vs 80 terms, p = 4.1e-06" in text
+    assert "61.2 terms/s with the reranker vs 900.0" in text
+    assert "0.4512" in text and "f alone |" not in text and "| 0.1 |" not in text   # f alone stays in the CSV
+    assert "**INT8 gate against ONNX FP32**" in text and "Order sensitivity" not in text  # no table, no heading
