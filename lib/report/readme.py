@@ -85,17 +85,28 @@ def runtimes_table(build: Path) -> str:
     return "\n".join(lines)
 
 
-RERANK_TABLES = (("training", "Training runs (learning rate and step chosen on the dev queries)"),
-                 ("gate", "INT8 gate against ONNX FP32"),
-                 ("order", "Order sensitivity (f alone, ONNX FP32)"),
-                 ("speed", "Speed (interleaved terms/s; ratios)"))
+# (table stem, heading, the columns the README shows: the CSV keeps every column)
+RERANK_TABLES = (
+    ("accuracy", "Acc@1 / MRR within C (all lay terms, 95% CI; residual scores; f alone in the CSV)",
+     ["system", "format", "candidates", "acc@1", "acc@1_lo", "acc@1_hi", "mrr", "ceiling_acc@C", "wins", "losses",
+      "mcnemar_p", "weight", "terms_per_s"]),
+    ("training", "Training runs (learning rate and step chosen on the dev queries)",
+     ["variant", "learning_rate", "steps", "stopped_by", "best_step", "best_dev_acc@1", "minutes", "chosen"]),
+    ("gate", "INT8 gate against ONNX FP32",
+     ["system", "format", "candidates", "passed", "acc@1", "fp32_acc@1", "acc1_drop", "top1_agreement",
+      "terms_per_s", "chosen"]),
+    ("order", "Order sensitivity (f alone, ONNX FP32)",
+     ["system", "candidates", "terms", "trials", "acc1_sd", "acc1_range", "top1_unchanged", "mean_abs_diff"]),
+    ("speed", "Speed (interleaved terms/s; ratios)",
+     ["format", "candidates", "base", "shared-prefix", "paper", "shared-prefix / base", "paper / base"]),
+)
 
 
 def rerank_section(results: Path) -> str:
     """The README's *Reranking* numbers: the newest ``results/*/12-rerank.json`` (``make rerank``) with its date,
-    CPU and retriever, the pipeline's McNemar against the retriever and its end-to-end speed, the accuracy
-    table's residual rows (``f alone`` stays in the CSV) and the training / gate / order / speed tables as the
-    notebook wrote them. Nothing is typed by hand: a missing run says which target fills it."""
+    CPU and retriever, the pipeline's McNemar against the retriever and its end-to-end speed, and the accuracy
+    (residual rows), training, gate, order and speed tables in the columns a reader needs (the CSVs beside the
+    JSON keep every column). Nothing is typed by hand: a missing run says which target fills it."""
     import pandas as pd
 
     from lib.results.tables import markdown
@@ -117,16 +128,14 @@ def rerank_section(results: Path) -> str:
     if e2e:
         lines += [f"* **End to end** (interleaved): {e2e.get('retrieve+rerank', float('nan')):.1f} terms/s with the "
                   f"reranker vs {e2e.get('retrieve', float('nan')):.1f} for retrieval alone."]
-    accuracy = folder / "12-rerank.accuracy.csv"
-    if accuracy.exists():
-        df = pd.read_csv(accuracy)
-        df = df[df["score"] != "f alone"] if "score" in df else df
-        lines += ["", "**Acc@1 / MRR within C** (all lay terms, 95% CI; residual scores; f alone in the CSV)", "",
-                  markdown(df.round(4)).rstrip("\n")]
-    for stem, title in RERANK_TABLES:
-        table = folder / f"12-rerank.{stem}.md"
-        if table.exists():
-            lines += ["", f"**{title}**", "", table.read_text(encoding="utf-8").rstrip("\n")]
+    for stem, title, columns in RERANK_TABLES:
+        table = folder / f"12-rerank.{stem}.csv"
+        if not table.exists():
+            continue
+        df = pd.read_csv(table)
+        if stem == "accuracy" and "score" in df:
+            df = df[df["score"] != "f alone"]
+        lines += ["", f"**{title}**", "", markdown(df[[c for c in columns if c in df]].round(4)).rstrip("\n")]
     return "\n".join(lines)
 
 

@@ -68,10 +68,11 @@ def test_rerank_section_comes_from_the_latest_make_rerank(tmp_path):
     (folder / "12-rerank.json").write_text(json.dumps(record))
     (folder / "12-rerank.accuracy.csv").write_text("system,score,acc@1\nretriever,residual,0.44121\n"
                                                    "base,residual,0.45123\nbase,f alone,0.1\n")
-    (folder / "12-rerank.gate.md").write_text("| system | passed |\n|---|---|\n| base | True |\n")
+    (folder / "12-rerank.gate.csv").write_text("system,passed,decisions,top1_agreement\nbase,True,[...],0.999\n")
     text = readme.rerank_section(tmp_path)
     assert "results/minilm-l6-sap/12-rerank.json` (2026-12-06T20:40 UTC; AMD EPYC 9R45, 2 cores" in text
     assert "Acc@1 0.4512 vs the retriever's 0.4412; McNemar 150 vs 80 terms, p = 4.1e-06" in text
     assert "61.2 terms/s with the reranker vs 900.0" in text
     assert "0.4512" in text and "f alone |" not in text and "| 0.1 |" not in text   # f alone stays in the CSV
     assert "**INT8 gate against ONNX FP32**" in text and "Order sensitivity" not in text  # no table, no heading
+    assert "decisions" not in text and "0.999" in text  # the README's columns; the CSV keeps the rest
