@@ -99,3 +99,39 @@ def proxy_rows(correlations: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame([{"proxy": name, "Spearman with lay Acc@1": c.get("spearman"), "p": c.get("p"),
                           "variants": c.get("n"), "would choose": c.get("chooses")}
                          for name, c in correlations.items()])
+
+
+SWEEP_COLUMNS = ["variant", "Acc@1", "Acc@1 95% CI", "MRR", "Acc@10", "non-trivial Acc@1", "dev Acc@1 (c)",
+                 "def->concept Acc@1 (b)", "lay dev Acc@1 (a)", "training minutes",
+                 "McNemar vs first: only this / only first, p"]
+
+
+def sweep_markdown(sweep: Mapping[str, Any]) -> str:
+    """A corpus sweep file (``python -m lib.train.study ... --out F``) as the README shows it: the variants'
+    test-part metrics, proxies, minutes and paired tests against the first, the proxies' correlations and
+    the choice, each table through the one markdown writer."""
+    from lib.results.tables import markdown
+
+    rows = sweep["rows"]
+    table = corpus_rows(rows, sweep.get("paired"))
+    choice = sweep.get("choice") or {}
+    return "\n".join([
+        f"{sweep.get('steps')} steps per variant; test part: {rows[0]['n_test']} lay terms outside the "
+        f"recipe-choosing slice; scored in {sweep.get('format')}.", "",
+        markdown(table[[c for c in SWEEP_COLUMNS if c in table]].round(4)).rstrip("\n"), "",
+        markdown(proxy_rows(sweep["correlations"]).round(3)).rstrip("\n"), "",
+        f"Chosen on **{choice.get('proxy')}**: {choice.get('variant')}."])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m lib.report.train SWEEP.json``: print a corpus sweep's tables in markdown."""
+    import json
+    import sys
+    from pathlib import Path
+
+    for path in (argv if argv is not None else sys.argv[1:]):
+        print(sweep_markdown(json.loads(Path(path).read_text(encoding="utf-8"))))
+
+
+if __name__ == "__main__":
+    main()

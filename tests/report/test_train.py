@@ -84,3 +84,21 @@ def test_corpus_rows_carry_the_paired_test_against_the_first_variant():
     col = "McNemar vs first: only this / only first, p"
     assert df[col].tolist() == ["-", "3 / 1, p = 0.625"]
     assert col not in train.corpus_rows(rows).columns  # an older sweep file without ranks: no column
+
+
+def test_sweep_markdown_prints_the_variants_the_proxies_and_the_choice(capsys, tmp_path):
+    import json
+
+    row = {"label": "HPO", "minutes": 6.5, "steps": 400, "dev_acc@1": 0.7, "dev-def_acc@1": 0.6,
+           "lay_dev_acc@1": 0.41, "n_test": 10, "test": _metrics(RANKS, TRIVIAL)}
+    sweep = {"rows": [row, {**row, "label": "HPO + MeSH 15%", "lay_dev_acc@1": 0.43}], "steps": 400,
+             "format": "fp32-torch", "paired": {"HPO + MeSH 15%": {"only_a": 3, "only_b": 1, "p": 0.625}},
+             "correlations": {"lay-term dev slice (a)": {"spearman": 0.5, "p": 0.14, "n": 2,
+                                                         "chooses": "HPO + MeSH 15%"}},
+             "choice": {"proxy": "lay-term dev slice (a)", "variant": "HPO + MeSH 15%"}}
+    (tmp_path / "sweep.json").write_text(json.dumps(sweep))
+    train.main([str(tmp_path / "sweep.json")])
+    out = capsys.readouterr().out
+    assert out.startswith("400 steps per variant; test part: 10 lay terms")
+    assert "3 / 1, p = 0.625" in out and "| HPO + MeSH 15% |" in out.replace("  ", " ").replace("  ", " ")
+    assert "Chosen on **lay-term dev slice (a)**: HPO + MeSH 15%." in out
