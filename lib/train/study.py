@@ -310,6 +310,13 @@ def choose(rows: list[dict], correlations: dict[str, dict]) -> dict:
     return {"proxy": best, "variant": correlations[best]["chooses"]}
 
 
+def summarise(rows: list[dict]) -> dict:
+    """What a sweep concludes from its rows: the proxies' correlations, the choice they make and the paired
+    tests against the first variant (recomputed whenever the rows change)."""
+    correlations = proxy_correlations(rows)
+    return {"correlations": correlations, "choice": choose(rows, correlations), "paired": paired_tests(rows)}
+
+
 def run_sweep(P: Params, steps: int, labels: list[str] | None, out: Path, fmt: str = "fp32-torch",
               share: float = LAY_DEV_SHARE) -> dict:
     """Train and measure the corpus variants one after another (sequentially: the box is shared), writing
@@ -329,17 +336,13 @@ def run_sweep(P: Params, steps: int, labels: list[str] | None, out: Path, fmt: s
         if label in have:
             continue
         done["rows"].append(variant_row(label, variants[label], fmt, share))
-        done["correlations"] = proxy_correlations(done["rows"])
-        done["choice"] = choose(done["rows"], done["correlations"])
-        done["paired"] = paired_tests(done["rows"])
+        done.update(summarise(done["rows"]))
         done.update(steps=steps, share=share, format=fmt)
         atomic.write_text(out, json.dumps(done, indent=1, default=str))
     wanted = set(labels or variants)
     done["rows"] = [r for r in done["rows"] if r["label"] in wanted and r["steps"] == steps]
     if done["rows"]:
-        done["correlations"] = proxy_correlations(done["rows"])
-        done["choice"] = choose(done["rows"], done["correlations"])
-        done["paired"] = paired_tests(done["rows"])
+        done.update(summarise(done["rows"]))
     return done
 
 
