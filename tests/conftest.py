@@ -22,6 +22,13 @@ def session_dirs(tmp_path_factory) -> dict[str, Path]:
     return dirs
 
 
+@pytest.fixture(scope="session")
+def tiny_dir(session_dirs) -> Path:
+    """The tiny random encoder's folder (seed 0), built once in the session's cache."""
+    from lib.engines.hub import build_tiny_model
+    return build_tiny_model(session_dirs["cache"] / "models" / "tiny-seed0", seed=0)
+
+
 @pytest.fixture(autouse=True)
 def isolated_outputs(session_dirs, monkeypatch):
     """Never write into the real results/figures/cache folders from a test."""

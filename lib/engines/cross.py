@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 KIND_FILE = "reranker.json"
 HEAD_FILE = "head.safetensors"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "attention_groups")
@@ -106,6 +108,16 @@ def load_scorer(model_dir: Path, attn_implementation: str = "eager"):
     model.weight.data.fill_(float(state["weight"]))
     model.bias.data.fill_(float(state["bias"]))
     return model.eval()
+
+
+def head_is_zero(model_dir: Path) -> bool:
+    """Whether a saved reranker's score head is all zeros. Then f = 0 for every input in every format (the
+    head multiplies each final state by zero), so reranking by ``w x cosine + f`` is the retriever's order:
+    a run whose training kept step 0 (dev never preferred a trained step) need not be scored."""
+    from safetensors.numpy import load_file
+
+    state = load_file(str(Path(model_dir) / HEAD_FILE))
+    return not (np.any(state["head.weight"]) or np.any(state["head.bias"]))
 
 
 def save_scorer(model, out: Path, config: dict, tokenizer_dir: Path | None = None) -> Path:

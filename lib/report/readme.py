@@ -89,7 +89,9 @@ def runtimes_table(build: Path) -> str:
 RERANK_TABLES = (
     ("accuracy", "Acc@1 / MRR within C (all lay terms, 95% CI; residual scores; f alone in the CSV)",
      ["system", "format", "candidates", "acc@1", "acc@1_lo", "acc@1_hi", "mrr", "ceiling_acc@C", "wins", "losses",
-      "mcnemar_p", "weight", "terms_per_s"]),
+      "mcnemar_p", "weight", "terms_per_s", "scored"]),
+    ("pipeline", "The whole pipeline: definitions as the retriever's targets, then the deployed reranker",
+     ["system", "candidates", "acc@1", "acc@1_lo", "acc@1_hi", "mrr", "wins", "losses", "mcnemar_p", "weight"]),
     ("training", "Training runs (learning rate and step chosen on the dev queries)",
      ["variant", "learning_rate", "steps", "stopped_by", "best_step", "best_dev_acc@1", "minutes", "chosen"]),
     ("gate", "INT8 gate against ONNX FP32",
@@ -128,6 +130,13 @@ def rerank_section(results: Path) -> str:
     if e2e:
         lines += [f"* **End to end** (interleaved): {e2e.get('retrieve+rerank', float('nan')):.1f} terms/s with the "
                   f"reranker vs {e2e.get('retrieve', float('nan')):.1f} for retrieval alone."]
+    whole = m.get("definitions_pipeline") or {}
+    if whole:
+        vs, e = whole["vs_names_retriever"], whole["end_to_end"]
+        lines += [f"* **Whole pipeline** (definitions as targets + {e.get('system')} at C = {e.get('candidates')}): "
+                  f"{e.get('retrieve+rerank', float('nan')):.1f} terms/s end to end vs "
+                  f"{e.get('retrieve', float('nan')):.1f} for its retrieval alone; McNemar against the names-only "
+                  f"retriever {vs.get('only_a')} vs {vs.get('only_b')} terms, p = {vs.get('p', float('nan')):.3g}."]
     for stem, title, columns in RERANK_TABLES:
         table = folder / f"12-rerank.{stem}.csv"
         if not table.exists():

@@ -6,6 +6,7 @@ Frames only: notebooks write them with :func:`lib.results.write_table` (aggregat
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -123,13 +124,47 @@ def sweep_markdown(sweep: Mapping[str, Any]) -> str:
         f"Chosen on **{choice.get('proxy')}**: {choice.get('variant')}."])
 
 
+def _hits(path: Path) -> pd.Series:
+    """Top-1 hits by source id of one row-level alignment file (04-align's ``<format>.main.csv``)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (04-align writes results/<model>/04-align.<format>.main.csv)")
+    df = pd.read_csv(path, dtype={"source_id": str})
+    missing = [c for c in ("source_id", "gold_rank") if c not in df]
+    if missing:
+        raise ValueError(f"{path}: no column {missing} (a 04-align row-level file has source_id and gold_rank)")
+    ranks = pd.to_numeric(df["gold_rank"], errors="coerce")
+    if ranks.isna().any():
+        line = int(np.flatnonzero(ranks.isna().to_numpy())[0]) + 2     # 1-based, after the header line
+        raise ValueError(f"{path}, line {line}, field gold_rank: not a number ({df['gold_rank'].iloc[line - 2]!r})")
+    return pd.Series((ranks == 1).to_numpy(), index=df["source_id"])
+
+
+def runs_mcnemar(a: Path, b: Path) -> dict[str, Any]:
+    """The exact McNemar test of two alignment runs on the same lay terms, from their row-level files
+    (e.g. a model before and after a recipe change): :func:`mcnemar_row`, labelled by the files. The two
+    runs must hold the same source ids, or the test would pair different terms."""
+    ha, hb = _hits(Path(a)), _hits(Path(b))
+    if set(ha.index) != set(hb.index) or ha.index.duplicated().any():
+        only = sorted(set(ha.index) ^ set(hb.index))[:3]
+        raise ValueError(f"{a} and {b} do not hold the same lay terms (source ids only in one: {only}): "
+                         "McNemar pairs each term with itself")
+    return mcnemar_row(ha.to_numpy(), hb.loc[ha.index].to_numpy(), str(a), str(b))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m lib.report.train SWEEP.json``: print a corpus sweep's tables in markdown."""
+    """``python -m lib.report.train SWEEP.json``: print a corpus sweep's tables in markdown;
+    ``python -m lib.report.train --compare A.main.csv B.main.csv``: the McNemar test of two alignment runs."""
     import json
     import sys
-    from pathlib import Path
 
-    for path in (argv if argv is not None else sys.argv[1:]):
+    args = list(argv if argv is not None else sys.argv[1:])
+    if args[:1] == ["--compare"]:
+        if len(args) != 3:
+            raise SystemExit("usage: python -m lib.report.train --compare A.main.csv B.main.csv")
+        from lib.results.tables import markdown
+        print(markdown(pd.DataFrame([runs_mcnemar(Path(args[1]), Path(args[2]))]).round(4)))
+        return
+    for path in args:
         print(sweep_markdown(json.loads(Path(path).read_text(encoding="utf-8"))))
 
 

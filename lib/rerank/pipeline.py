@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -154,6 +154,16 @@ class Reranker:
                             f"rerank {self.name}")
 
     @property
+    def f_is_zero(self) -> bool:
+        """Its head is all zeros (training kept step 0): f = 0 in every format, the retriever's order."""
+        from lib.engines.cross import head_is_zero
+        return self.path is not None and head_is_zero(self.path)
+
+    def zero_f(self, cands: Candidates) -> np.ndarray:
+        """f of a zero head without running it: 0 for every candidate, NaN for empty slots (as scored)."""
+        return np.where(cands.valid, 0.0, np.nan)
+
+    @property
     def trained_weight(self) -> float:
         return float(self.record.get("prior_trained", {}).get("weight", np.nan))
 
@@ -203,10 +213,35 @@ def dev_weight(rr: Reranker, engine: Engine, P: Params, tr: Training, c: int,
 
 
 def lay_candidates(P: Params, data, encoder, c: int) -> Candidates:
-    """The retriever's ``c`` best concepts for every source of an alignment data set."""
-    return retrieve(encoder, data.sources["source_text"].astype(str).tolist(),
-                    data.targets["STR"].astype(str).tolist(),
-                    data.targets[data.target_code_column].astype(str).tolist(), c)
+    """The retriever's ``c`` best concepts for every source of an alignment data set, each shown by a name
+    (:func:`shown_names`)."""
+    found = retrieve(encoder, data.sources["source_text"].astype(str).tolist(),
+                     data.targets["STR"].astype(str).tolist(),
+                     data.targets[data.target_code_column].astype(str).tolist(), c)
+    return shown_names(data)(found)
+
+
+def shown_names(data) -> Callable[[Candidates], Candidates]:
+    """What a reranker reads for each candidate: its best-scoring string, except where that string is a
+    definition target (TTY DEF, ``index_definitions``), which shows the concept's preferred name instead.
+    Rerankers are trained on names (the definition follows the name when a variant shows definitions), so
+    a definition in the name's place would be an input they never saw. The count replaced is in ``info``."""
+    t, code = data.targets, data.target_code_column
+    if "TTY" not in t or not (t["TTY"] == "DEF").any():
+        return lambda cands: cands
+    defs = t[t["TTY"] == "DEF"]
+    is_def = set(zip(defs[code].astype(str), defs["STR"].astype(str)))
+    preferred = t[t["TTY"] == "PT"].drop_duplicates(code)
+    name = dict(zip(preferred[code].astype(str), preferred["STR"].astype(str)))
+
+    def show(cands: Candidates) -> Candidates:
+        strings = cands.strings.copy()
+        hits = [(i, j) for i, j in zip(*np.nonzero(cands.valid)) if (cands.concepts[i, j], strings[i, j]) in is_def]
+        for i, j in hits:
+            strings[i, j] = name.get(cands.concepts[i, j], strings[i, j])
+        info = {**cands.info, "definitions_shown_as_names": len(hits)}
+        return Candidates(cands.concepts, strings, cands.scores, info)
+    return show
 
 
 def gold_of(data) -> list:

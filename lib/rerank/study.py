@@ -6,11 +6,13 @@ shared-prefix score one candidate against the term alone, so one pass at the lar
 smaller C (its first columns); the paper's layout is scored once per C (its candidates attend to each
 other). Each (system, format, C) gets two rows: the residual (``w x cosine + f``, w chosen on the dev
 queries by the same engine) and f alone (w = 0), each with Acc@1 / MRR, their 95% intervals, the
-retriever's Acc@C ceiling and McNemar against the retriever.
+retriever's Acc@C ceiling and McNemar against the retriever. A system whose training kept step 0 has a
+head of zeros, so f = 0 and its order is the retriever's in every format: it is not run (``scored`` False).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -24,8 +26,11 @@ from lib.perf.timing import Pass, interleaved_rounds, latency_summary
 from lib.rerank import evaluate as rev
 from lib.rerank.candidates import Candidates
 from lib.rerank.data import lay_examples
-from lib.rerank.pipeline import Reranker, Training, calibration_feeds, dev_weight, settings, trained
+from lib.rerank.pipeline import (Reranker, Training, calibration_feeds, dev_weight, gold_of, lay_candidates, settings,
+                                 shown_names, trained)
 from lib.rerank.train import Variant, run_dir, train, training_record
+
+log = logging.getLogger("lib.rerank.study")
 
 INT8 = ("onnx-int8-dynamic", "onnx-int8-smoothquant")
 
@@ -43,6 +48,7 @@ class Scored:
     weights: dict[int, tuple[float, dict, dict]] = field(repr=False)
     seconds: float
     terms: int
+    run: bool = True   # False: a zero head, f = 0 by construction (not scored by any engine)
 
     def final(self, c: int, cands: Candidates) -> np.ndarray:
         return rev.residual(cands.head(c), self.f[c], self.weights[c][0])
@@ -126,6 +132,8 @@ def score_system(P: Params, tr: Training, rr: Reranker, engine, fmt: str, terms:
                  sweep: Sequence[int], progress: bool = True) -> Scored:
     """f of one system in one format at every C of ``sweep`` (``cands`` holds max(sweep) slots) and its
     dev-chosen weight at each C."""
+    if rr.f_is_zero:
+        return zero_system(P, tr, rr, fmt, terms, cands, sweep)
     t0 = time.perf_counter()
     if rr.layout == "paper":
         f = {c: rr.f(engine, P, terms, cands.head(c), progress=progress) for c in sweep}
@@ -136,6 +144,18 @@ def score_system(P: Params, tr: Training, rr: Reranker, engine, fmt: str, terms:
     dev_full = None if rr.layout == "paper" else rr.f(engine, P, tr.dev.queries, tr.dev.candidates.head(max(sweep)))
     weights = {c: dev_weight(rr, engine, P, tr, c, None if dev_full is None else dev_full[:, :c]) for c in sweep}
     return Scored(rr.name, rr, fmt, f, weights, seconds, len(terms))
+
+
+def zero_system(P: Params, tr: Training, rr: Reranker, fmt: str, terms: Sequence[str], cands: Candidates,
+                sweep: Sequence[int]) -> Scored:
+    """A system whose head is zero, not run: f = 0 on every lay term and dev query, so every positive w gives
+    the retriever's order (its rows are the retriever's, by construction; 0 seconds: no terms/s)."""
+    log.info("%s: head of zeros (training kept step 0), so f = 0 and its order is the retriever's: not scored",
+             rr.name)
+    full = rr.zero_f(cands.head(max(sweep)))
+    dev_full = rr.zero_f(tr.dev.candidates.head(max(sweep)))
+    weights = {c: dev_weight(rr, None, P, tr, c, dev_full[:, :c]) for c in sweep}
+    return Scored(rr.name, rr, fmt, {c: full[:, :c] for c in sweep}, weights, 0.0, len(terms), run=False)
 
 
 def row(system: str, c: int, ranks: np.ndarray, retr_ranks: np.ndarray, P: Params, **extra) -> dict:
@@ -159,7 +179,7 @@ def accuracy_rows(P: Params, sc: Scored, cands: Candidates, gold: Sequence, retr
     out = []
     rr = sc.reranker
     meta = {"layout": rr.layout, "definitions": rr.variant.definitions, "readout": rr.R.readout, "format": sc.fmt,
-            "terms_per_s": sc.terms / sc.seconds if sc.seconds else None}
+            "terms_per_s": sc.terms / sc.seconds if sc.seconds else None, "scored": sc.run}
     for c, f in sc.f.items():
         head = cands.head(c)
         w, _, dev = sc.weights[c]
@@ -178,8 +198,10 @@ def score_plan(P: Params, tr: Training, rerankers: dict[str, Reranker], formats:
     engines = engines or Engines(P, tr)
     scored, rows = {}, retriever_rows(P, retr_fmt, retr_ranks, sweep)
     for name, rr in rerankers.items():
-        for fmt in formats.get(name, ()):
-            sc = score_system(P, tr, rr, engines(rr, fmt), fmt, terms, cands, sweep)
+        zero = rr.f_is_zero
+        # a zero head is f = 0 in every format: one row (onnx-fp32), no engine, no INT8 copies to gate
+        for fmt in formats.get(name, ())[:1] if zero else formats.get(name, ()):
+            sc = score_system(P, tr, rr, None if zero else engines(rr, fmt), fmt, terms, cands, sweep)
             sc.system = name
             scored[(name, fmt)] = sc
             rows += accuracy_rows(P, sc, cands, gold, retr_ranks)
@@ -286,14 +308,42 @@ def end_to_end(P: Params, encoder, data, rr: Reranker, engine, terms: Sequence[s
     strings = data.targets["STR"].astype(str).to_numpy(dtype=object)
     codes = data.targets[data.target_code_column].astype(str).to_numpy(dtype=object)
     vecs = embed(encoder, strings.tolist())
+    show = shown_names(data)
     timers = {"retrieve": retrieval_engine(encoder, list(terms[:n]), vecs, codes, strings, c),
               "retrieve+rerank": retrieval_engine(encoder, list(terms[:n]), vecs, codes, strings, c,
-                                                  then=lambda t, cc: rr.f(engine, P, t, cc))}
+                                                  then=lambda t, cc: rr.f(engine, P, t, show(cc)))}
     per_s = latency_summary(interleaved_rounds(timers, rounds=rounds, warmup_strings=16,
                                                desc="end-to-end rounds"))["sentences_per_s"]
     return {"kind": "alignment terms/s", "system": rr.name, "candidates": c, "terms": n, "rounds": rounds,
             "retrieve": float(per_s["retrieve"]), "retrieve+rerank": float(per_s["retrieve+rerank"]),
             "retrieve+rerank / retrieve": float(per_s["retrieve+rerank"] / per_s["retrieve"])}
+
+
+def definitions_pipeline(P: Params, encoder, rr: Reranker, engine, weight: float, retr_ranks: np.ndarray, c: int,
+                         rounds: int, n: int) -> dict:
+    """Target (5)'s whole pipeline: the retriever with each HPO definition as one more target of its concept
+    (``index_definitions``; lay language often reads like a definition), then ``rr`` (the deployed system,
+    in its gate-chosen format) at C = ``c`` with the weight dev chose for it on the names-only lists.
+    Returns its row (Acc@1 / MRR with 95% CIs and McNemar against the definitions retriever), that
+    retriever's row, McNemar against the names-only retriever (``retr_ranks``) and the end-to-end terms/s."""
+    from lib.data import tiers
+
+    PD = P.model_copy(update={"index_definitions": True})
+    data = tiers.alignment_data(PD)
+    terms, gold = data.sources["source_text"].astype(str).tolist(), gold_of(data)
+    cands = lay_candidates(PD, data, encoder, c)
+    defs_ranks = cands.gold_ranks(gold)
+    f = rr.zero_f(cands) if rr.f_is_zero else rr.f(engine, P, terms, cands, progress=True)
+    ranks = rev.rerank_ranks(cands, rev.residual(cands, f, weight), gold)
+    name = f"retriever + definitions as targets + {rr.name}"
+    rows = [{**row("retriever", c, defs_ranks, defs_ranks, P, score="cosine"),
+             "system": "retriever + definitions as targets"},
+            row(name, c, ranks, defs_ranks, P, score="residual", weight=rev.weight_label(weight))]
+    vs_names = rev.mcnemar(ranks, np.where(retr_ranks <= c, retr_ranks, 0))
+    speed = end_to_end(P, encoder, data, rr, engine, terms, c, rounds, n)
+    return {"rows": rows, "vs_names_retriever": vs_names, "end_to_end": speed, "definition_targets":
+            int(data.info.get("definition_targets", 0)), "definitions_shown_as_names":
+            int(cands.info.get("definitions_shown_as_names", 0))}
 
 
 def crossfit(P: Params, tr: Training, rr: Reranker, terms: Sequence[str], cands: Candidates, gold: Sequence,

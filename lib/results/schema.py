@@ -466,6 +466,8 @@ class RerankAccuracy(_Open):
     definitions: bool | None = None
     mcnemar_p: float | None = None
     n: int | None = None
+    scored: bool | None = Field(None, description="False: training kept step 0, so the head is zero, f = 0 and the "
+                                                  "order is the retriever's; not run by any engine")
 
 
 class RerankMetrics(_Open):
@@ -483,6 +485,8 @@ class RerankMetrics(_Open):
     training: list[dict[str, Any]] = []
     training_data: dict[str, Any] = {}
     crossfit: dict[str, Any] = Field({}, description="the supervised row: concept-disjoint lay folds, out of fold")
+    definitions_pipeline: dict[str, Any] = Field({}, description="target (5): definitions as the retriever's "
+                                                                 "targets, then the deployed reranker (embedded tier)")
 
 
 class RerankRecord(ResultRecord):

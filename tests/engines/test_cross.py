@@ -26,12 +26,6 @@ def candidates() -> Candidates:
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(session_dirs):
-    from lib.engines.hub import build_tiny_model
-    return build_tiny_model(session_dirs["cache"] / "models" / "tiny-seed0", seed=0)
-
-
-@pytest.fixture(scope="module")
 def random_head(tiny_dir):
     """The tiny encoder under a random (not zero) head: scores that differ per token and candidate."""
     import torch

@@ -21,6 +21,7 @@ def test_12_rerank_tiny(run_notebook):
     assert m.leaked_lay_strings == 0 and m.leaked_dev_queries == 0 and m.miner
     assert m.candidates == [2, 4]
     rows = {(a.system, a.format, a.score, a.candidates): a for a in m.accuracy}
+    kept_step0 = {t["variant"].split(" ")[0] for t in m.training if t["chosen"] and t["best_step"] == 0}
     systems = {"base+def [mean]", "shared-prefix+def [mean]", "paper+def [mean]", "base [mean]",
                "shared-prefix [mean]", "paper [mean]"}
     assert {a.system for a in m.accuracy} == systems | {"retriever"}
@@ -28,8 +29,14 @@ def test_12_rerank_tiny(run_notebook):
         assert ("retriever", "fp32-torch", "cosine", c) in rows
         for s in systems:
             assert (s, "onnx-fp32", "residual", c) in rows and (s, "onnx-fp32", "f alone", c) in rows
+        retr = rows[("retriever", "fp32-torch", "cosine", c)]
+        for s in systems:      # a run that kept step 0 has a zero head: f = 0, the retriever's order, not run
+            a = rows[(s, "onnx-fp32", "residual", c)]
+            assert a.scored == (s.split(" ")[0].replace("shared-prefix", "base") not in kept_step0)
+            assert a.scored or (a.acc_at_1 == retr.acc_at_1 and a.wins == a.losses == 0)
         for fmt in ("onnx-int8-dynamic", "onnx-int8-smoothquant"):
-            assert ("shared-prefix+def [mean]", fmt, "residual", c) in rows
+            int8 = ("shared-prefix+def [mean]", fmt, "residual", c) in rows
+            assert int8 == ("base+def" not in kept_step0)     # INT8 copies of a zero head are not scored either
         # shared-prefix is base's model with the term computed once: the same accuracy
         for defs in ("+def", ""):
             a, b = rows[(f"base{defs} [mean]", "onnx-fp32", "residual", c)], \
@@ -43,7 +50,8 @@ def test_12_rerank_tiny(run_notebook):
     assert sorted(t["learning_rate"] for t in runs) == [0.001, 0.003] and sum(t["chosen"] for t in runs) == 1
     assert all(t["readout"] == "mean" and t["best_step"] <= t["steps"] for t in m.training)
     gate = {(g["system"], g["format"]): g for g in m.gate}
-    assert set(gate) >= {("shared-prefix+def [mean]", f) for f in ("onnx-int8-dynamic", "onnx-int8-smoothquant")}
+    assert set(gate) >= ({("shared-prefix+def [mean]", f) for f in ("onnx-int8-dynamic", "onnx-int8-smoothquant")}
+                         if "base+def" not in kept_step0 else set())
     assert all(g["decisions"] and {d["criterion"] for d in g["decisions"]} == {"Acc@1 drop",
                                                                               "top-1 agreement with FP32"}
                for g in gate.values())
@@ -54,6 +62,11 @@ def test_12_rerank_tiny(run_notebook):
     assert set(speed) == {(f, c) for f in ("onnx-fp32", "onnx-int8-dynamic") for c in (2, 4)}
     assert all(s["shared-prefix / base"] > 0 and s["paper / base"] > 0 for s in m.speed)
     assert m.end_to_end["retrieve+rerank"] > 0 and m.mcnemar["n"] == 60
+    whole = m.definitions_pipeline           # target (5): definitions as the retriever's targets + the reranker
+    assert [w["system"] for w in whole["rows"]][0] == "retriever + definitions as targets"
+    assert whole["definition_targets"] > 0 and whole["rows"][1]["n"] == 60 and whole["rows"][1]["candidates"] == 4
+    assert whole["end_to_end"]["retrieve+rerank"] > 0 and whole["vs_names_retriever"]["n"] == 60
+    assert 0 <= whole["rows"][1]["acc@1"] <= whole["rows"][1]["ceiling_acc@C"] + 1e-12
     cf = m.crossfit
     assert cf["supervised"] and cf["n_folds"] == 2 and sum(f["scored_terms"] for f in cf["folds"]) == 60
     assert cf["row"]["n"] == 60 and "supervised" in cf["row"]["system"]

@@ -64,7 +64,10 @@ def test_rerank_section_comes_from_the_latest_make_rerank(tmp_path):
               "metrics": {"retriever": "minilm-l6-sap [onnx-fp32]", "miner": "minilm-l6 [onnx-fp32]",
                           "mcnemar": {"pipeline": "base [onnx-int8-dynamic] at C = 8", "acc@1": 0.4512,
                                       "retriever_acc@1": 0.4412, "only_a": 150, "only_b": 80, "p": 4.1e-6},
-                          "end_to_end": {"retrieve": 900.0, "retrieve+rerank": 61.25}}}
+                          "end_to_end": {"retrieve": 900.0, "retrieve+rerank": 61.25},
+                          "definitions_pipeline": {"vs_names_retriever": {"only_a": 400, "only_b": 90, "p": 1e-40},
+                                                   "end_to_end": {"system": "base", "candidates": 8,
+                                                                  "retrieve": 700.0, "retrieve+rerank": 55.5}}}}
     (folder / "12-rerank.json").write_text(json.dumps(record))
     (folder / "12-rerank.accuracy.csv").write_text("system,score,acc@1\nretriever,residual,0.44121\n"
                                                    "base,residual,0.45123\nbase,f alone,0.1\n")
@@ -73,6 +76,7 @@ def test_rerank_section_comes_from_the_latest_make_rerank(tmp_path):
     assert "results/minilm-l6-sap/12-rerank.json` (2026-12-06T20:40 UTC; AMD EPYC 9R45, 2 cores" in text
     assert "Acc@1 0.4512 vs the retriever's 0.4412; McNemar 150 vs 80 terms, p = 4.1e-06" in text
     assert "61.2 terms/s with the reranker vs 900.0" in text
+    assert "+ base at C = 8): 55.5 terms/s end to end vs 700.0" in text and "400 vs 90 terms, p = 1e-40" in text
     assert "0.4512" in text and "f alone |" not in text and "| 0.1 |" not in text   # f alone stays in the CSV
     assert "**INT8 gate against ONNX FP32**" in text and "Order sensitivity" not in text  # no table, no heading
     assert "decisions" not in text and "0.999" in text  # the README's columns; the CSV keeps the rest

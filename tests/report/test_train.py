@@ -102,3 +102,25 @@ def test_sweep_markdown_prints_the_variants_the_proxies_and_the_choice(capsys, t
     assert out.startswith("400 steps per variant; test part: 10 lay terms")
     assert "3 / 1, p = 0.625" in out and "| HPO + MeSH 15% |" in out.replace("  ", " ").replace("  ", " ")
     assert "Chosen on **lay-term dev slice (a)**: HPO + MeSH 15%." in out
+
+
+def _run(path, ids, ranks):
+    pd.DataFrame({"source_id": ids, "source_text": [f"t{i}" for i in range(len(ids))], "gold_rank": ranks}).to_csv(
+        path, index=False)
+    return path
+
+
+def test_two_alignment_runs_are_compared_term_by_term(tmp_path, capsys):
+    ids = [f"HPOLAY:{i:05d}" for i in range(6)]
+    a = _run(tmp_path / "a.csv", ids, [1, 1, 1, 2, 1, 3])
+    b = _run(tmp_path / "b.csv", ids[::-1], [1, 1, 5, 1, 2, 1][::-1])     # another row order: paired by id
+    r = train.runs_mcnemar(a, b)
+    assert (r["only A right"], r["only B right"], r["n"]) == (2, 2, 6) and r["Acc@1 A"] == pytest.approx(4 / 6)
+    train.main(["--compare", str(a), str(b)])
+    assert "only A right" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="do not hold the same lay terms"):
+        train.runs_mcnemar(a, _run(tmp_path / "c.csv", ids[:5] + ["HPOLAY:99999"], [1] * 6))
+    with pytest.raises(ValueError, match=r"d.csv, line 3, field gold_rank: not a number \('x'\)"):
+        train.runs_mcnemar(a, _run(tmp_path / "d.csv", ids, ["1", "x", "1", "1", "1", "1"]))
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        train.runs_mcnemar(a, tmp_path / "missing.csv")

@@ -65,3 +65,49 @@ def test_the_gate_decides_each_int8_format_and_the_fastest_passing_one_is_chosen
     assert study.deployed(systems, table.assign(system=name), "shared-prefix", True) == (name, "onnx-int8-dynamic")
     assert study.deployed(systems, table.iloc[:0], "shared-prefix", True) == (name, "onnx-fp32")
     assert isinstance(table.decisions.iloc[0], list) and isinstance(table, pd.DataFrame)
+
+
+def saved(tiny_dir, out, head: float) -> Reranker:
+    """A reranker folder on the tiny encoder whose head is filled with ``head`` (0: training kept step 0)."""
+    import torch
+
+    from lib.engines import cross
+    m = cross.new_scorer(tiny_dir, weight=20.0)
+    with torch.no_grad():
+        m.head.weight.fill_(head)
+    out.mkdir()
+    cross.save_scorer(m, out, {"readout": "mean"}, tiny_dir)
+    from lib.rerank.train import Texts
+    R = params.Rerank(max_seq_length=32)
+    return Reranker(out, Variant("paper", False), "paper", R, Texts(out, R, None), {"prior_trained": {"weight": 20.0}})
+
+
+def test_a_reranker_with_a_zero_head_is_the_retriever_and_is_not_run(tiny_dir, tmp_path):
+    from types import SimpleNamespace
+
+    from lib.rerank.train import DevLists
+    P = params.load("tiny")
+    rng = np.random.default_rng(0)
+    conc = np.array([[f"C{(i + j) % 7}" for j in range(4)] for i in range(30)], dtype=object)
+    conc[3, 3] = ""                                                          # an empty slot stays NaN
+    cands = Candidates(conc, conc.copy(), np.sort(rng.random((30, 4)), axis=1)[:, ::-1].astype(np.float32))
+    cands.scores[3, 3] = -np.inf
+    gold = [f"C{(i + 1) % 7}" for i in range(30)]
+    tr = SimpleNamespace(dev=DevLists([f"q{i}" for i in range(30)], [(g,) for g in gold], cands))
+    zero, trained = saved(tiny_dir, tmp_path / "zero", 0.0), saved(tiny_dir, tmp_path / "trained", 0.5)
+    assert zero.f_is_zero and not trained.f_is_zero
+
+    def torch_only(rr, fmt):
+        assert rr is trained, f"{rr.name} [{fmt}] has a zero head: no engine may be built for it"
+        return rr.engine("torch", P)
+    retr = cands.gold_ranks(gold)
+    plan = {"paper [mean]": ["onnx-fp32", "onnx-int8-dynamic"], "trained": ["onnx-fp32"]}
+    table, scored = study.score_plan(P, tr, {"paper [mean]": zero, "trained": trained}, plan,
+                                     [f"t{i}" for i in range(30)], cands, gold, retr, "onnx-fp32", [2, 4], torch_only)
+    assert list(scored) == [("paper [mean]", "onnx-fp32"), ("trained", "onnx-fp32")]   # no INT8 copy of a zero head
+    assert scored[("trained", "onnx-fp32")].run and np.nanstd(scored[("trained", "onnx-fp32")].f[4]) > 0
+    res = table[(table.system == "paper [mean]") & (table.score == "residual")]
+    ret = table[table.system == "retriever"]
+    assert res["acc@1"].tolist() == ret["acc@1"].tolist() and (res.wins == 0).all() and (res.losses == 0).all()
+    assert not res.scored.any() and res.terms_per_s.isna().all()
+    assert np.isnan(scored[("paper [mean]", "onnx-fp32")].f[4][3, 3])
