@@ -162,7 +162,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if len(args) != 3:
             raise SystemExit("usage: python -m lib.report.train --compare A.main.csv B.main.csv")
         from lib.results.tables import markdown
-        print(markdown(pd.DataFrame([runs_mcnemar(Path(args[1]), Path(args[2]))]).round(4)))
+        table = pd.DataFrame([runs_mcnemar(Path(args[1]), Path(args[2]))])
+        table["p (exact McNemar)"] = table["p (exact McNemar)"].map(lambda p: f"{p:.3g}")   # 4 decimals hide it
+        table = table.round(4)
+        print(markdown(table))
         return
     for path in args:
         print(sweep_markdown(json.loads(Path(path).read_text(encoding="utf-8"))))

@@ -116,8 +116,11 @@ def test_two_alignment_runs_are_compared_term_by_term(tmp_path, capsys):
     b = _run(tmp_path / "b.csv", ids[::-1], [1, 1, 5, 1, 2, 1][::-1])     # another row order: paired by id
     r = train.runs_mcnemar(a, b)
     assert (r["only A right"], r["only B right"], r["n"]) == (2, 2, 6) and r["Acc@1 A"] == pytest.approx(4 / 6)
-    train.main(["--compare", str(a), str(b)])
-    assert "only A right" in capsys.readouterr().out
+    many = [f"HPOLAY:{i:05d}" for i in range(20)]
+    e, f = _run(tmp_path / "e.csv", many, [1] * 20), _run(tmp_path / "f.csv", many, [2] * 20)
+    train.main(["--compare", str(e), str(f)])
+    out = capsys.readouterr().out
+    assert "only A right" in out and "| 1.91e-06 " in out   # 20 vs 0 discordant terms: p not rounded to 0
     with pytest.raises(ValueError, match="do not hold the same lay terms"):
         train.runs_mcnemar(a, _run(tmp_path / "c.csv", ids[:5] + ["HPOLAY:99999"], [1] * 6))
     with pytest.raises(ValueError, match=r"d.csv, line 3, field gold_rank: not a number \('x'\)"):
