@@ -127,8 +127,9 @@ distill: $(STAMP) results/$(DISTILLED)/04-align.json
 SCALE_MODEL ?= minilm-l6
 $(foreach m,$(sort $(SCALE_MODEL) tiny),$(eval $(call NOTEBOOK_RULE,$(m),10-scale-out,)))
 
-# 11-self-alignment: the training study (recipe variants, dev set, lay-term rows; ~35 min on 2 cores after
-# `make paper`, which has built the chosen model). Kept out of `make paper` (time budget).
+# 11-self-alignment: the training study (recipe variants, dev set, lay-term rows; 17.8 min on 2 cores after
+# `make paper` at 400 steps, about 20 min more at 1,100: its soup row retrains the chosen recipe). Kept out of
+# `make paper` (time budget).
 $(foreach m,$(sort $(STUDY_MODEL) tiny-sap),$(eval $(call NOTEBOOK_RULE,$(m),11-self-alignment,)))
 train-study: $(STAMP) results/$(STUDY_MODEL)/11-self-alignment.json
 
