@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from lib.errors import DataFormatError
 from lib.evaluate.retrieval import paired_mcnemar
 from lib.report.deft_tables import fmt_ci
 
@@ -134,8 +135,9 @@ def _hits(path: Path) -> pd.Series:
         raise ValueError(f"{path}: no column {missing} (a 04-align row-level file has source_id and gold_rank)")
     ranks = pd.to_numeric(df["gold_rank"], errors="coerce")
     if ranks.isna().any():
-        line = int(np.flatnonzero(ranks.isna().to_numpy())[0]) + 2     # 1-based, after the header line
-        raise ValueError(f"{path}, line {line}, field gold_rank: not a number ({df['gold_rank'].iloc[line - 2]!r})")
+        bad = int(np.flatnonzero(ranks.isna().to_numpy())[0])
+        raise DataFormatError(path, f"not a number ({df['gold_rank'].iloc[bad]!r})", line=bad + 2,   # after the header
+                              field="gold_rank")
     return pd.Series((ranks == 1).to_numpy(), index=df["source_id"])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -153,9 +154,10 @@ class Reranker:
         return score_inputs(engine, self.inputs(terms, cands, order), self.texts.special.pad, budget, rows, progress,
                             f"rerank {self.name}")
 
-    @property
+    @cached_property
     def f_is_zero(self) -> bool:
-        """Its head is all zeros (training kept step 0): f = 0 in every format, the retriever's order."""
+        """Its head is all zeros (training kept step 0): f = 0 in every format, the retriever's order. Read
+        from the folder once per reranker (the study asks for every system and format)."""
         from lib.engines.cross import head_is_zero
         return self.path is not None and head_is_zero(self.path)
 

@@ -123,7 +123,7 @@ def test_two_alignment_runs_are_compared_term_by_term(tmp_path, capsys):
     assert "only A right" in out and "| 1.91e-06 " in out   # 20 vs 0 discordant terms: p not rounded to 0
     with pytest.raises(ValueError, match="do not hold the same lay terms"):
         train.runs_mcnemar(a, _run(tmp_path / "c.csv", ids[:5] + ["HPOLAY:99999"], [1] * 6))
-    with pytest.raises(ValueError, match=r"d.csv, line 3, field gold_rank: not a number \('x'\)"):
+    with pytest.raises(ValueError, match=r"d.csv, line 3, field 'gold_rank': not a number \('x'\)"):
         train.runs_mcnemar(a, _run(tmp_path / "d.csv", ids, ["1", "x", "1", "1", "1", "1"]))
     with pytest.raises(FileNotFoundError, match="no such file"):
         train.runs_mcnemar(a, tmp_path / "missing.csv")
