@@ -1,5 +1,6 @@
-"""Notebook 12's study: every reranker scored on every lay term at every C, the INT8 gate, the order
-sensitivity of the packed layouts, the interleaved speed ratios and the supervised cross-fit row.
+"""Notebook 12's study: every reranker scored on every lay term (the dev-chosen one at every C and in INT8,
+the others at the deployed C), the INT8 gate, the order sensitivity of the packed layouts, the
+interleaved speed ratios and the supervised cross-fit row.
 
 Systems are named by layout, definitions and read-out (``shared-prefix+def [mean]``). base and
 shared-prefix score one candidate against the term alone, so one pass at the largest C gives every
@@ -119,13 +120,43 @@ def dev_curves(rerankers: dict[str, Reranker]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def format_plan(systems: dict[str, Reranker], int8: Sequence[str], int8_layouts: Sequence[str],
-                without_definitions: bool = False) -> dict[str, list[str]]:
-    """ONNX FP32 for every system; the INT8 formats for the systems with definitions (and the others when
-    ``without_definitions``) in ``int8_layouts`` (base computes shared-prefix's function: same weights)."""
-    return {name: ["onnx-fp32"] + (list(int8) if rr.layout in int8_layouts and (rr.variant.definitions or
-                                                                              without_definitions) else [])
-            for name, rr in systems.items()}
+def dev_chosen(rerankers: dict[str, Reranker], definitions: bool) -> str:
+    """The system to deploy, chosen on the dev queries (never a lay term): the packed system (shared-prefix
+    or paper) whose trained model reached the best dev Acc@1 (base's model is deployed as shared-prefix:
+    the same function with the term computed once). Ties go to shared-prefix (order-blind and faster),
+    then to the params' definitions setting (``definitions``)."""
+    pool = {n: rr for n, rr in rerankers.items() if rr.layout != "base"} or rerankers
+
+    def key(item: tuple[str, Reranker]) -> tuple[float, bool, bool]:
+        rr = item[1]
+        return (float(rr.record.get("best_dev_acc@1", float("-inf"))), rr.layout == "shared-prefix",
+                rr.variant.definitions == definitions)
+    return max(pool.items(), key=key)[0]
+
+
+def crossfit_system(rerankers: dict[str, Reranker], chosen: str) -> str:
+    """The system the supervised cross-fit fine-tunes: the chosen one, or when that is the paper's layout,
+    the shared-prefix system of its definitions setting (the cross-fit trains base's function)."""
+    rr = rerankers[chosen]
+    if rr.layout != "paper":
+        return chosen
+    return next(n for n, x in rerankers.items() if x.layout == "shared-prefix" and
+                x.variant.definitions == rr.variant.definitions)
+
+
+def format_plan(systems: dict[str, Reranker], int8: Sequence[str], chosen: str, sweep: Sequence[int], c: int,
+                full_sweep: bool = False, int8_all: bool = False) -> dict[str, dict[str, list[int]]]:
+    """System -> format -> the C values to score. The dev-chosen system (``chosen``) in ONNX FP32 at every C
+    of ``sweep`` and in each INT8 format at C = ``c`` (the gate's C); every other system in ONNX FP32 at
+    C = ``c`` only. ``full_sweep``: every system at every C; ``int8_all``: every packed system quantized too.
+    (Scoring every system at every C in every format took 23 of `make rerank`'s 60 minutes on 2 cores.)"""
+    plan = {}
+    for name, rr in systems.items():
+        fmts = {"onnx-fp32": list(sweep) if full_sweep or name == chosen else [c]}
+        if name == chosen or (int8_all and rr.layout != "base"):
+            fmts.update({f: [c] for f in int8})
+        plan[name] = fmts
+    return plan
 
 
 def score_system(P: Params, tr: Training, rr: Reranker, engine, fmt: str, terms: Sequence[str], cands: Candidates,
@@ -190,18 +221,20 @@ def accuracy_rows(P: Params, sc: Scored, cands: Candidates, gold: Sequence, retr
     return out
 
 
-def score_plan(P: Params, tr: Training, rerankers: dict[str, Reranker], formats: dict[str, Sequence[str]],
+def score_plan(P: Params, tr: Training, rerankers: dict[str, Reranker], plan: dict[str, dict[str, Sequence[int]]],
                terms: Sequence[str], cands: Candidates, gold: Sequence, retr_ranks: np.ndarray, retr_fmt: str,
                sweep: Sequence[int], engines: Engines | None = None) -> tuple[pd.DataFrame, dict[tuple, Scored]]:
-    """Score every reranker (by system name) in each of its formats (``formats[name]``): the accuracy table
-    (retriever rows first) and the scored systems by (system, format)."""
+    """Score every reranker (by system name) in each format of its plan (:func:`format_plan`: format -> the
+    C values): the accuracy table (the retriever's rows at every C of ``sweep`` first) and the scored
+    systems by (system, format)."""
     engines = engines or Engines(P, tr)
     scored, rows = {}, retriever_rows(P, retr_fmt, retr_ranks, sweep)
     for name, rr in rerankers.items():
         zero = rr.f_is_zero
-        # a zero head is f = 0 in every format: one row (onnx-fp32), no engine, no INT8 copies to gate
-        for fmt in formats.get(name, ())[:1] if zero else formats.get(name, ()):
-            sc = score_system(P, tr, rr, None if zero else engines(rr, fmt), fmt, terms, cands, sweep)
+        # a zero head is f = 0 in every format: one row set (its first format), no engine, no INT8 copies
+        items = list(plan.get(name, {}).items())
+        for fmt, cs in items[:1] if zero else items:
+            sc = score_system(P, tr, rr, None if zero else engines(rr, fmt), fmt, terms, cands, cs)
             sc.system = name
             scored[(name, fmt)] = sc
             rows += accuracy_rows(P, sc, cands, gold, retr_ranks)
@@ -387,12 +420,11 @@ def layouts_of(rerankers: dict[str, Reranker], definitions: bool) -> dict[str, R
     return {rr.layout: rr for rr in rerankers.values() if rr.variant.definitions == definitions}
 
 
-def deployed(rerankers: dict[str, Reranker], gate: pd.DataFrame, layout: str, definitions: bool) -> tuple[str, str]:
-    """(system, format) of the pipeline a user would run: ``layout`` with ``definitions``, in the INT8
-    format the gate chose for it (the fastest passing one), else ONNX FP32."""
-    name = next(n for n, rr in rerankers.items() if rr.layout == layout and rr.variant.definitions == definitions)
-    chosen = gate[(gate.system == name) & gate.chosen] if len(gate) else gate
-    return name, (str(chosen.format.iloc[0]) if len(chosen) else "onnx-fp32")
+def deployed(system: str, gate: pd.DataFrame) -> tuple[str, str]:
+    """(system, format) of the pipeline a user would run: the dev-chosen ``system`` (:func:`dev_chosen`) in
+    the INT8 format the gate chose for it (the fastest passing one), else ONNX FP32."""
+    chosen = gate[(gate.system == system) & gate.chosen] if len(gate) else gate
+    return system, (str(chosen.format.iloc[0]) if len(chosen) else "onnx-fp32")
 
 
 def mcnemar_summary(scored: dict[tuple, Scored], system: str, fmt: str, cands: Candidates, gold: Sequence,

@@ -474,6 +474,8 @@ class RerankMetrics(_Open):
     retriever: str
     miner: str | None = Field(None, description="the bi-encoder whose lists and cosines the rerankers trained on")
     candidates: list[int]
+    chosen: str | None = Field(None, description="the system chosen on the dev queries to deploy: scored at every "
+                                                 "C and quantized (the others at rerank.candidates, ONNX FP32)")
     accuracy: list[RerankAccuracy]
     leaked_lay_strings: int = Field(description="evaluated lay strings found in the training data (must be 0)")
     leaked_dev_queries: int = Field(0, description="dev queries found in the training data (must be 0)")

@@ -25,23 +25,29 @@ def test_12_rerank_tiny(run_notebook):
     systems = {"base+def [mean]", "shared-prefix+def [mean]", "paper+def [mean]", "base [mean]",
                "shared-prefix [mean]", "paper [mean]"}
     assert {a.system for a in m.accuracy} == systems | {"retriever"}
+    chosen = m.chosen                   # chosen on dev; base's model is deployed as shared-prefix (same function)
+    assert chosen in systems and not chosen.startswith("base")
+    kind = chosen.split(" ")[0].replace("shared-prefix", "base")
+    defs = "+def" if "+def" in chosen else ""
+    best = {t["variant"].split(" ")[0]: t["best_dev_acc@1"] for t in m.training if t["chosen"]}
+    assert best[kind] == max(best.values())
     for c in (2, 4):
         assert ("retriever", "fp32-torch", "cosine", c) in rows
-        for s in systems:
-            assert (s, "onnx-fp32", "residual", c) in rows and (s, "onnx-fp32", "f alone", c) in rows
         retr = rows[("retriever", "fp32-torch", "cosine", c)]
-        for s in systems:      # a run that kept step 0 has a zero head: f = 0, the retriever's order, not run
-            a = rows[(s, "onnx-fp32", "residual", c)]
+        for s in systems:           # the chosen system at every C, the others at rerank.candidates (4) only
+            assert ((s, "onnx-fp32", "residual", c) in rows) == (s == chosen or c == 4)
+            assert ((s, "onnx-fp32", "f alone", c) in rows) == (s == chosen or c == 4)
+        for s in [s for s in systems if (s, "onnx-fp32", "residual", c) in rows]:
+            a = rows[(s, "onnx-fp32", "residual", c)]   # a run that kept step 0 has a zero head: f = 0, not run
             assert a.scored == (s.split(" ")[0].replace("shared-prefix", "base") not in kept_step0)
             assert a.scored or (a.acc_at_1 == retr.acc_at_1 and a.wins == a.losses == 0)
-        for fmt in ("onnx-int8-dynamic", "onnx-int8-smoothquant"):
-            int8 = ("shared-prefix+def [mean]", fmt, "residual", c) in rows
-            assert int8 == ("base+def" not in kept_step0)     # INT8 copies of a zero head are not scored either
-        # shared-prefix is base's model with the term computed once: the same accuracy
-        for defs in ("+def", ""):
-            a, b = rows[(f"base{defs} [mean]", "onnx-fp32", "residual", c)], \
-                rows[(f"shared-prefix{defs} [mean]", "onnx-fp32", "residual", c)]
-            assert a.acc_at_1 == b.acc_at_1 and a.mrr == pytest.approx(b.mrr)
+        for fmt in ("onnx-int8-dynamic", "onnx-int8-smoothquant"):   # INT8: the chosen system, at the gate's C
+            assert {a.system for a in m.accuracy if a.format == fmt and a.candidates == c} == \
+                ({chosen} if c == 4 and kind not in kept_step0 else set())
+    for d in ("+def", ""):              # shared-prefix is base's model with the term computed once: same accuracy
+        a, b = rows[(f"base{d} [mean]", "onnx-fp32", "residual", 4)], \
+            rows[(f"shared-prefix{d} [mean]", "onnx-fp32", "residual", 4)]
+        assert a.acc_at_1 == b.acc_at_1 and a.mrr == pytest.approx(b.mrr)
     for a in m.accuracy:  # a reranker reorders the C candidates: it cannot pass the retriever's Acc@C
         assert 0 <= a.acc_at_1 <= a.ceiling_acc_at_c + 1e-12
         assert a.readout == ("mean" if a.system != "retriever" else None)   # every row says which read-out ran
@@ -50,14 +56,14 @@ def test_12_rerank_tiny(run_notebook):
     assert sorted(t["learning_rate"] for t in runs) == [0.001, 0.003] and sum(t["chosen"] for t in runs) == 1
     assert all(t["readout"] == "mean" and t["best_step"] <= t["steps"] for t in m.training)
     gate = {(g["system"], g["format"]): g for g in m.gate}
-    assert set(gate) >= ({("shared-prefix+def [mean]", f) for f in ("onnx-int8-dynamic", "onnx-int8-smoothquant")}
-                         if "base+def" not in kept_step0 else set())
+    assert set(gate) == ({(chosen, f) for f in ("onnx-int8-dynamic", "onnx-int8-smoothquant")}
+                         if kind not in kept_step0 else set())
     assert all(g["decisions"] and {d["criterion"] for d in g["decisions"]} == {"Acc@1 drop",
                                                                               "top-1 agreement with FP32"}
                for g in gate.values())
     order = {o["system"]: o for o in m.order_sensitivity}
-    assert order["shared-prefix+def [mean]"]["top1_unchanged"] == 1.0   # order-blind by construction
-    assert set(order) == {"shared-prefix+def [mean]", "paper+def [mean]"}
+    assert order[f"shared-prefix{defs} [mean]"]["top1_unchanged"] == 1.0   # order-blind by construction
+    assert set(order) == {f"shared-prefix{defs} [mean]", f"paper{defs} [mean]"}
     speed = {(s["format"], s["candidates"]): s for s in m.speed}
     assert set(speed) == {(f, c) for f in ("onnx-fp32", "onnx-int8-dynamic") for c in (2, 4)}
     assert all(s["shared-prefix / base"] > 0 and s["paper / base"] > 0 for s in m.speed)

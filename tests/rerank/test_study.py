@@ -25,11 +25,27 @@ def systems() -> dict[str, Reranker]:
     return {rr.name: rr for rr in rrs}
 
 
-def test_int8_goes_to_the_chosen_layouts_with_definitions(systems):
-    plan = study.format_plan(systems, ["onnx-int8-dynamic"], ["shared-prefix", "paper"])
-    assert plan["shared-prefix+def [mean]"] == plan["paper+def [mean]"] == ["onnx-fp32", "onnx-int8-dynamic"]
-    assert plan["base+def [mean]"] == plan["shared-prefix [mean]"] == ["onnx-fp32"]
-    assert study.format_plan(systems, ["onnx-int8-dynamic"], ["base"], True)["base [mean]"][1:] == ["onnx-int8-dynamic"]
+def test_the_dev_chosen_system_gets_every_c_and_the_int8_formats(systems):
+    plan = study.format_plan(systems, ["onnx-int8-dynamic"], "shared-prefix [mean]", [4, 8, 16], 8)
+    assert plan["shared-prefix [mean]"] == {"onnx-fp32": [4, 8, 16], "onnx-int8-dynamic": [8]}
+    assert all(plan[n] == {"onnx-fp32": [8]} for n in systems if n != "shared-prefix [mean]")
+    full = study.format_plan(systems, ["onnx-int8-dynamic"], "shared-prefix [mean]", [4, 8], 8, True, True)
+    assert full["base+def [mean]"] == {"onnx-fp32": [4, 8]}                 # base is shared-prefix's function
+    assert full["paper+def [mean]"] == {"onnx-fp32": [4, 8], "onnx-int8-dynamic": [8]}
+
+
+def test_the_deployed_system_is_chosen_on_dev_with_ties_to_shared_prefix_and_the_params(systems):
+    def with_dev(accs: dict[str, float]) -> dict[str, Reranker]:
+        return {n: Reranker(rr.path, rr.variant, rr.layout, rr.R, rr.texts,
+                            {"best_dev_acc@1": accs.get(rr.variant.layout + ("+def" if rr.variant.definitions else ""),
+                                                        0.5)})
+                for n, rr in systems.items()}
+    assert study.dev_chosen(with_dev({"base": 0.56}), True) == "shared-prefix [mean]"   # base's model, deployed packed
+    assert study.dev_chosen(with_dev({"paper+def": 0.57, "base": 0.56}), False) == "paper+def [mean]"
+    assert study.dev_chosen(with_dev({}), True) == "shared-prefix+def [mean]"          # a tie: the params' setting
+    assert study.dev_chosen(with_dev({}), False) == "shared-prefix [mean]"
+    assert study.crossfit_system(systems, "paper+def [mean]") == "shared-prefix+def [mean]"
+    assert study.crossfit_system(systems, "shared-prefix [mean]") == "shared-prefix [mean]"
 
 
 def test_the_longer_run_is_warranted_only_by_a_rising_curve():
@@ -62,8 +78,8 @@ def test_the_gate_decides_each_int8_format_and_the_fastest_passing_one_is_chosen
     assert by.loc["onnx-int8-dynamic", "passed"] and not by.loc["onnx-int8-smoothquant", "passed"]
     assert by.loc["onnx-int8-smoothquant", "top1_agreement"] == pytest.approx(35 / 40)
     assert table.chosen.tolist() == [True, False]          # the faster one failed: the passing one is chosen
-    assert study.deployed(systems, table.assign(system=name), "shared-prefix", True) == (name, "onnx-int8-dynamic")
-    assert study.deployed(systems, table.iloc[:0], "shared-prefix", True) == (name, "onnx-fp32")
+    assert study.deployed(name, table.assign(system=name)) == (name, "onnx-int8-dynamic")
+    assert study.deployed(name, table.iloc[:0]) == (name, "onnx-fp32")
     assert isinstance(table.decisions.iloc[0], list) and isinstance(table, pd.DataFrame)
 
 
@@ -101,7 +117,7 @@ def test_a_reranker_with_a_zero_head_is_the_retriever_and_is_not_run(tiny_dir, t
         assert rr is trained, f"{rr.name} [{fmt}] has a zero head: no engine may be built for it"
         return rr.engine("torch", P)
     retr = cands.gold_ranks(gold)
-    plan = {"paper [mean]": ["onnx-fp32", "onnx-int8-dynamic"], "trained": ["onnx-fp32"]}
+    plan = {"paper [mean]": {"onnx-fp32": [2, 4], "onnx-int8-dynamic": [4]}, "trained": {"onnx-fp32": [2, 4]}}
     table, scored = study.score_plan(P, tr, {"paper [mean]": zero, "trained": trained}, plan,
                                      [f"t{i}" for i in range(30)], cands, gold, retr, "onnx-fp32", [2, 4], torch_only)
     assert list(scored) == [("paper [mean]", "onnx-fp32"), ("trained", "onnx-fp32")]   # no INT8 copy of a zero head
