@@ -123,6 +123,9 @@ def rerank_section(results: Path) -> str:
     lines = [f"From `results/{folder.name}/12-rerank.json` ({record['created'][:16]} UTC; "
              f"{cpu.get('model', 'CPU ?')}, {record.get('machine', {}).get('cpus', '?')} cores; "
              f"retriever {m.get('retriever')}, miner {m.get('miner')}).", ""]
+    if m.get("chosen"):
+        lines += [f"* **Chosen on the dev queries** (never lay terms): {m['chosen']}, scored at every C and in INT8; "
+                  f"the other systems at C = {m.get('end_to_end', {}).get('candidates', '?')} in ONNX FP32."]
     if mc:
         lines += [f"* **Deployed pipeline** {mc.get('pipeline')}: Acc@1 {mc.get('acc@1', float('nan')):.4f} vs the "
                   f"retriever's {mc.get('retriever_acc@1', float('nan')):.4f}; McNemar {mc.get('only_a')} vs "

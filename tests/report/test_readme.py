@@ -62,9 +62,10 @@ def test_rerank_section_comes_from_the_latest_make_rerank(tmp_path):
     folder.mkdir()
     record = {"created": "2026-12-06T20:40:00+00:00", "machine": {"cpus": 2, "cpu": {"model": "AMD EPYC 9R45"}},
               "metrics": {"retriever": "minilm-l6-sap [onnx-fp32]", "miner": "minilm-l6 [onnx-fp32]",
+                          "chosen": "shared-prefix [mean]",
                           "mcnemar": {"pipeline": "base [onnx-int8-dynamic] at C = 8", "acc@1": 0.4512,
                                       "retriever_acc@1": 0.4412, "only_a": 150, "only_b": 80, "p": 4.1e-6},
-                          "end_to_end": {"retrieve": 900.0, "retrieve+rerank": 61.25},
+                          "end_to_end": {"retrieve": 900.0, "retrieve+rerank": 61.25, "candidates": 8},
                           "definitions_pipeline": {"vs_names_retriever": {"only_a": 400, "only_b": 90, "p": 1e-40},
                                                    "end_to_end": {"system": "base", "candidates": 8,
                                                                   "retrieve": 700.0, "retrieve+rerank": 55.5}}}}
@@ -76,6 +77,8 @@ def test_rerank_section_comes_from_the_latest_make_rerank(tmp_path):
     assert "results/minilm-l6-sap/12-rerank.json` (2026-12-06T20:40 UTC; AMD EPYC 9R45, 2 cores" in text
     assert "Acc@1 0.4512 vs the retriever's 0.4412; McNemar 150 vs 80 terms, p = 4.1e-06" in text
     assert "61.2 terms/s with the reranker vs 900.0" in text
+    assert "dev queries** (never lay terms): shared-prefix [mean], scored at every C" in text
+    assert "the other systems at C = 8 in ONNX FP32" in text
     assert "+ base at C = 8): 55.5 terms/s end to end vs 700.0" in text and "400 vs 90 terms, p = 1e-40" in text
     assert "0.4512" in text and "f alone |" not in text and "| 0.1 |" not in text   # f alone stays in the CSV
     assert "**INT8 gate against ONNX FP32**" in text and "Order sensitivity" not in text  # no table, no heading
