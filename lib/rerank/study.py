@@ -136,12 +136,12 @@ def dev_chosen(rerankers: dict[str, Reranker], definitions: bool) -> str:
 
 def crossfit_system(rerankers: dict[str, Reranker], chosen: str) -> str:
     """The system the supervised cross-fit fine-tunes: the chosen one, or when that is the paper's layout,
-    the shared-prefix system of its definitions setting (the cross-fit trains base's function)."""
+    a base-function system (shared-prefix, else base) of its definitions setting (the cross-fit trains
+    base's function); the chosen one when the study has neither."""
     rr = rerankers[chosen]
-    if rr.layout != "paper":
-        return chosen
-    return next(n for n, x in rerankers.items() if x.layout == "shared-prefix" and
-                x.variant.definitions == rr.variant.definitions)
+    twins = sorted((x.layout != "shared-prefix", n) for n, x in rerankers.items()
+                   if x.layout != "paper" and x.variant.definitions == rr.variant.definitions)
+    return chosen if rr.layout != "paper" or not twins else twins[0][1]
 
 
 def format_plan(systems: dict[str, Reranker], int8: Sequence[str], chosen: str, sweep: Sequence[int], c: int,
