@@ -76,7 +76,8 @@ is_trained = $(if $(wildcard params/$(1).yaml),$(shell grep -qE '^model: *"?trai
 base_of = $(shell sed -nE 's/^  base: *"?([a-z0-9._-]+)"?.*/\1/p' params/$(1).yaml)
 teacher_of = $(shell sed -nE 's/^  teacher: *"?([a-z0-9._-]+)"?.*/\1/p' params/$(1).yaml)
 # the training code a trained model's key digests (lib.fingerprint.CODE_KEYS), and the key's computation
-TRAINING_CODE := $(shell python3 tools/nbdeps.py --code-key training) lib/engines/hub.py lib/fingerprint.py
+TRAINING_CODE := $(shell python3 tools/nbdeps.py --code-key training) $(shell python3 tools/nbdeps.py --code-key distill) \
+                 lib/engines/hub.py lib/fingerprint.py
 TRAINED_DEP = $(if $(call is_trained,$(1)),$(MODEL_DIR)/trained/$(1).stamp)
 TRAINED := $(foreach m,$(MODELS),$(if $(call is_trained,$(m)),$(m)))
 define TRAINED_RULE

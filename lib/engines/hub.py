@@ -154,7 +154,8 @@ def training_inputs(P: Params) -> dict[str, str]:
             data[rel] = file_digest(fetch(rel))
     return {"recipe": T.model_dump_json(), "seed": str(P.seed), "pooling": P.pooling,
             "base": model_fingerprint(resolve_model_dir(base)), "base_pooling": base.pooling,
-            **{f"data:{k}": v for k, v in data.items()}, "code": code_digest("training")}
+            **{f"data:{k}": v for k, v in data.items()}, "code": code_digest("training"),
+            **({"code:distill": code_digest("distill")} if T.teacher else {})}
 
 
 def trained_model_dir(P: Params) -> Path:

@@ -114,7 +114,9 @@ def _callback(history: _History, phase: str, step0: int, max_minutes: float | No
 
 
 def _train_phase(model, pairs: pd.DataFrame, steps: int, name: str, step0: int, P: Params, work: Path,
-                 evaluator, history: _History, stopped: dict, device: str) -> None:
+                 evaluator, history: _History, stopped: dict, device: str) -> dict:
+    """Train one phase in place; returns what the phase's data step did (the distillation targets' record,
+    or {})."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from transformers.trainer_utils import get_last_checkpoint
@@ -125,10 +127,11 @@ def _train_phase(model, pairs: pd.DataFrame, steps: int, name: str, step0: int, 
     T = P.training
     if T.objective == "distill":  # strings -> the teacher's vectors; no concept labels, no concept sampler
         from lib.train.distill import build_distill_loss, distill_frame
-        frame, _ = distill_frame(P, pairs, model.get_embedding_dimension())
+        frame, info = distill_frame(P, pairs, model)
         sampler, loss = None, build_distill_loss(model)
     else:
         frame, _ = with_labels(pairs)
+        info = {}
         sampler, loss = OneConceptPerBatchSampler, build_loss(model, T.objective)
     work.mkdir(parents=True, exist_ok=True)
     args = SentenceTransformerTrainingArguments(
@@ -148,6 +151,7 @@ def _train_phase(model, pairs: pd.DataFrame, steps: int, name: str, step0: int, 
         history.truncate(step0 + done)
         log.info("phase %s: resuming from %s (step %d of %d)", name, last, done, steps)
     trainer.train(resume_from_checkpoint=last)
+    return info
 
 
 def soup(model, base_dir: Path, ratio: float) -> None:
@@ -204,12 +208,16 @@ def train(P: Params, force: bool = False) -> Path:
         history.add(0, "start", **dev_scores(evaluator(model)))
     step0 = 0
     plan = phases(ts, T.definitions, T.max_steps)
+    targets: dict[str, dict] = {}
     for i, (name, pairs, steps) in enumerate(plan):
         done = work / f"phase-{i}-{name}.done"
         if done.exists():  # a finished phase of an interrupted run: continue from its weights
             model = start_model(done.with_suffix(""), P.pooling, T.max_seq_length, device)
         elif not stopped:
-            _train_phase(model, pairs, steps, name, step0, P, work / f"phase-{i}", evaluator, history, stopped, device)
+            info = _train_phase(model, pairs, steps, name, step0, P, work / f"phase-{i}", evaluator, history, stopped,
+                                device)
+            if info:
+                targets[name] = info
             model.save(str(done.with_suffix("")), create_model_card=False)
             done.touch()
         step0 += steps
@@ -221,7 +229,8 @@ def train(P: Params, force: bool = False) -> Path:
               "base_model_dir": str(base_dir), "device": device, "counts": ts.counts,
               "phases": [{"name": n, "pairs": len(p), "steps": s} for n, p, s in plan],
               "history": history.rows, "final_dev": final, "minutes": history.minutes(),
-              "stopped_by": stopped.get("by", "max_steps"), "steps": stopped.get("step", step0)}
+              "stopped_by": stopped.get("by", "max_steps"), "steps": stopped.get("step", step0),
+              **({"distillation": targets} if targets else {})}
     _save(model, out, record)
     shutil.rmtree(work, ignore_errors=True)
     log.info("trained %s in %.1f min (%s): dev %s -> %s", P.name, record["minutes"], record["stopped_by"],

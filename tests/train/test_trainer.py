@@ -136,14 +136,41 @@ def test_phases_split_the_budget_by_pair_count():
     assert [(n, s) for n, _, s in trainer.phases(ts, "mixed", 100)] == [("all", 100)]
 
 
-def test_pca_targets_reduce_to_the_student_width_and_are_unit_vectors():
-    from lib.train.distill import pca_targets
-    x = np.random.default_rng(0).normal(size=(50, 12)).astype(np.float32)
-    t, info = pca_targets(x, 4)
-    assert t.shape == (50, 4) and np.allclose(np.linalg.norm(t, axis=1), 1, atol=1e-5)
-    assert 0 < info["explained_variance"] <= 1
-    same, info = pca_targets(x, 12)
-    assert "explained_variance" not in info and np.allclose(same, x / np.linalg.norm(x, axis=1, keepdims=True))
+def test_distillation_targets_keep_the_teachers_cosines_where_a_centred_pca_would_not():
+    """Teacher vectors sharing a mean direction (as sentence encoders' do): the uncentred SVD keeps their
+    dot products, a centred PCA (stop 32's targets) shifts them all towards 0."""
+    from sklearn.decomposition import PCA
+
+    from lib.train.distill import reduce_targets
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 24)) * np.linspace(2, 0.1, 24) + 3.0 * rng.normal(size=24)  # anisotropic
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    ref = (unit @ unit.T)[np.triu_indices(300, 1)]
+    t, info = reduce_targets(x, 8)
+    assert t.shape == (300, 8) and np.allclose(np.linalg.norm(t, axis=1), 1, atol=1e-5)
+    assert 0.9 < info["explained_variance"] <= 1
+    ours = (t @ t.T)[np.triu_indices(300, 1)]
+    pca = PCA(8).fit_transform(unit)
+    pca /= np.linalg.norm(pca, axis=1, keepdims=True)
+    centred = (pca @ pca.T)[np.triu_indices(300, 1)]
+    assert np.abs(ours - ref).mean() < 0.5 * np.abs(centred - ref).mean()
+    same, info = reduce_targets(x, 24)
+    assert "explained_variance" not in info and np.allclose(same, unit, atol=1e-6)
+    padded, _ = reduce_targets(x[:5], 8)  # fewer strings than dimensions (tiny tests)
+    assert padded.shape == (5, 8) and np.allclose(np.linalg.norm(padded, axis=1), 1, atol=1e-5)
+
+
+def test_targets_are_rotated_onto_the_student_without_changing_their_cosines():
+    from scipy.stats import ortho_group
+
+    from lib.train.distill import rotate_onto
+    rng = np.random.default_rng(1)
+    start = rng.normal(size=(200, 16))
+    start /= np.linalg.norm(start, axis=1, keepdims=True)
+    targets = (start @ ortho_group.rvs(16, random_state=2)).astype(np.float32)  # the same geometry, turned
+    rotated, info = rotate_onto(targets, start)
+    assert info["cosine_to_start_before"] < 0.3 and info["cosine_to_start_after"] > 0.999
+    assert np.allclose(rotated @ rotated.T, targets @ targets.T, atol=1e-4)
 
 
 def test_self_distillation_student_moves_towards_the_teacher_on_training_strings_only(trained):
@@ -166,8 +193,23 @@ def test_self_distillation_student_moves_towards_the_teacher_on_training_strings
     record = json.loads((out / trainer.RECORD).read_text())
     losses = [r["loss"] for r in record["history"] if "loss" in r]
     assert losses[-1] < losses[0] and record["recipe"]["teacher"] == "tiny-sap"
+    targets = record["distillation"]["all"]
+    assert targets["strings"] == len(texts) and targets["teacher"] == "tiny-sap"
     probe = texts[:200]
+    iu = np.triu_indices(len(probe), 1)
+
+    def gap(model) -> float:  # the student learns the teacher's cosines (its frame is rotated, not the same)
+        v = load_encoder(model, "fp32-torch").encode(probe)
+        return float(np.abs((v @ v.T)[iu] - (t @ t.T)[iu]).mean())
     t = load_encoder(teacher, "fp32-torch").encode(probe)
-    before = (load_encoder(params.load("tiny"), "fp32-torch").encode(probe) * t).sum(1).mean()
-    after = (load_encoder(P, "fp32-torch").encode(probe) * t).sum(1).mean()
-    assert after > before
+    assert gap(P) < gap(params.load("tiny"))
+
+
+def test_the_distillation_code_keys_only_the_models_with_a_teacher(monkeypatch):
+    """An edit of lib/train/distill.py retrains the distilled models and no self-aligned one."""
+    from lib import fingerprint
+    P, sap = tiny_recipe(objective="distill", teacher="tiny-sap"), params.load("tiny-sap")
+    assert "code:distill" in hub.training_inputs(P) and "code:distill" not in hub.training_inputs(sap)
+    before = hub.trained_model_dir(sap), hub.trained_model_dir(P)
+    monkeypatch.setitem(fingerprint.CODE_KEYS, "distill", ("lib/train/pairs.py",))  # as if distill.py changed
+    assert hub.trained_model_dir(sap) == before[0] and hub.trained_model_dir(P) != before[1]
