@@ -472,3 +472,33 @@ def test_openvino_int8_formats_are_the_ov_engines_never_an_ort_one():
     assert len(keys) == len(set(keys))
     assert "fast-onnx-int8-dynamic" in keys and "fast-ov-int8" not in keys
     assert {e.kind for e in specs if e.fmt == "ov-int8"} == {"ov"}
+
+
+# --- bench/models.py: models side by side (issue 22) -----------------------------------------------------
+
+def test_model_specs_are_checked_up_front():
+    from bench import models
+    from lib.errors import ParamsError
+    assert models.parse_spec("tiny:onnx-fp32") == ("tiny", "onnx-fp32")
+    for bad in ("tiny", "tiny:", ":onnx-fp32"):
+        with pytest.raises(ValueError, match="params-name:format"):
+            models.parse_spec(bad)
+    with pytest.raises((ParamsError, FileNotFoundError), match="no-such-model"):
+        models.parse_spec("no-such-model:onnx-fp32")
+
+
+def test_models_are_timed_in_the_same_rounds_and_written(tmp_path, monkeypatch):
+    """Two encoders of the tiny model, interleaved: every row has its speed, the first is the reference, and
+    the Markdown names the CPU and the command. No speed is asserted (correctness only)."""
+    from bench import models
+    monkeypatch.setenv("COMPENDIUM_RESULTS", str(tmp_path / "results"))  # no 04 result: speed alone
+    assert models.main(["tiny:fp32-torch", "tiny:onnx-fp32", "--texts", "40", "--rounds", "2",
+                        "--out", str(tmp_path / "models")]) == 0
+    record = json.loads((tmp_path / "models.json").read_text())
+    assert [r["format"] for r in record["rows"]] == ["fp32-torch", "onnx-fp32"]
+    assert all(r["terms_per_s"] > 0 and len(r["rounds_s"]) == 2 for r in record["rows"])
+    assert record["rows"][0]["speed_vs_first"] == 1.0 and record["texts"] == 40
+    md = (tmp_path / "models.md").read_text()
+    assert "interleaved rounds" in md and "tiny:fp32-torch" in md and "terms/s" in md
+    with pytest.raises(FileNotFoundError, match="04-align.json"):
+        models.main(["tiny:gate-chosen", "--out", str(tmp_path / "x")])
