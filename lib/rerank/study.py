@@ -420,11 +420,11 @@ def layouts_of(rerankers: dict[str, Reranker], definitions: bool) -> dict[str, R
     return {rr.layout: rr for rr in rerankers.values() if rr.variant.definitions == definitions}
 
 
-def deployed(system: str, gate: pd.DataFrame) -> tuple[str, str]:
-    """(system, format) of the pipeline a user would run: the dev-chosen ``system`` (:func:`dev_chosen`) in
-    the INT8 format the gate chose for it (the fastest passing one), else ONNX FP32."""
+def deployed_format(system: str, gate: pd.DataFrame) -> str:
+    """The format of the pipeline a user would run, the dev-chosen ``system`` (:func:`dev_chosen`): the INT8
+    format the gate chose for it (the fastest passing one), else ONNX FP32."""
     chosen = gate[(gate.system == system) & gate.chosen] if len(gate) else gate
-    return system, (str(chosen.format.iloc[0]) if len(chosen) else "onnx-fp32")
+    return str(chosen.format.iloc[0]) if len(chosen) else "onnx-fp32"
 
 
 def mcnemar_summary(scored: dict[tuple, Scored], system: str, fmt: str, cands: Candidates, gold: Sequence,

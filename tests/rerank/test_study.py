@@ -78,8 +78,8 @@ def test_the_gate_decides_each_int8_format_and_the_fastest_passing_one_is_chosen
     assert by.loc["onnx-int8-dynamic", "passed"] and not by.loc["onnx-int8-smoothquant", "passed"]
     assert by.loc["onnx-int8-smoothquant", "top1_agreement"] == pytest.approx(35 / 40)
     assert table.chosen.tolist() == [True, False]          # the faster one failed: the passing one is chosen
-    assert study.deployed(name, table.assign(system=name)) == (name, "onnx-int8-dynamic")
-    assert study.deployed(name, table.iloc[:0]) == (name, "onnx-fp32")
+    assert study.deployed_format(name, table.assign(system=name)) == "onnx-int8-dynamic"
+    assert study.deployed_format(name, table.iloc[:0]) == "onnx-fp32"
     assert isinstance(table.decisions.iloc[0], list) and isinstance(table, pd.DataFrame)
 
 
