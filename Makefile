@@ -82,6 +82,7 @@ TRAINED_DEP = $(if $(call is_trained,$(1)),$(MODEL_DIR)/trained/$(1).stamp)
 TRAINED := $(foreach m,$(MODELS),$(if $(call is_trained,$(m)),$(m)))
 define TRAINED_RULE
 $(MODEL_DIR)/trained/$(1).stamp: params/$(1).yaml params/$(call base_of,$(1)).yaml $(TRAINING_CODE) \
+        $(call TRAINED_DEP,$(call base_of,$(1))) \
         $(if $(call teacher_of,$(1)),$(MODEL_DIR)/trained/$(call teacher_of,$(1)).stamp) | $(STAMP) models
 	HF_HUB_OFFLINE=1 $(PY) -m lib.train $(1)
 	@mkdir -p $$(@D) && touch $$@
@@ -92,8 +93,10 @@ RERANK_MODEL ?= minilm-l6-sap
 # issue 22: the bigger self-aligned encoder and the MiniLM distilled from it (opt-in, outside `make paper`)
 BIG_SAP ?= mpnet-base-sap
 DISTILLED ?= minilm-l6-distill
-$(foreach m,$(sort $(TRAINED) $(STUDY_MODEL) $(RERANK_RETRIEVER) $(RERANK_MODEL) $(BIG_SAP) $(DISTILLED) tiny-sap),$(if $(call is_trained,$(m)),\
-    $(eval $(call TRAINED_RULE,$(m)))))
+# every trained model a target names, and the trained model each starts from (minilm-l6-distill: minilm-l6-sap)
+TRAINED_RULED := $(sort $(TRAINED) $(STUDY_MODEL) $(RERANK_RETRIEVER) $(RERANK_MODEL) $(BIG_SAP) $(DISTILLED) tiny-sap)
+TRAINED_RULED := $(sort $(TRAINED_RULED) $(foreach m,$(TRAINED_RULED),$(if $(call is_trained,$(m)),$(call base_of,$(m)))))
+$(foreach m,$(TRAINED_RULED),$(if $(call is_trained,$(m)),$(eval $(call TRAINED_RULE,$(m)))))
 models-trained: $(foreach m,$(TRAINED),$(MODEL_DIR)/trained/$(m).stamp)
 
 # results/<model>/<notebook>.json <- notebooks/<notebook>.ipynb + params/<model>.yaml + lib. TQDM_DISABLE: an
