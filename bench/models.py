@@ -33,20 +33,17 @@ from lib import atomic, paths  # noqa: E402
 from lib import params as params_mod  # noqa: E402
 from lib.data import tiers  # noqa: E402
 from lib.formats import load_encoder  # noqa: E402
+from lib.params import GATE_CHOSEN, Params  # noqa: E402
 from lib.perf.timing import interleaved_rounds, latency_batches, latency_summary, timed_batches  # noqa: E402
 from lib.results.io import machine_info, read_result  # noqa: E402
 from lib.results.tables import markdown  # noqa: E402
 
-GATE_CHOSEN = "gate-chosen"
-
-
-def parse_spec(spec: str) -> tuple[str, str]:
-    """``name:format`` -> (name, format); a bad spec is refused naming it."""
+def parse_spec(spec: str) -> tuple[Params, str]:
+    """``name:format`` -> (its params, format); a bad spec is refused naming it."""
     name, sep, fmt = spec.partition(":")
     if not sep or not name or not fmt:
         raise ValueError(f"model spec {spec!r} must read params-name:format (e.g. minilm-l6-sap:onnx-int8-dynamic)")
-    params_mod.load(name)  # an unknown params name fails here, naming the file it looked for
-    return name, fmt
+    return params_mod.load(name), fmt  # an unknown params name fails here, naming the file it looked for
 
 
 def alignment_of(name: str, fmt: str) -> tuple[str, dict[str, Any]]:
@@ -72,11 +69,10 @@ def alignment_of(name: str, fmt: str) -> tuple[str, dict[str, Any]]:
                  "n_terms": s.get("n")}
 
 
-def training_minutes(name: str) -> float | None:
+def training_minutes(P: Params) -> float | None:
     """Minutes recorded by the trainer for a trained model (None for a hub model or an untrained one)."""
     from lib.train.trainer import training_record
 
-    P = params_mod.load(name)
     if P.training is None:
         return None
     try:
@@ -89,18 +85,18 @@ def run(specs: list[str], n_texts: int, rounds: int) -> dict[str, Any]:
     """Time every spec's encoder interleaved on the first ``n_texts`` lay terms (of the first model's data) and
     collect its accuracy and training minutes; returns the record written to disk."""
     models = [parse_spec(s) for s in specs]
-    first = params_mod.load(models[0][0])
+    first = models[0][0]
     data = tiers.alignment_data(first)
     texts = data.sources["source_text"].astype(str).tolist()[:n_texts]
     engines, rows = {}, []
-    for name, fmt in models:
+    for P, fmt in models:
+        name = P.name
         fmt, scores = alignment_of(name, fmt)
-        P = params_mod.load(name)
         key = f"{name}:{fmt}"
         enc = load_encoder(P, fmt)
         engines[key] = timed_batches(lambda b, e=enc: e.encode(b, progress=False), latency_batches(texts, P.batch_size))
         rows.append({"model": P.display_name or name, "params": name, "format": fmt, **scores,
-                     "training_minutes": training_minutes(name)})
+                     "training_minutes": training_minutes(P)})
     timing = interleaved_rounds(engines, rounds=rounds, warmup_strings=2 * first.batch_size, desc="models")
     speed = latency_summary(timing)
     for row, key in zip(rows, engines):

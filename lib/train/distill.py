@@ -26,16 +26,14 @@ import logging
 import numpy as np
 import pandas as pd
 
+from lib.engines.batching import normalize
+
 log = logging.getLogger("lib.train.distill")
 
 
 def training_strings(pairs: pd.DataFrame) -> list[str]:
     """The distinct strings of the training pairs, sorted (anchors and positives; definitions included)."""
     return sorted(set(pairs.anchor) | set(pairs.positive))
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def reduce_targets(vectors: np.ndarray, dim: int, seed: int = 0) -> tuple[np.ndarray, dict]:
@@ -45,7 +43,7 @@ def reduce_targets(vectors: np.ndarray, dim: int, seed: int = 0) -> tuple[np.nda
     Returns the targets and what was done (explained variance of the kept components)."""
     from sklearn.decomposition import TruncatedSVD
 
-    vectors = _unit(np.asarray(vectors, dtype=np.float32))
+    vectors = normalize(np.asarray(vectors, dtype=np.float32))
     info = {"teacher_dim": int(vectors.shape[1]), "student_dim": int(dim)}
     if vectors.shape[1] > dim:
         k = min(dim, len(vectors) - 1, vectors.shape[1] - 1)  # TruncatedSVD needs k < both sides
@@ -53,7 +51,7 @@ def reduce_targets(vectors: np.ndarray, dim: int, seed: int = 0) -> tuple[np.nda
         reduced = svd.fit_transform(vectors)
         info["explained_variance"] = float((reduced ** 2).sum() / (vectors ** 2).sum())
         vectors = np.pad(reduced, ((0, 0), (0, dim - k))) if k < dim else reduced
-    return _unit(vectors), info
+    return normalize(vectors), info
 
 
 def rotate_onto(targets: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -61,9 +59,9 @@ def rotate_onto(targets: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, dic
     ``start`` vectors of the same strings; returns them and the mean cosine to ``start`` before and after."""
     from scipy.linalg import orthogonal_procrustes
 
-    start = _unit(np.asarray(start, dtype=np.float32))
+    start = normalize(np.asarray(start, dtype=np.float32))
     rotation, _ = orthogonal_procrustes(targets, start)
-    rotated = _unit(targets @ rotation)
+    rotated = normalize(targets @ rotation)
     return rotated, {"cosine_to_start_before": float((targets * start).sum(1).mean()),
                      "cosine_to_start_after": float((rotated * start).sum(1).mean())}
 

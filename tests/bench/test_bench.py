@@ -479,7 +479,8 @@ def test_openvino_int8_formats_are_the_ov_engines_never_an_ort_one():
 def test_model_specs_are_checked_up_front():
     from bench import models
     from lib.errors import ParamsError
-    assert models.parse_spec("tiny:onnx-fp32") == ("tiny", "onnx-fp32")
+    P, fmt = models.parse_spec("tiny:onnx-fp32")
+    assert (P.name, fmt) == ("tiny", "onnx-fp32")
     for bad in ("tiny", "tiny:", ":onnx-fp32"):
         with pytest.raises(ValueError, match="params-name:format"):
             models.parse_spec(bad)
